@@ -1,0 +1,29 @@
+"""Corpus reading, normalisation, fingerprinting and the index stores."""
+
+from .config import BuildLimits, FingerprintParams
+from .errors import (
+    BackendError,
+    ConfigError,
+    IndexBusyError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    InputError,
+    StacklensError,
+)
+from .protocol import IndexStore
+from .store import EmbeddedIndex, IndexWriter
+
+__all__ = [
+    "BackendError",
+    "BuildLimits",
+    "ConfigError",
+    "EmbeddedIndex",
+    "FingerprintParams",
+    "IndexBusyError",
+    "IndexCorruptError",
+    "IndexNotFoundError",
+    "IndexStore",
+    "IndexWriter",
+    "InputError",
+    "StacklensError",
+]

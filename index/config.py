@@ -1,0 +1,38 @@
+"""Typed parameters of the fingerprint index. Recorded in every index so queries match builds."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class FingerprintParams(BaseModel):
+    """How code is fingerprinted. Changing any of these needs a rebuild of the index."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kgram: int = Field(20, ge=4, le=64, description="tokens per fingerprinted k-gram")
+    window: int = Field(16, ge=1, le=128, description="winnowing window (k-grams)")
+    minhash_lines: int = Field(12, ge=4, le=64, description="normalised lines per MinHash window")
+    minhash_shingle: int = Field(5, ge=2, le=16, description="tokens per MinHash shingle")
+    minhash_bands: int = Field(4, ge=1, le=32)
+    minhash_rows: int = Field(8, ge=1, le=32)
+    normalizer: int = Field(1, description="version of the normaliser; bumped when it changes")
+
+    @property
+    def num_perm(self) -> int:
+        return self.minhash_bands * self.minhash_rows
+
+    @property
+    def guarantee_tokens(self) -> int:
+        """Any shared run of at least this many normalised tokens shares a fingerprint."""
+        return self.window + self.kgram - 1
+
+
+class BuildLimits(BaseModel):
+    """Which files a build skips."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_file_bytes: int = Field(1_000_000, ge=1, description="larger files are skipped")
+    max_line_chars: int = Field(1000, ge=10, description="mean line length above which a file is minified")
+    segment_bytes: int = Field(64_000_000, ge=1, description="source bytes per committed segment")

@@ -1,0 +1,186 @@
+"""Normalising code into token streams that whitespace, comments and renaming cannot hide.
+
+A file becomes two parallel token streams with the same positions:
+- *concrete*: every token as written (whitespace and comments dropped), so reindented or
+  comment-stripped copies still match exactly;
+- *abstract*: identifiers replaced by one placeholder (keywords, builtins, literals and operators
+  kept), so a copy whose names were all changed still matches.
+Each token keeps its character span and 1-based line in the original text, so a match found on
+tokens can be reported in lines and characters of the text the user sees.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import keyword
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+_STRING = (
+    r"[rRbBuUfF]{0,2}(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
+    r"|\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?|`(?:\\.|[^`\\])*`?)"
+)
+_OPS = (
+    r"\.\.\.|>>=|<<=|\*\*=|//=|===|!==|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*"
+    r"|\+=|-=|\*=|/=|%=|&=|\|=|\^=|:=|[^\s\w]"
+)
+_COMMENTS = {
+    "hash": r"\#[^\n]*",
+    "slash": r"//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)",
+    "dash": r"--[^\n]*",
+}
+_STYLE_OF_LANG = {
+    "python": ("hash",),
+    "shell": ("hash",),
+    "ruby": ("hash",),
+    "perl": ("hash",),
+    "r": ("hash",),
+    "yaml": ("hash",),
+    "toml": ("hash",),
+    "make": ("hash",),
+    "cmake": ("hash",),
+    "c": ("slash",),
+    "cpp": ("slash",),
+    "java": ("slash",),
+    "javascript": ("slash",),
+    "typescript": ("slash",),
+    "go": ("slash",),
+    "rust": ("slash",),
+    "csharp": ("slash",),
+    "kotlin": ("slash",),
+    "swift": ("slash",),
+    "scala": ("slash",),
+    "dart": ("slash",),
+    "php": ("slash", "hash"),
+    "sql": ("dash",),
+    "lua": ("dash",),
+    "haskell": ("dash",),
+    "unknown": ("slash", "hash"),
+}
+LANG_OF_EXT = {
+    ".py": "python", ".pyi": "python", ".pyw": "python", ".sh": "shell", ".bash": "shell",
+    ".rb": "ruby", ".pl": "perl", ".pm": "perl", ".r": "r", ".yml": "yaml", ".yaml": "yaml",
+    ".toml": "toml", ".mk": "make", ".cmake": "cmake", ".c": "c", ".h": "c", ".cc": "cpp",
+    ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".java": "java",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".cs": "csharp",
+    ".kt": "kotlin", ".kts": "kotlin", ".swift": "swift", ".scala": "scala", ".dart": "dart",
+    ".php": "php", ".sql": "sql", ".lua": "lua", ".hs": "haskell",
+}
+# VS Code language ids and The Stack's `lang` values that differ from our names.
+_LANG_ALIASES = {
+    "py": "python", "c++": "cpp", "c#": "csharp", "js": "javascript", "ts": "typescript",
+    "typescriptreact": "typescript", "javascriptreact": "javascript", "shellscript": "shell",
+    "bash": "shell", "golang": "go", "rs": "rust",
+}
+_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(
+    """abstract auto bool boolean break byte case catch char class const continue debugger default
+    defer delete do double else enum export extends extern false final finally float fn for func
+    function go goto if impl implements import in instanceof int interface let long loop match mod
+    module mut namespace native new nil null package private protected pub public register return
+    self Self short signed sizeof static struct super switch synchronized template this throw
+    throws trait true try type typedef typeof union unsafe unsigned use using var virtual void
+    volatile where while yield async await crate dyn extends readonly undefined string number
+    console std printf malloc free cls""".split()
+) | frozenset(dir(builtins))
+PLACEHOLDER = "\x00I"
+
+
+def language_for(path: str | None = None, hint: str | None = None) -> str:
+    """Our language name for an editor/Stack language id or a file name; "unknown" otherwise."""
+    if hint:
+        name = _LANG_ALIASES.get(hint.lower(), hint.lower())
+        if name in _STYLE_OF_LANG:
+            return name
+    if path:
+        dot = path.rfind(".")
+        if dot >= 0:
+            return LANG_OF_EXT.get(path[dot:].lower(), "unknown")
+    return "unknown"
+
+
+def guess_language(text: str) -> str:
+    """Best guess for text of unknown origin (stdin, HTTP); Python's `//` is division."""
+    head = text[:4000]
+    if re.search(r"^\s*(def |class \w+.*:\s*$|import \w|from \S+ import )", head, re.M):
+        return "python"
+    return "unknown"
+
+
+@lru_cache(maxsize=None)
+def _lexer(lang: str) -> re.Pattern[str]:
+    comments = "|".join(_COMMENTS[s] for s in _STYLE_OF_LANG.get(lang, _STYLE_OF_LANG["unknown"]))
+    return re.compile(
+        rf"(?P<c>{comments})|(?P<s>{_STRING})|(?P<n>\d[\w.]*|\.\d[\w.]*)|(?P<i>[^\W\d]\w*)|(?P<o>{_OPS})"
+    )
+
+
+@lru_cache(maxsize=1 << 18)
+def token_id(tok: str) -> int:
+    """A stable 64-bit id for a token (same in every process, unlike ``hash``)."""
+    return int.from_bytes(hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Parallel arrays, one entry per normalised token."""
+
+    concrete: np.ndarray  # uint64 token ids as written
+    abstract: np.ndarray  # uint64 token ids with identifiers abstracted
+    start: np.ndarray  # int64 char offset in the original text
+    end: np.ndarray  # int64 char offset (exclusive)
+    line: np.ndarray  # int64 1-based line of the token's first character
+    end_line: np.ndarray  # int64 1-based line of the token's last character
+
+    def __len__(self) -> int:
+        return len(self.concrete)
+
+    def norm_chars(self, i: int, j: int) -> int:
+        """Normalised characters (token text without whitespace) of tokens ``[i, j)``."""
+        return int((self.end[i:j] - self.start[i:j]).sum())
+
+
+_PLACEHOLDER_ID = token_id(PLACEHOLDER)
+
+
+def tokenize(text: str, lang: str = "unknown") -> Tokens:
+    """Split code into normalised tokens; never fails on malformed code."""
+    conc: list[int] = []
+    abst: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    tid = token_id
+    keywords = _KEYWORDS
+    ph = _PLACEHOLDER_ID
+    for m in _lexer(lang).finditer(text):
+        kind = m.lastgroup
+        if kind == "c":
+            continue
+        tok = m.group()
+        i = tid(tok)
+        conc.append(i)
+        abst.append(ph if kind == "i" and tok not in keywords else i)
+        starts.append(m.start())
+        ends.append(m.end())
+    start = np.asarray(starts, dtype=np.int64)
+    end = np.asarray(ends, dtype=np.int64)
+    newlines = np.flatnonzero(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
+    line = np.searchsorted(newlines, start, side="right") + 1
+    end_line = np.searchsorted(newlines, np.maximum(end - 1, start), side="right") + 1
+    return Tokens(
+        concrete=np.asarray(conc, dtype=np.uint64),
+        abstract=np.asarray(abst, dtype=np.uint64),
+        start=start,
+        end=end,
+        line=line.astype(np.int64),
+        end_line=end_line.astype(np.int64),
+    )
+
+
+def normalized_text(text: str, lang: str = "unknown") -> str:
+    """The concrete token stream joined by single spaces: what "normalised code" means here."""
+    return " ".join(m.group() for m in _lexer(lang).finditer(text) if m.lastgroup != "c")

@@ -1,0 +1,307 @@
+"""The embedded on-disk index: a manifest naming immutable segments.
+
+Writes are atomic: a segment is written under a temporary name, fsynced and renamed, then a new
+manifest replaces the old one with ``os.replace``. A build killed at any point leaves the previous
+manifest, and so the previous index, intact; the next build skips what was already committed.
+A file lock serialises manifest updates, so ``--shard i/N`` workers can fill one index at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import FingerprintParams
+from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+from .segment import FP_DTYPE, MH_DTYPE, Segment, write_segment
+
+FORMAT = "stacklens-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class FingerprintHits:
+    """Postings found for a batch of query keys; ``qi`` indexes the query keys."""
+
+    qi: np.ndarray
+    doc: np.ndarray  # int64 global document reference
+    pos: np.ndarray
+    line: np.ndarray
+    meta: np.ndarray
+
+
+@dataclass(frozen=True)
+class BandHits:
+    qi: np.ndarray
+    doc: np.ndarray
+    line: np.ndarray
+    end_line: np.ndarray
+
+
+def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into ``keys`` equal to each query key, and which query key each belongs to."""
+    lo = np.searchsorted(keys, query, side="left")
+    hi = np.searchsorted(keys, query, side="right")
+    counts = hi - lo
+    # Keys shared by very many documents are boilerplate; they cannot attribute anything.
+    counts[counts > max_postings] = 0
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    qi = np.repeat(np.arange(len(query)), counts)
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+    idx = starts + np.arange(total)
+    return idx, qi
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise IndexNotFoundError(
+            f"no index at {path}: build one with `code-search build --index {path} SOURCE...`"
+        ) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(
+            f"the manifest of the index at {path} is damaged ({exc}); rebuild the index"
+        ) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise IndexCorruptError(f"{path} does not hold a stacklens index")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"the index at {path} has format version {manifest.get('version')}, this stacklens "
+            f"reads version {FORMAT_VERSION}; rebuild it with this version"
+        )
+    return manifest
+
+
+class EmbeddedIndex:
+    """A read-only view of an on-disk index as of the manifest read at open."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise IndexNotFoundError(
+                f"no index at {self.path}: build one with `code-search build --index {self.path} SOURCE...`"
+            )
+        self.manifest = _read_manifest(self.path)
+        try:
+            self.params = FingerprintParams(**self.manifest["params"])
+        except (TypeError, ValueError) as exc:
+            raise IndexCorruptError(f"the index at {self.path} has invalid parameters: {exc}") from exc
+        self.segments: list[Segment] = []
+        deleted = self.manifest.get("deleted", {})
+        for info in self.manifest["segments"]:
+            seg = Segment(self.path / info["name"], info)
+            seg.deleted = frozenset(deleted.get(info["name"], ()))
+            self.segments.append(seg)
+
+    def __enter__(self) -> EmbeddedIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for seg in self.segments:
+            seg.close()
+
+    @property
+    def num_docs(self) -> int:
+        return sum(s.num_docs - len(s.deleted) for s in self.segments)
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.num_docs} documents, {len(self.segments)} segments)"
+
+    def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
+        parts = []
+        for si, seg in enumerate(self.segments):
+            idx, qi = _gather(seg.fp_keys, keys, max_postings)
+            if len(idx) == 0:
+                continue
+            vals = seg.fp_vals[idx]
+            doc = vals["doc"].astype(np.int64)
+            if seg.deleted:
+                keep = ~np.isin(doc, list(seg.deleted))
+                qi, vals, doc = qi[keep], vals[keep], doc[keep]
+            parts.append((qi, doc | (si << 32), vals["pos"], vals["line"], vals["meta"]))
+        if not parts:
+            e = np.empty(0, dtype=np.int64)
+            return FingerprintHits(e, e, e, e, e)
+        cols = [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(5)]
+        return FingerprintHits(*cols)
+
+    def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
+        parts = []
+        for si, seg in enumerate(self.segments):
+            idx, qi = _gather(seg.mh_keys, keys, max_postings)
+            if len(idx) == 0:
+                continue
+            vals = seg.mh_vals[idx]
+            doc = vals["doc"].astype(np.int64)
+            if seg.deleted:
+                keep = ~np.isin(doc, list(seg.deleted))
+                qi, vals, doc = qi[keep], vals[keep], doc[keep]
+            parts.append((qi, doc | (si << 32), vals["line"], vals["end_line"]))
+        if not parts:
+            e = np.empty(0, dtype=np.int64)
+            return BandHits(e, e, e, e)
+        cols = [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(4)]
+        return BandHits(*cols)
+
+    def document(self, ref: int) -> dict[str, Any]:
+        return self.segments[ref >> 32].doc(ref & 0xFFFFFFFF)
+
+    def iter_documents(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """Every live document as (segment name, local id, record)."""
+        for seg in self.segments:
+            for i, doc in enumerate(seg.iter_docs()):
+                if i not in seg.deleted:
+                    yield seg.name, i, doc
+
+    def verify(self) -> list[str]:
+        bad: list[str] = []
+        for seg in self.segments:
+            bad.extend(seg.verify())
+        return bad
+
+
+@contextlib.contextmanager
+def write_lock(path: Path, wait_s: float = 600.0) -> Iterator[None]:
+    """Exclusive lock on the index's manifest, shared by all builders of this index."""
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / ".lock").open("a") as f:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise IndexBusyError(
+                        f"another process is writing the index at {path}; wait for it to finish"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class IndexWriter:
+    """Adds segments to an index (creating it if needed) and commits them atomically."""
+
+    def __init__(self, path: str | os.PathLike[str], params: FingerprintParams | None = None) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._clean_stale_tmp()
+        with write_lock(self.path):
+            if (self.path / MANIFEST).exists():
+                manifest = _read_manifest(self.path)
+                existing = FingerprintParams(**manifest["params"])
+                if params is not None and params != existing:
+                    raise IndexCorruptError(
+                        f"the index at {self.path} was built with other fingerprint parameters "
+                        f"({existing.model_dump()}); build into a new path"
+                    )
+                self.params = existing
+            else:
+                self.params = params or FingerprintParams()
+                self._write_manifest(self._new_manifest())
+
+    def _new_manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "params": self.params.model_dump(),
+            "segments": [],
+            "deleted": {},
+            "created": time.time(),
+        }
+
+    def _clean_stale_tmp(self) -> None:
+        for tmp in self.path.glob(".tmp-*"):
+            try:
+                pid = int(tmp.name.split("-")[1])
+            except (IndexError, ValueError):
+                pid = -1
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        manifest["updated"] = time.time()
+        tmp = self.path / f"{MANIFEST}.{os.getpid()}.tmp"
+        with tmp.open("w") as f:
+            json.dump(manifest, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path / MANIFEST)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def commit_segment(
+        self,
+        fp_keys: np.ndarray,
+        fp_vals: np.ndarray,
+        mh_keys: np.ndarray,
+        mh_vals: np.ndarray,
+        docs: list[dict[str, Any]],
+        delete: dict[str, list[int]] | None = None,
+        replace: list[str] | None = None,
+    ) -> str:
+        """Write one segment and publish it (and any deletions) in a new manifest."""
+        name = f"seg-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        tmp = self.path / f".tmp-{os.getpid()}-{name}"
+        info = write_segment(tmp, fp_keys, fp_vals, mh_keys, mh_vals, docs) if docs else None
+        with write_lock(self.path):
+            manifest = _read_manifest(self.path)
+            if info is not None:
+                os.rename(tmp, self.path / name)
+                manifest["segments"].append({"name": name, **info})
+            for seg_name, ids in (delete or {}).items():
+                merged = set(manifest["deleted"].get(seg_name, [])) | set(ids)
+                manifest["deleted"][seg_name] = sorted(merged)
+            for old in replace or []:
+                manifest["segments"] = [s for s in manifest["segments"] if s["name"] != old]
+                manifest["deleted"].pop(old, None)
+            self._write_manifest(manifest)
+        for old in replace or []:
+            shutil.rmtree(self.path / old, ignore_errors=True)
+        return name
+
+
+def empty_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.empty(0, dtype=np.uint64),
+        np.empty(0, dtype=FP_DTYPE),
+        np.empty(0, dtype=np.uint64),
+        np.empty(0, dtype=MH_DTYPE),
+    )

@@ -1,0 +1,253 @@
+"""``code-search``: build an index and ask it whether code is in the corpus.
+
+Exit status: 0 no match, 1 match found, 2 error (message on stderr). Imports stay light (no torch,
+no web framework) so the command starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from index.config import BuildLimits, FingerprintParams
+from index.errors import InputError, StacklensError
+
+from .match import Match
+from .query import Matcher, decode_query
+from .settings import QuerySettings
+
+EXIT_NONE, EXIT_MATCH, EXIT_ERROR = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="code-search",
+        description="Find where code comes from in a training corpus (exit 0: no match, 1: match, 2: error).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="index sources (adds to an existing index)")
+    b.add_argument("--index", required=True, help="index directory (created if missing)")
+    b.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, git checkout, .jsonl[.gz] or .parquet")
+    b.add_argument("--shard", help="i/N: index only the i-th of N parts (run N workers, then `merge`)")
+    b.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="worker processes")
+    b.add_argument("--repo", help="repository name for directory sources (git checkouts are detected)")
+    b.add_argument("--license", help="licence for directory sources (else read from a LICENSE file)")
+    b.add_argument("--url-template", help="source URL for directory sources, e.g. https://host/blob/main/{path}")
+    b.add_argument("--max-file-bytes", type=int, default=BuildLimits().max_file_bytes)
+    b.add_argument("--kgram", type=int, default=FingerprintParams().kgram, help="tokens per fingerprint (new index only)")
+    b.add_argument("--window", type=int, default=FingerprintParams().window, help="winnowing window (new index only)")
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+
+    q = sub.add_parser("query", help="look code up in the index")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", help="index directory")
+    where.add_argument("--url", help="a running membership service (`code-search serve`)")
+    q.add_argument("file", nargs="?", default="-", help="file to check, or - for standard input")
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--batch", metavar="FILE.jsonl", help='rows {"id", "query"} in; rows {"id", "matches"} out')
+    q.add_argument("--lang", help="language of the query (default: from the file name, else guessed)")
+    q.add_argument("--min-chars", type=int, help="minimum matched normalised characters (default 150)")
+    q.add_argument("--max-matches", type=int, help="matches per query (default 10)")
+    q.add_argument("--max-query-bytes", type=int, help="refuse larger queries (default 1,000,000)")
+    q.add_argument("--token", default=os.environ.get("STACKLENS_TOKEN"), help="bearer token for --url")
+
+    m = sub.add_parser("merge", help="merge segments (and other indexes built with --shard) into one")
+    m.add_argument("--index", required=True)
+    m.add_argument("parts", nargs="*", help="other index directories to merge in")
+
+    v = sub.add_parser("verify", help="checksum every file of an index")
+    v.add_argument("--index", required=True)
+
+    i = sub.add_parser("info", help="describe an index")
+    i.add_argument("--index", required=True)
+    return p
+
+
+def _settings(args: argparse.Namespace) -> QuerySettings:
+    overrides = {
+        k: v
+        for k, v in {
+            "min_chars": args.min_chars,
+            "max_matches": args.max_matches,
+            "max_query_bytes": args.max_query_bytes,
+        }.items()
+        if v is not None
+    }
+    try:
+        return QuerySettings(**overrides)
+    except ValueError as exc:
+        raise InputError(f"invalid option: {exc}") from None
+
+
+def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Any:
+    if args.url:
+        from .client import RemoteChecker
+
+        return RemoteChecker(args.url, settings=settings, token=args.token)
+    from index.store import EmbeddedIndex
+
+    return Matcher(EmbeddedIndex(args.index), settings)
+
+
+def _read_input(name: str, limit: int) -> str:
+    if name == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise InputError(f"cannot read {name}: no such file")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    return decode_query(data, limit)
+
+
+def _print_human(name: str, matches: list[Match], out: TextIO) -> None:
+    for m in matches:
+        qs = m.query_span
+        url = f"  {m.source.url}" if m.source.url else ""
+        out.write(f"{name}:{qs.start_line}-{qs.end_line}: {m.describe()}{url}\n")
+
+
+def _query(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    checker = _open_checker(args, settings)
+    if args.batch:
+        return _batch(checker, args, settings)
+    text = _read_input(args.file, settings.max_query_bytes)
+    path = None if args.file == "-" else args.file
+    matches = checker.check(text, lang=args.lang, path=path)
+    if args.json:
+        json.dump({"matches": [m.model_dump() for m in matches]}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_human("(stdin)" if args.file == "-" else args.file, matches, sys.stdout)
+        if not matches:
+            sys.stderr.write("no match in the corpus\n")
+    return EXIT_MATCH if matches else EXIT_NONE
+
+
+def _batch(checker: Any, args: argparse.Namespace, settings: QuerySettings) -> int:
+    found = errors = 0
+    source = sys.stdin if args.batch == "-" else None
+    try:
+        f = source or open(args.batch, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read {args.batch}: {exc.strerror}") from None
+    with f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row_id: Any = None
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not isinstance(row.get("query"), str):
+                    raise InputError('expected {"id": ..., "query": "..."}')
+                row_id = row.get("id")
+                text = decode_query(row["query"].encode("utf-8", "surrogatepass"), settings.max_query_bytes)
+                matches = checker.check(text, lang=row.get("lang") or args.lang, path=row.get("path"))
+                out: dict[str, Any] = {"id": row_id, "matches": [m.model_dump() for m in matches]}
+                found += bool(matches)
+            except (ValueError, StacklensError) as exc:
+                msg = str(exc) if isinstance(exc, StacklensError) else f"malformed JSON: {exc}"
+                sys.stderr.write(f"code-search: {args.batch}:{lineno}: {msg}\n")
+                out = {"id": row_id, "matches": [], "error": msg}
+                errors += 1
+            sys.stdout.write(json.dumps(out) + "\n")
+    if errors:
+        return EXIT_ERROR
+    return EXIT_MATCH if found else EXIT_NONE
+
+
+def _build(args: argparse.Namespace) -> int:
+    from index.builder import build, parse_shard
+    from index.sources import open_source
+
+    limits = BuildLimits(max_file_bytes=args.max_file_bytes)
+    try:
+        params = FingerprintParams(kgram=args.kgram, window=args.window)
+    except ValueError as exc:
+        raise InputError(f"invalid fingerprint parameters: {exc}") from None
+    meta = {"repo": args.repo, "license": args.license, "url_template": args.url_template}
+    sources = [open_source(s, limits, **meta) for s in args.sources]
+    defaults = FingerprintParams()
+    explicit = (params.kgram, params.window) != (defaults.kgram, defaults.window)
+    summary = build(
+        args.index,
+        sources,
+        params=params if explicit or not (Path(args.index) / "manifest.json").exists() else None,
+        limits=limits,
+        shard=parse_shard(args.shard),
+        jobs=args.jobs,
+        progress=args.progress,
+    )
+    sys.stderr.write(summary.render() + "\n")
+    return EXIT_NONE
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from index.builder import compact_index
+
+    docs = compact_index(args.index, args.parts)
+    sys.stderr.write(f"merged into {args.index}: {docs} documents in one segment\n")
+    return EXIT_NONE
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from index.store import EmbeddedIndex
+
+    with EmbeddedIndex(args.index) as idx:
+        bad = idx.verify()
+    if bad:
+        sys.stderr.write("damaged index files (rebuild the index):\n" + "\n".join(bad) + "\n")
+        return EXIT_ERROR
+    sys.stderr.write(f"{args.index}: all checksums match\n")
+    return EXIT_NONE
+
+
+def _info(args: argparse.Namespace) -> int:
+    from index.store import EmbeddedIndex
+
+    with EmbeddedIndex(args.index) as idx:
+        info = {
+            "path": str(idx.path),
+            "documents": idx.num_docs,
+            "segments": len(idx.segments),
+            "bytes": idx.size_bytes(),
+            "params": idx.params.model_dump(),
+        }
+    json.dump(info, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+    return EXIT_NONE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"build": _build, "query": _query, "merge": _merge, "verify": _verify, "info": _info}
+    try:
+        return handlers[args.command](args)
+    except StacklensError as exc:
+        sys.stderr.write(f"code-search: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        sys.stderr.write("code-search: interrupted; the index keeps everything committed before\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_NONE
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        if os.environ.get("STACKLENS_DEBUG"):
+            raise
+        sys.stderr.write(
+            f"code-search: internal error: {type(exc).__name__}: {exc} "
+            "(set STACKLENS_DEBUG=1 for a traceback and please report it)\n"
+        )
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Answering "is this text in the corpus, where, and how strongly?".
+
+Pipeline: tokens -> every k-gram's abstract hash looked up (candidates) -> hits chained per
+document along consistent diagonals, tolerating the gaps that edits leave (verification) -> the
+chain's ends give the span in the query (chars, lines) and in the source (lines) (location) ->
+coverage and the share of concretely identical k-grams give the score (scoring). When no exact
+chain is long enough, MinHash band keys of line windows find near copies with scattered edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.errors import InputError
+from index.fingerprint import kgram_hashes, minhash_bands
+from index.normalize import Tokens, guess_language, language_for, tokenize
+from index.protocol import IndexStore
+
+from .match import Match, QuerySpan, Source, SourceSpan
+from .settings import QuerySettings
+
+
+def decode_query(data: bytes, max_bytes: int) -> str:
+    """Validated query text from raw bytes, or an `InputError` saying what is wrong."""
+    if len(data) > max_bytes:
+        raise InputError(
+            f"the query is {len(data):,} bytes; the limit is {max_bytes:,} "
+            "(check a smaller part, or raise it with --max-query-bytes / STACKLENS_MAX_QUERY_BYTES)"
+        )
+    if b"\x00" in data:
+        raise InputError("the query looks binary (it contains NUL bytes); pass source code")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"the query is not valid UTF-8 (byte {exc.start}); pass UTF-8 text") from None
+    if not text.strip():
+        raise InputError("the query is empty; pass the code to check")
+    return text
+
+
+@dataclass
+class _Candidate:
+    doc: int
+    q_start: int  # token index
+    q_end: int  # token index, exclusive
+    src_start_line: int
+    src_end_line: int
+    kind: str
+    score: float
+    chars: int
+
+    @property
+    def weight(self) -> float:
+        return self.chars * self.score
+
+
+def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
+    """Group hits (sorted by q) into chains that advance in both texts with a bounded drift."""
+    chains: list[list[int]] = []
+    last_q: list[int] = []
+    last_s: list[int] = []
+    active: list[int] = []
+    for h in range(len(q)):
+        qh, sh = int(q[h]), int(s[h])
+        active = [c for c in active if qh - last_q[c] <= max_gap]
+        best, best_drift = -1, max_drift + 1
+        for c in active:
+            dq, ds = qh - last_q[c], sh - last_s[c]
+            if dq <= 0 or ds <= 0 or ds > max_gap:
+                continue
+            drift = abs(ds - dq)
+            if drift < best_drift:
+                best, best_drift = c, drift
+        if best < 0:
+            best = len(chains)
+            chains.append([])
+            last_q.append(qh)
+            last_s.append(sh)
+            active.append(best)
+        chains[best].append(h)
+        last_q[best], last_s[best] = qh, sh
+    return chains
+
+
+class Matcher:
+    """Runs membership queries against one index store."""
+
+    def __init__(self, store: IndexStore, settings: QuerySettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or QuerySettings()
+        p = store.params
+        self._max_gap = 2 * (p.window + p.kgram)
+        self._max_drift = 4 * p.window
+
+    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
+        """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found."""
+        if len(text) > self.settings.max_query_bytes:
+            raise InputError(
+                f"the query has {len(text):,} characters; the limit is {self.settings.max_query_bytes:,}"
+            )
+        language = language_for(path, lang) if (lang or path) else guess_language(text)
+        tokens = tokenize(text, language)
+        found = self._exact(tokens)
+        if not found and self.settings.near_duplicates:
+            found = self._near(tokens)
+        return self._render(tokens, found)
+
+    def _exact(self, tokens: Tokens) -> list[_Candidate]:
+        p = self.store.params
+        qa = kgram_hashes(tokens.abstract, p.kgram)
+        if len(qa) == 0:
+            return []
+        qc = kgram_hashes(tokens.concrete, p.kgram) & np.uint64(0xFFFF)
+        hits = self.store.lookup_fingerprints(qa, self.settings.max_postings)
+        if len(hits.qi) < 2:
+            return []
+        exact = (hits.meta & 0xFFFF) == qc[hits.qi].astype(np.int64)
+        order = np.lexsort((hits.pos, hits.qi, hits.doc))
+        docs = hits.doc[order]
+        bounds = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1], True])
+        out: list[_Candidate] = []
+        for b in range(len(bounds) - 1):
+            lo, hi = bounds[b], bounds[b + 1]
+            if hi - lo < 2:
+                continue
+            idx = order[lo:hi]
+            q, s = hits.qi[idx], hits.pos[idx]
+            for chain in _chains(q, s, self._max_gap, self._max_drift):
+                c = self._score_chain(tokens, int(docs[lo]), idx[chain], hits, exact)
+                if c is not None:
+                    out.append(c)
+        return out
+
+    def _score_chain(
+        self, tokens: Tokens, doc: int, idx: np.ndarray, hits, exact: np.ndarray
+    ) -> _Candidate | None:
+        k = self.store.params.kgram
+        q = hits.qi[idx]
+        q_start, q_end = int(q[0]), int(q[-1]) + k
+        chars = tokens.norm_chars(q_start, q_end)
+        if chars < self.settings.min_chars:
+            return None
+        covered = np.zeros(q_end - q_start, dtype=bool)
+        for qq in q:
+            covered[qq - q_start : qq - q_start + k] = True
+        coverage = float(covered.mean())
+        exact_ratio = float(exact[idx].mean())
+        diagonal = hits.pos[idx] - q
+        verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
+        score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
+        lines = hits.line[idx]
+        last = idx[-1]
+        return _Candidate(
+            doc=doc,
+            q_start=q_start,
+            q_end=q_end,
+            src_start_line=int(lines.min()),
+            src_end_line=int(hits.line[last] + (hits.meta[last] >> 16)),
+            kind="exact" if verbatim else "near",
+            score=round(score, 4),
+            chars=chars,
+        )
+
+    def _near(self, tokens: Tokens) -> list[_Candidate]:
+        p = self.store.params
+        bands = minhash_bands(tokens, p, stride=1)
+        if len(bands.keys) == 0:
+            return []
+        hits = self.store.lookup_bands(bands.keys, self.settings.max_postings)
+        if len(hits.qi) < 2:
+            return []
+        win = bands.window[hits.qi]
+        out: list[_Candidate] = []
+        for doc in np.unique(hits.doc):
+            sel = hits.doc == doc
+            if sel.sum() < 2:  # one band of one window is too weak to report
+                continue
+            windows = np.unique(win[sel])
+            q_start = min(bands.ranges[w][0] for w in windows)
+            q_end = max(bands.ranges[w][1] for w in windows)
+            chars = tokens.norm_chars(q_start, q_end)
+            if chars < self.settings.min_chars:
+                continue
+            band_share = sel.sum() / (len(windows) * p.minhash_bands)
+            out.append(
+                _Candidate(
+                    doc=int(doc),
+                    q_start=q_start,
+                    q_end=q_end,
+                    src_start_line=int(hits.line[sel].min()),
+                    src_end_line=int(hits.end_line[sel].max()),
+                    kind="near",
+                    score=round(float(min(0.9, 0.5 + 0.4 * band_share)), 4),
+                    chars=chars,
+                )
+            )
+        return out
+
+    def _render(self, tokens: Tokens, found: list[_Candidate]) -> list[Match]:
+        found.sort(key=lambda c: (-c.weight, c.doc, c.q_start))
+        chosen: list[_Candidate] = []
+        for c in found:
+            # The same document matching overlapping query text twice is one match (repeats).
+            if any(o.doc == c.doc and o.q_start < c.q_end and c.q_start < o.q_end for o in chosen):
+                continue
+            chosen.append(c)
+            if len(chosen) >= self.settings.max_matches:
+                break
+        matches = []
+        for c in chosen:
+            doc = self.store.document(c.doc)
+            matches.append(
+                Match(
+                    kind=c.kind,  # type: ignore[arg-type]
+                    score=c.score,
+                    source=Source(
+                        repo=doc.get("repo"), path=doc["path"], license=doc.get("license"), url=doc.get("url")
+                    ),
+                    source_span=SourceSpan(start_line=c.src_start_line, end_line=max(c.src_start_line, c.src_end_line)),
+                    query_span=QuerySpan(
+                        start_line=int(tokens.line[c.q_start]),
+                        end_line=int(tokens.end_line[c.q_end - 1]),
+                        start_char=int(tokens.start[c.q_start]),
+                        end_char=int(tokens.end[c.q_end - 1]),
+                    ),
+                    matched_chars=c.chars,
+                )
+            )
+        return matches
