@@ -18,9 +18,9 @@ from .config import BuildLimits, FingerprintParams
 from .errors import InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
-from .segment import FP_DTYPE, MH_DTYPE
+from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE
 from .sources import SkipStats, SourceFile
-from .store import EmbeddedIndex, IndexWriter
+from .store import EmbeddedIndex, IndexWriter, empty_tables, stored_keys
 
 AUTO_COMPACT_SEGMENTS = 8
 
@@ -76,9 +76,11 @@ class _Prepared:
     mh: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _prepare(item: tuple[SourceFile, str, FingerprintParams]) -> _Prepared:
+def _prepare(item: tuple[SourceFile, str, FingerprintParams]) -> _Prepared | None:
     src, sha, params = item
     tokens = tokenize(src.text, src.lang)
+    if len(tokens) > MAX_POS:
+        return None  # positions are stored in 20 bits; such files are data, not code
     fp = fingerprint(tokens, params)
     bands = minhash_bands(tokens, params, stride=params.minhash_lines)
     lines = np.array([tokens.line[i] for i, _ in bands.ranges], dtype=np.uint32)
@@ -113,22 +115,36 @@ class _Batch:
         self.bytes += p.doc["bytes"]
 
     def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        n_fp = sum(len(f[0]) for f in self.fp)
-        fp_keys = np.concatenate([f[1] for f in self.fp]) if self.fp else np.empty(0, np.uint64)
-        fp_vals = np.empty(n_fp, dtype=FP_DTYPE)
-        if n_fp:
-            fp_vals["doc"] = np.concatenate([f[0] for f in self.fp])
-            fp_vals["pos"] = np.concatenate([f[2] for f in self.fp])
-            fp_vals["line"] = np.concatenate([f[3] for f in self.fp])
-            fp_vals["meta"] = np.concatenate([f[4] for f in self.fp])
-        n_mh = sum(len(m[0]) for m in self.mh)
-        mh_keys = np.concatenate([m[1] for m in self.mh]) if self.mh else np.empty(0, np.uint64)
-        mh_vals = np.zeros(n_mh, dtype=MH_DTYPE)
-        if n_mh:
-            mh_vals["doc"] = np.concatenate([m[0] for m in self.mh])
-            mh_vals["line"] = np.concatenate([m[2] for m in self.mh])
-            mh_vals["end_line"] = np.concatenate([m[3] for m in self.mh])
-        return fp_keys.astype(np.uint64), fp_vals, mh_keys.astype(np.uint64), mh_vals
+        fp_keys, fp_vals = _fp_table(self.fp)
+        mh_keys, mh_vals = _mh_table(self.mh)
+        return fp_keys, fp_vals, mh_keys, mh_vals
+
+
+def _cat(parts: list[tuple[np.ndarray, ...]], i: int, dtype: str) -> np.ndarray:
+    return np.concatenate([p[i] for p in parts]).astype(dtype) if parts else np.empty(0, dtype)
+
+
+def _fp_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """(doc, key64, pos, line, meta) columns to stored keys and packed values."""
+    vals = np.empty(sum(len(p[0]) for p in parts), dtype=FP_DTYPE)
+    vals["doc"] = _cat(parts, 0, "u4")
+    pos = _cat(parts, 2, "u8")
+    line = np.minimum(_cat(parts, 3, "u8"), MAX_LINE)
+    meta = _cat(parts, 4, "u8")
+    span = np.minimum(meta >> np.uint64(16), 0xFF)
+    conc = meta & np.uint64(0xFFFF)
+    vals["packed"] = pos | (line << np.uint64(20)) | (span << np.uint64(40)) | (conc << np.uint64(48))
+    return stored_keys(_cat(parts, 1, "u8")), vals
+
+
+def _mh_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """(doc, key64, first line, last line) columns to stored keys and packed values."""
+    vals = np.empty(sum(len(p[0]) for p in parts), dtype=MH_DTYPE)
+    vals["doc"] = _cat(parts, 0, "u4")
+    first = np.minimum(_cat(parts, 2, "u4"), MAX_LINE)
+    span = np.minimum(_cat(parts, 3, "u4") - first, 0xFFF)
+    vals["lines"] = first | (span << np.uint32(20))
+    return stored_keys(_cat(parts, 1, "u8")), vals
 
 
 def _known(path: Path) -> dict[str, tuple[str, int, str]]:
@@ -189,6 +205,9 @@ def build(
     try:
         prepared = pool.imap(_prepare, todo(), chunksize=8) if pool else map(_prepare, todo())
         for p in prepared:
+            if p is None:
+                summary.skipped.skip("over-large")
+                continue
             old = known.get(p.doc["key"])
             if old is not None:
                 deletes.setdefault(old[0], []).append(old[1])
@@ -225,7 +244,8 @@ def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
         for other in sources[1:]:
             if other.params != writer.params:
                 raise InputError(f"cannot merge {other.path}: built with other fingerprint parameters")
-        batch = _Batch()
+        docs: list[dict[str, Any]] = []
+        tables: dict[str, list[np.ndarray]] = {"fk": [], "fv": [], "mk": [], "mv": []}
         seen: set[str] = set()
         for idx in sources:
             for seg in idx.segments:
@@ -234,17 +254,26 @@ def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
                     if i in seg.deleted or doc["key"] in seen:
                         continue
                     seen.add(doc["key"])
-                    remap[i] = len(batch.docs)
-                    batch.docs.append(doc)
-                for keys, vals, target in ((seg.fp_keys, seg.fp_vals, batch.fp), (seg.mh_keys, seg.mh_vals, batch.mh)):
+                    remap[i] = len(docs)
+                    docs.append(doc)
+                for keys, vals, k, v in ((seg.fp_keys, seg.fp_vals, "fk", "fv"), (seg.mh_keys, seg.mh_vals, "mk", "mv")):
                     new_doc = remap[np.asarray(vals["doc"], dtype=np.int64)]
                     keep = new_doc >= 0
-                    v = np.asarray(vals)[keep]
-                    cols = [v[n] for n in v.dtype.names if n not in ("doc", "pad")]
-                    target.append((new_doc[keep].astype(np.uint32), np.asarray(keys)[keep], *cols))
+                    kept = np.asarray(vals)[keep].copy()
+                    kept["doc"] = new_doc[keep]
+                    tables[k].append(np.asarray(keys)[keep])
+                    tables[v].append(kept)
         replace = [seg.name for seg in sources[0].segments]
     finally:
         for idx in sources:
             idx.close()
-    writer.commit_segment(*batch.tables(), docs=batch.docs, replace=replace)
-    return len(batch.docs)
+    fk, fv, mk, mv = empty_tables()
+    writer.commit_segment(
+        np.concatenate([fk, *tables["fk"]]),
+        np.concatenate([fv, *tables["fv"]]),
+        np.concatenate([mk, *tables["mk"]]),
+        np.concatenate([mv, *tables["mv"]]),
+        docs=docs,
+        replace=replace,
+    )
+    return len(docs)

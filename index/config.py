@@ -10,12 +10,12 @@ class FingerprintParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kgram: int = Field(20, ge=4, le=64, description="tokens per fingerprinted k-gram")
-    window: int = Field(16, ge=1, le=128, description="winnowing window (k-grams)")
-    minhash_lines: int = Field(12, ge=4, le=64, description="normalised lines per MinHash window")
+    kgram: int = Field(14, ge=4, le=64, description="tokens per fingerprinted k-gram")
+    window: int = Field(11, ge=1, le=128, description="winnowing window (k-grams)")
+    minhash_lines: int = Field(16, ge=4, le=64, description="normalised lines per MinHash window")
     minhash_shingle: int = Field(5, ge=2, le=16, description="tokens per MinHash shingle")
-    minhash_bands: int = Field(4, ge=1, le=32)
-    minhash_rows: int = Field(8, ge=1, le=32)
+    minhash_bands: int = Field(3, ge=1, le=32)
+    minhash_rows: int = Field(6, ge=1, le=32)
     normalizer: int = Field(1, description="version of the normaliser; bumped when it changes")
 
     @property

@@ -11,12 +11,12 @@ Fingerprints hash the *abstract* stream (identifiers abstracted) so that renamed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from .config import FingerprintParams
-from .normalize import Tokens
+from .normalize import PLACEHOLDER_ID, Tokens
 
 _P = np.uint64(0x100000001B3)  # FNV prime: odd, so the polynomial stays injective mod 2^64
 _MINHASH_SEED = 1
@@ -40,6 +40,35 @@ def kgram_hashes(ids: np.ndarray, k: int) -> np.ndarray:
         h = np.zeros(n, dtype=np.uint64)
         for j in range(k):
             h = h * _P + ids[j : j + n]
+        return _mix(h)
+
+
+def structure_hashes(tokens: Tokens, k: int) -> np.ndarray:
+    """Hash of every k-gram of the abstract stream, keeping which identifiers are the same.
+
+    An identifier becomes the distance back to its previous occurrence inside the k-gram (0 for
+    a first occurrence), as in Baker's parameterised matching: ``a = b + a`` and ``x = y + x``
+    hash alike, ``x = y + z`` does not. Consistent renaming cannot change these hashes, but
+    unrelated code with the same shape rarely shares its pattern of repeated names.
+    """
+    n = len(tokens)
+    m = n - k + 1
+    if m <= 0:
+        return np.empty(0, dtype=np.uint64)
+    ids = tokens.concrete
+    ident = np.flatnonzero(tokens.abstract == PLACEHOLDER_ID)
+    order = ident[np.argsort(ids[ident], kind="stable")]
+    same = ids[order[1:]] == ids[order[:-1]]
+    back = np.full(n, k, dtype=np.int64)
+    back[order[1:][same]] = (order[1:] - order[:-1])[same]
+    is_ident = tokens.abstract == PLACEHOLDER_ID
+    with np.errstate(over="ignore"):
+        distance_ids = _mix(np.arange(k + 1, dtype=np.uint64) + np.uint64(PLACEHOLDER_ID))
+        h = np.zeros(m, dtype=np.uint64)
+        for t in range(k):
+            d = np.where(back[t : t + m] <= t, back[t : t + m], 0)
+            v = np.where(is_ident[t : t + m], distance_ids[d], tokens.abstract[t : t + m])
+            h = h * _P + v
         return _mix(h)
 
 
@@ -68,7 +97,7 @@ class Fingerprints:
 def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
     """Winnowed fingerprints of a whole document."""
     k = params.kgram
-    abstract = kgram_hashes(tokens.abstract, k)
+    abstract = structure_hashes(tokens, k)
     if len(abstract) == 0:
         empty = np.empty(0, dtype=np.uint32)
         return Fingerprints(np.empty(0, dtype=np.uint64), empty, empty, empty)
@@ -86,18 +115,13 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
     )
 
 
-def line_windows(tokens: Tokens, lines: int, stride: int) -> Iterator[tuple[int, int]]:
-    """Token ranges ``[i, j)`` covering ``lines`` consecutive non-empty lines, every ``stride``."""
-    if len(tokens) == 0:
-        return
-    # Index of the first token of each distinct (non-empty) line.
-    firsts = np.flatnonzero(np.r_[True, tokens.line[1:] != tokens.line[:-1]])
-    n_lines = len(firsts)
-    bounds = np.r_[firsts, len(tokens)]
-    if n_lines < lines:
-        return
-    for s in range(0, n_lines - lines + 1, stride):
-        yield int(bounds[s]), int(bounds[s + lines])
+@lru_cache(maxsize=8)
+def minhash_permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations (odd ``a``), drawn once per process."""
+    from datasketch import MinHash  # 0.4 s to import: paid once, and not by CLI start-up
+
+    a, b = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, scheme="affine32").permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -109,29 +133,52 @@ class BandKeys:
     ranges: list[tuple[int, int]]  # token range of each window
 
 
-def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> BandKeys:
-    """MinHash (datasketch) of each line window's abstract shingles, cut into LSH band keys."""
-    ranges = list(line_windows(tokens, params.minhash_lines, stride))
-    if not ranges:
-        return BandKeys(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64), [])
-    shingles = kgram_hashes(tokens.abstract, params.minhash_shingle) & np.uint64(0xFFFFFFFF)
-    sets = []
-    for i, j in ranges:
-        sets.append(np.unique(shingles[i : max(i + 1, j - params.minhash_shingle + 1)]).tolist())
-    from datasketch import MinHash  # 0.4 s to import: only builds and near-copy queries pay
+def _no_bands() -> BandKeys:
+    return BandKeys(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64), [])
 
-    sigs = MinHash.bulk(
-        sets, num_perm=params.num_perm, seed=_MINHASH_SEED, hashfunc=int, scheme="affine32"
-    )
-    hv = np.stack([s.hashvalues for s in sigs]).astype(np.uint64)
-    bands = hv.reshape(len(ranges), params.minhash_bands, params.minhash_rows)
+
+def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> BandKeys:
+    """MinHash signatures of every window of ``minhash_lines`` non-empty lines (one every
+    ``stride`` lines), cut into LSH band keys.
+
+    A shingle belongs to the line of its first token, so a window's signature is the
+    element-wise minimum of its lines' signatures: overlapping query windows cost one
+    sliding minimum instead of one MinHash each. Permutations are datasketch's affine32 ones.
+    """
+    n_tok = len(tokens)
+    lines = params.minhash_lines
+    if n_tok == 0:
+        return _no_bands()
+    is_first = np.r_[True, tokens.line[1:] != tokens.line[:-1]]
+    firsts = np.flatnonzero(is_first)
+    n_lines = len(firsts)
+    shingles = kgram_hashes(tokens.abstract, params.minhash_shingle)
+    if n_lines < lines or len(shingles) == 0:
+        return _no_bands()
+    a, b = minhash_permutations(params.num_perm)
     with np.errstate(over="ignore"):
-        key = np.zeros((len(ranges), params.minhash_bands), dtype=np.uint64)
+        phv = shingles.astype(np.uint32)[:, None] * a + b
+    line_of = (np.cumsum(is_first) - 1)[: len(shingles)]
+    per_line = np.full((n_lines, params.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+    present, starts = np.unique(line_of, return_index=True)
+    per_line[present] = np.minimum.reduceat(phv, starts, axis=0)
+    if stride == lines:
+        n_win = n_lines // lines
+        sig = per_line[: n_win * lines].reshape(n_win, lines, params.num_perm).min(axis=1)
+    else:
+        sig = np.lib.stride_tricks.sliding_window_view(per_line, lines, axis=0).min(axis=-1)[::stride]
+    starts_line = np.arange(0, len(sig) * stride, stride)
+    bounds = np.r_[firsts, n_tok]
+    ranges = [(int(bounds[s]), int(bounds[s + lines])) for s in starts_line]
+    bands = sig.astype(np.uint64).reshape(len(sig), params.minhash_bands, params.minhash_rows)
+    with np.errstate(over="ignore"):
+        key = np.zeros((len(sig), params.minhash_bands), dtype=np.uint64)
         for r in range(params.minhash_rows):
             key = key * _P + bands[:, :, r]
-        key = _mix(key + np.arange(params.minhash_bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        salt = np.arange(params.minhash_bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        key = _mix(key + salt)
     return BandKeys(
         keys=key.reshape(-1),
-        window=np.repeat(np.arange(len(ranges)), params.minhash_bands),
+        window=np.repeat(np.arange(len(sig)), params.minhash_bands),
         ranges=ranges,
     )

@@ -20,12 +20,12 @@ from functools import lru_cache
 
 import numpy as np
 
-_STRING = (
-    r"[rRbBuUfF]{0,2}(?:\"\"\"[\s\S]*?(?:\"\"\"|\Z)|'''[\s\S]*?(?:'''|\Z)"
-    r"|\"(?:\\.|[^\"\\\n])*\"?|'(?:\\.|[^'\\\n])*'?|`(?:\\.|[^`\\])*`?)"
-)
+# Strings never span lines: a fragment that starts inside a triple-quoted string (completions
+# and copied snippets often do) must tokenize the same as the file it came from, so triple
+# quotes are plain tokens and a docstring's words are tokens like any others.
+_STRING = r"[rRbBuUfF]{0,2}(?:\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')"
 _OPS = (
-    r"\.\.\.|>>=|<<=|\*\*=|//=|===|!==|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*"
+    r"\.\.\.|>>=|<<=|\*\*=|//=|===|!==|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*|//"
     r"|\+=|-=|\*=|/=|%=|&=|\|=|\^=|:=|[^\s\w]"
 )
 _COMMENTS = {
@@ -114,12 +114,15 @@ def guess_language(text: str) -> str:
 @lru_cache(maxsize=None)
 def _lexer(lang: str) -> re.Pattern[str]:
     comments = "|".join(_COMMENTS[s] for s in _STYLE_OF_LANG.get(lang, _STYLE_OF_LANG["unknown"]))
+    # Leading whitespace is consumed inside each match (possessively) because failing every
+    # alternative at each indentation space costs more than the whole tokenisation.
+    # Strings come before identifiers so that r"..." and b'...' keep their prefix.
     return re.compile(
-        rf"(?P<c>{comments})|(?P<s>{_STRING})|(?P<n>\d[\w.]*|\.\d[\w.]*)|(?P<i>[^\W\d]\w*)|(?P<o>{_OPS})"
+        rf"\s*+(?:(?P<o>\"\"\"|''')|(?P<s>{_STRING})|(?P<i>[^\W\d]\w*+)|(?P<c>{comments})"
+        rf"|(?P<n>\d[\w.]*|\.\d[\w.]*)|(?P<p>{_OPS}))"
     )
 
 
-@lru_cache(maxsize=1 << 18)
 def token_id(tok: str) -> int:
     """A stable 64-bit id for a token (same in every process, unlike ``hash``)."""
     return int.from_bytes(hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
@@ -144,36 +147,44 @@ class Tokens:
         return int((self.end[i:j] - self.start[i:j]).sum())
 
 
-_PLACEHOLDER_ID = token_id(PLACEHOLDER)
+PLACEHOLDER_ID = token_id(PLACEHOLDER)
+_PLACEHOLDER_ID = PLACEHOLDER_ID
+_ID_CACHE: dict[str, int] = {}
 
 
 def tokenize(text: str, lang: str = "unknown") -> Tokens:
     """Split code into normalised tokens; never fails on malformed code."""
-    conc: list[int] = []
-    abst: list[int] = []
-    starts: list[int] = []
+    toks: list[str] = []
+    ident: list[bool] = []
     ends: list[int] = []
-    tid = token_id
     keywords = _KEYWORDS
-    ph = _PLACEHOLDER_ID
     for m in _lexer(lang).finditer(text):
         kind = m.lastgroup
-        if kind == "c":
+        if kind == "c" or kind is None:
             continue
-        tok = m.group()
-        i = tid(tok)
-        conc.append(i)
-        abst.append(ph if kind == "i" and tok not in keywords else i)
-        starts.append(m.start())
+        tok = m[kind]
+        toks.append(tok)
+        ident.append(kind == "i" and tok not in keywords)
         ends.append(m.end())
-    start = np.asarray(starts, dtype=np.int64)
+    cache = _ID_CACHE
+    if len(cache) > 2_000_000:  # bounded: a long-lived server sees unbounded vocabularies
+        cache.clear()
+    conc_list = []
+    for tok in toks:
+        i = cache.get(tok)
+        if i is None:
+            i = cache[tok] = token_id(tok)
+        conc_list.append(i)
+    concrete = np.asarray(conc_list, dtype=np.uint64)
+    abstract = np.where(np.asarray(ident, dtype=bool), np.uint64(_PLACEHOLDER_ID), concrete)
     end = np.asarray(ends, dtype=np.int64)
+    start = end - np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
     newlines = np.flatnonzero(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
     line = np.searchsorted(newlines, start, side="right") + 1
     end_line = np.searchsorted(newlines, np.maximum(end - 1, start), side="right") + 1
     return Tokens(
-        concrete=np.asarray(conc, dtype=np.uint64),
-        abstract=np.asarray(abst, dtype=np.uint64),
+        concrete=concrete,
+        abstract=abstract.astype(np.uint64),
         start=start,
         end=end,
         line=line.astype(np.int64),
@@ -183,4 +194,4 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
 
 def normalized_text(text: str, lang: str = "unknown") -> str:
     """The concrete token stream joined by single spaces: what "normalised code" means here."""
-    return " ".join(m.group() for m in _lexer(lang).finditer(text) if m.lastgroup != "c")
+    return " ".join(m[m.lastgroup] for m in _lexer(lang).finditer(text) if m.lastgroup not in ("c", None))

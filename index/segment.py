@@ -18,8 +18,15 @@ import numpy as np
 
 from .errors import IndexCorruptError
 
-FP_DTYPE = np.dtype([("doc", "<u4"), ("pos", "<u4"), ("line", "<u4"), ("meta", "<u4")])
-MH_DTYPE = np.dtype([("doc", "<u4"), ("line", "<u4"), ("end_line", "<u4"), ("pad", "<u4")])
+# Keys are the upper 32 bits of the 64-bit hashes: a stray key match costs one discarded hit
+# in verification, and every byte per entry counts (the index should stay under half the corpus).
+KEY_DTYPE = np.dtype("<u4")
+# packed: token pos (20 bits) | line (20) | line span (8) | concrete-k-gram hash (16)
+FP_DTYPE = np.dtype([("doc", "<u4"), ("packed", "<u8")])
+# lines: first line (20 bits) | line span (12)
+MH_DTYPE = np.dtype([("doc", "<u4"), ("lines", "<u4")])
+MAX_POS = (1 << 20) - 1
+MAX_LINE = (1 << 20) - 1
 _ARRAYS = ("fp_keys.npy", "fp_vals.npy", "mh_keys.npy", "mh_vals.npy", "docs_off.npy")
 _FILES = (*_ARRAYS, "docs.jsonl")
 
@@ -105,7 +112,8 @@ class Segment:
                 f"cannot read index segment {directory}: {exc}; rebuild the index"
             ) from exc
         if (
-            self.fp_keys.dtype != np.uint64
+            self.fp_keys.dtype != KEY_DTYPE
+            or self.mh_vals.dtype != MH_DTYPE
             or self.fp_vals.dtype != FP_DTYPE
             or len(self.fp_keys) != info["fingerprints"]
             or len(self.fp_vals) != info["fingerprints"]

@@ -24,7 +24,7 @@ import numpy as np
 
 from .config import FingerprintParams
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
-from .segment import FP_DTYPE, MH_DTYPE, Segment, write_segment
+from .segment import FP_DTYPE, KEY_DTYPE, MH_DTYPE, Segment, write_segment
 
 FORMAT = "stacklens-index"
 FORMAT_VERSION = 1
@@ -64,6 +64,11 @@ def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.
     starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
     idx = starts + np.arange(total)
     return idx, qi
+
+
+def stored_keys(keys: np.ndarray) -> np.ndarray:
+    """The part of 64-bit fingerprint hashes that the embedded store keeps."""
+    return (keys >> np.uint64(32)).astype(KEY_DTYPE)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -130,8 +135,9 @@ class EmbeddedIndex:
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
+        short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
-            idx, qi = _gather(seg.fp_keys, keys, max_postings)
+            idx, qi = _gather(seg.fp_keys, short, max_postings)
             if len(idx) == 0:
                 continue
             vals = seg.fp_vals[idx]
@@ -139,7 +145,11 @@ class EmbeddedIndex:
             if seg.deleted:
                 keep = ~np.isin(doc, list(seg.deleted))
                 qi, vals, doc = qi[keep], vals[keep], doc[keep]
-            parts.append((qi, doc | (si << 32), vals["pos"], vals["line"], vals["meta"]))
+            packed = vals["packed"]
+            pos = packed & np.uint64(0xFFFFF)
+            line = (packed >> np.uint64(20)) & np.uint64(0xFFFFF)
+            meta = (packed >> np.uint64(48)) | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16))
+            parts.append((qi, doc | (si << 32), pos, line, meta))
         if not parts:
             e = np.empty(0, dtype=np.int64)
             return FingerprintHits(e, e, e, e, e)
@@ -148,8 +158,9 @@ class EmbeddedIndex:
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
+        short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
-            idx, qi = _gather(seg.mh_keys, keys, max_postings)
+            idx, qi = _gather(seg.mh_keys, short, max_postings)
             if len(idx) == 0:
                 continue
             vals = seg.mh_vals[idx]
@@ -157,7 +168,9 @@ class EmbeddedIndex:
             if seg.deleted:
                 keep = ~np.isin(doc, list(seg.deleted))
                 qi, vals, doc = qi[keep], vals[keep], doc[keep]
-            parts.append((qi, doc | (si << 32), vals["line"], vals["end_line"]))
+            lines = vals["lines"]
+            first = lines & np.uint32(0xFFFFF)
+            parts.append((qi, doc | (si << 32), first, first + (lines >> np.uint32(20))))
         if not parts:
             e = np.empty(0, dtype=np.int64)
             return BandHits(e, e, e, e)
@@ -300,8 +313,8 @@ class IndexWriter:
 
 def empty_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (
-        np.empty(0, dtype=np.uint64),
+        np.empty(0, dtype=KEY_DTYPE),
         np.empty(0, dtype=FP_DTYPE),
-        np.empty(0, dtype=np.uint64),
+        np.empty(0, dtype=KEY_DTYPE),
         np.empty(0, dtype=MH_DTYPE),
     )

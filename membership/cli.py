@@ -32,7 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="index sources (adds to an existing index)")
-    b.add_argument("--index", required=True, help="index directory (created if missing)")
+    b.add_argument("--index", help="index directory (created if missing)")
+    b.add_argument("--es-url", help="build into Elasticsearch at this URL instead of --index")
+    b.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
     b.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, git checkout, .jsonl[.gz] or .parquet")
     b.add_argument("--shard", help="i/N: index only the i-th of N parts (run N workers, then `merge`)")
     b.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="worker processes")
@@ -48,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     where = q.add_mutually_exclusive_group(required=True)
     where.add_argument("--index", help="index directory")
     where.add_argument("--url", help="a running membership service (`code-search serve`)")
+    where.add_argument("--es-url", help="an Elasticsearch store (with --es-index)")
+    q.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
     q.add_argument("file", nargs="?", default="-", help="file to check, or - for standard input")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.add_argument("--batch", metavar="FILE.jsonl", help='rows {"id", "query"} in; rows {"id", "matches"} out')
@@ -66,6 +70,15 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="describe an index")
     i.add_argument("--index", required=True)
+
+    s = sub.add_parser("serve", help="run the membership HTTP service")
+    store = s.add_mutually_exclusive_group(required=True)
+    store.add_argument("--index", help="embedded index directory")
+    store.add_argument("--es-url", help="Elasticsearch URL (with --es-index)")
+    s.add_argument("--es-index", default="stacklens", help="Elasticsearch store name")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    s.add_argument("--port", type=int, default=8400)
+    s.add_argument("--token", default=os.environ.get("STACKLENS_TOKEN"), help="token to require")
     return p
 
 
@@ -90,6 +103,10 @@ def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Any:
         from .client import RemoteChecker
 
         return RemoteChecker(args.url, settings=settings, token=args.token)
+    if getattr(args, "es_url", None):
+        from index.elastic import ElasticIndex
+
+        return Matcher(ElasticIndex(args.es_url, args.es_index), settings)
     from index.store import EmbeddedIndex
 
     return Matcher(EmbeddedIndex(args.index), settings)
@@ -168,6 +185,8 @@ def _build(args: argparse.Namespace) -> int:
     from index.builder import build, parse_shard
     from index.sources import open_source
 
+    if bool(args.index) == bool(args.es_url):
+        raise InputError("build into one place: --index PATH or --es-url URL [--es-index NAME]")
     limits = BuildLimits(max_file_bytes=args.max_file_bytes)
     try:
         params = FingerprintParams(kgram=args.kgram, window=args.window)
@@ -177,6 +196,20 @@ def _build(args: argparse.Namespace) -> int:
     sources = [open_source(s, limits, **meta) for s in args.sources]
     defaults = FingerprintParams()
     explicit = (params.kgram, params.window) != (defaults.kgram, defaults.window)
+    if args.es_url:
+        from index.elastic import build_elastic
+
+        summary = build_elastic(
+            args.es_url,
+            args.es_index,
+            sources,
+            params=params if explicit else None,
+            shard=parse_shard(args.shard),
+            jobs=args.jobs,
+            progress=args.progress,
+        )
+        sys.stderr.write(summary.render() + "\n")
+        return EXIT_NONE
     summary = build(
         args.index,
         sources,
@@ -226,9 +259,21 @@ def _info(args: argparse.Namespace) -> int:
     return EXIT_NONE
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from .service import serve, store_opener
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    opener = store_opener(args.index, args.es_url, args.es_index)
+    serve(opener, host=args.host, port=args.port, token=args.token)
+    return EXIT_NONE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"build": _build, "query": _query, "merge": _merge, "verify": _verify, "info": _info}
+    handlers["serve"] = _serve
     try:
         return handlers[args.command](args)
     except StacklensError as exc:

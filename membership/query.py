@@ -14,12 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.errors import InputError
-from index.fingerprint import kgram_hashes, minhash_bands
-from index.normalize import Tokens, guess_language, language_for, tokenize
+from index.fingerprint import kgram_hashes, minhash_bands, structure_hashes
+from index.normalize import PLACEHOLDER_ID, Tokens, guess_language, language_for, token_id, tokenize
 from index.protocol import IndexStore
+from index.store import FingerprintHits
 
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
+
+
+# Separators carry no evidence of shared structure: a list of names is all commas.
+_PUNCTUATION = np.array([token_id(t) for t in ", . ( ) [ ] { } : ;".split()], dtype=np.uint64)
 
 
 def decode_query(data: bytes, max_bytes: int) -> str:
@@ -34,7 +39,9 @@ def decode_query(data: bytes, max_bytes: int) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"the query is not valid UTF-8 (byte {exc.start}); pass UTF-8 text") from None
+        raise InputError(
+            f"the query is not valid UTF-8 (byte {exc.start}); pass UTF-8 text"
+        ) from None
     if not text.strip():
         raise InputError("the query is empty; pass the code to check")
     return text
@@ -53,7 +60,9 @@ class _Candidate:
 
     @property
     def weight(self) -> float:
-        return self.chars * self.score
+        # Exactness dominates length: a verbatim source outranks a slightly longer near one
+        # (near-identical files such as generated codecs differ in a name or two).
+        return self.chars * self.score**8
 
 
 def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
@@ -109,7 +118,7 @@ class Matcher:
 
     def _exact(self, tokens: Tokens) -> list[_Candidate]:
         p = self.store.params
-        qa = kgram_hashes(tokens.abstract, p.kgram)
+        qa = structure_hashes(tokens, p.kgram)
         if len(qa) == 0:
             return []
         qc = kgram_hashes(tokens.concrete, p.kgram) & np.uint64(0xFFFF)
@@ -128,13 +137,19 @@ class Matcher:
             idx = order[lo:hi]
             q, s = hits.qi[idx], hits.pos[idx]
             for chain in _chains(q, s, self._max_gap, self._max_drift):
-                c = self._score_chain(tokens, int(docs[lo]), idx[chain], hits, exact)
+                c = self._score_chain(tokens, qa, int(docs[lo]), idx[chain], hits, exact)
                 if c is not None:
                     out.append(c)
         return out
 
     def _score_chain(
-        self, tokens: Tokens, doc: int, idx: np.ndarray, hits, exact: np.ndarray
+        self,
+        tokens: Tokens,
+        structure: np.ndarray,
+        doc: int,
+        idx: np.ndarray,
+        hits: FingerprintHits,
+        exact: np.ndarray,
     ) -> _Candidate | None:
         k = self.store.params.kgram
         q = hits.qi[idx]
@@ -146,7 +161,23 @@ class Matcher:
         for qq in q:
             covered[qq - q_start : qq - q_start + k] = True
         coverage = float(covered.mean())
+        if coverage < self.settings.min_coverage:
+            return None  # scattered hits: shared idioms, not a copy
         exact_ratio = float(exact[idx].mean())
+        if exact_ratio < 0.5:
+            # Structure alone (renamed copies) is weaker evidence than text: it must be longer, and mostly code rather than prose or name lists, which abstract to the same
+            # few shapes in unrelated files.
+            if chars < 1.2 * self.settings.min_chars:
+                return None
+            span = tokens.abstract[q_start:q_end]
+            specific = float(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).mean())
+            if specific < self.settings.min_structure:
+                return None
+            # Repetitive blocks (``self.a = None`` twenty times) have one shape that many
+            # unrelated files share; a copy has mostly distinct k-grams.
+            shapes = structure[q_start : q_end - k + 1]
+            if len(np.unique(shapes)) < 0.5 * len(shapes):
+                return None
         diagonal = hits.pos[idx] - q
         verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
@@ -175,22 +206,26 @@ class Matcher:
         out: list[_Candidate] = []
         for doc in np.unique(hits.doc):
             sel = hits.doc == doc
-            if sel.sum() < 2:  # one band of one window is too weak to report
+            # A window counts when at least two of its bands agree: one band alone fires for
+            # loosely similar boilerplate far too often.
+            wins, per_win = np.unique(win[sel], return_counts=True)
+            windows = wins[per_win >= min(2, p.minhash_bands)]
+            if len(windows) == 0:
                 continue
-            windows = np.unique(win[sel])
             q_start = min(bands.ranges[w][0] for w in windows)
             q_end = max(bands.ranges[w][1] for w in windows)
             chars = tokens.norm_chars(q_start, q_end)
             if chars < self.settings.min_chars:
                 continue
-            band_share = sel.sum() / (len(windows) * p.minhash_bands)
+            strong = sel & np.isin(win, windows)
+            band_share = strong.sum() / (len(windows) * p.minhash_bands)
             out.append(
                 _Candidate(
                     doc=int(doc),
                     q_start=q_start,
                     q_end=q_end,
-                    src_start_line=int(hits.line[sel].min()),
-                    src_end_line=int(hits.end_line[sel].max()),
+                    src_start_line=int(hits.line[strong].min()),
+                    src_end_line=int(hits.end_line[strong].max()),
                     kind="near",
                     score=round(float(min(0.9, 0.5 + 0.4 * band_share)), 4),
                     chars=chars,
@@ -216,9 +251,14 @@ class Matcher:
                     kind=c.kind,  # type: ignore[arg-type]
                     score=c.score,
                     source=Source(
-                        repo=doc.get("repo"), path=doc["path"], license=doc.get("license"), url=doc.get("url")
+                        repo=doc.get("repo"),
+                        path=doc["path"],
+                        license=doc.get("license"),
+                        url=doc.get("url"),
                     ),
-                    source_span=SourceSpan(start_line=c.src_start_line, end_line=max(c.src_start_line, c.src_end_line)),
+                    source_span=SourceSpan(
+                        start_line=c.src_start_line, end_line=max(c.src_start_line, c.src_end_line)
+                    ),
                     query_span=QuerySpan(
                         start_line=int(tokens.line[c.q_start]),
                         end_line=int(tokens.end_line[c.q_end - 1]),

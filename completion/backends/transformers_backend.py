@@ -1,0 +1,253 @@
+"""In-process generation with transformers: a hub id or a local directory, bf16/fp16 on CUDA,
+flash-attn 2 when installed (else SDPA), and KV-cache reuse when a new prompt for the same
+document extends the previous one. Imported only when this backend is chosen."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
+
+from completion.backends.base import BackendInfo, Generation, GenerationRequest
+from completion.settings import CompletionSettings
+from index.errors import BackendError, ConfigError
+
+log = logging.getLogger(__name__)
+_KV_DOCS = 4  # documents whose KV cache is kept (each costs context x layers of memory)
+
+
+def pick_device(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(setting: str, device: str) -> torch.dtype:
+    if setting != "auto":
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(setting, torch.float32)
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def pick_attention(setting: str, device: str) -> str:
+    if setting != "auto":
+        return setting
+    if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+class _Stopper(StoppingCriteria):
+    """Stops on cancellation and on stop strings found in the generated text."""
+
+    def __init__(self, tokenizer: Any, start: int, stops: tuple[str, ...], cancel: threading.Event):
+        self.tokenizer, self.start, self.stops, self.cancel = tokenizer, start, stops, cancel
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kw: Any) -> Any:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        if self.cancel.is_set():
+            return done | True
+        if self.stops:
+            for row in range(input_ids.shape[0]):
+                tail = self.tokenizer.decode(input_ids[row, self.start :][-16:])
+                if any(s in tail for s in self.stops):
+                    done[row] = True
+        return done
+
+
+class _Streamer:
+    """transformers streamer protocol -> text deltas on an asyncio queue."""
+
+    def __init__(self, tokenizer: Any, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]):
+        self.tokenizer, self.loop, self.queue = tokenizer, loop, queue
+        self.ids: list[int] = []
+        self.text = ""
+        self.skip_prompt = True
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.skip_prompt:  # the first call carries the prompt
+            self.skip_prompt = False
+            return
+        self.ids.extend(int(i) for i in value.reshape(-1).tolist())
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return  # an incomplete UTF-8 sequence: wait for the next token
+        delta, self.text = text[len(self.text) :], text
+        if delta:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, delta)
+
+    def end(self) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, None)
+
+
+@dataclass
+class _Kv:
+    ids: list[int]
+    cache: Any
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, settings: CompletionSettings) -> None:
+        self.settings = settings
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.device = "cpu"
+        self._lock = threading.Lock()  # one generation at a time on the model
+        self._kv: OrderedDict[str, _Kv] = OrderedDict()
+        self.kv_reuse = bool(getattr(settings, "kv_reuse", True))
+        self.stats = {"prompt_tokens": 0, "reused_tokens": 0, "generations": 0}
+
+    async def start(self) -> BackendInfo:
+        if self.model is None:
+            await asyncio.to_thread(self.load)
+        specials = tuple(self.tokenizer.get_vocab()) if self.tokenizer is not None else None
+        return BackendInfo(self.settings.model, tokenizer=self.tokenizer, special_tokens=specials)
+
+    def load(self) -> None:
+        s = self.settings
+        self.device = pick_device(getattr(s, "device", "auto"))
+        dtype = pick_dtype(getattr(s, "dtype", "auto"), self.device)
+        attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device)
+        trust = bool(getattr(s, "trust_remote_code", False))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                s.tokenizer or s.model, trust_remote_code=trust
+            )
+            self.model = AutoModelForCausalLM.from_pretrained(
+                s.model, dtype=dtype, attn_implementation=attn, trust_remote_code=trust
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot load model {s.model!r}: {exc}. Give a local directory made with "
+                "save_pretrained, or a hub id with network access (or a filled HF cache)"
+            ) from exc
+        self.model.to(self.device).eval()
+        log.info("loaded %s on %s (%s, attention=%s)", s.model, self.device, dtype, attn)
+
+    # --- generation -------------------------------------------------------------------------
+
+    def _stop_ids(self, stops: tuple[str, ...]) -> tuple[list[int], tuple[str, ...]]:
+        """Stop strings that are single tokens become EOS ids; the rest are matched as text."""
+        vocab = self.tokenizer.get_vocab()
+        ids = {self.tokenizer.eos_token_id} if self.tokenizer.eos_token_id is not None else set()
+        text_stops = []
+        for s in stops:
+            if s in vocab:
+                ids.add(vocab[s])
+            else:
+                text_stops.append(s)
+        return sorted(ids), tuple(text_stops)
+
+    def _run(
+        self, req: GenerationRequest, cancel: threading.Event, streamer: _Streamer | None = None
+    ) -> list[Generation]:
+        if self.model is None:
+            raise BackendError("the model is not loaded: call `await engine.start()` first")
+        tok = self.tokenizer
+        with self._lock, torch.inference_mode():
+            ids: list[int] = tok(req.prompt)["input_ids"]
+            n = req.n if req.temperature > 0 else 1
+            eos, text_stops = self._stop_ids(req.stop)
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": req.max_new_tokens,
+                "eos_token_id": eos or None,
+                "pad_token_id": tok.pad_token_id
+                if tok.pad_token_id is not None
+                else (eos or [0])[0],
+                "stopping_criteria": StoppingCriteriaList(
+                    [_Stopper(tok, len(ids), text_stops, cancel)]
+                ),
+                "return_dict_in_generate": True,
+                "num_return_sequences": n,
+            }
+            if req.temperature > 0:
+                kwargs.update(do_sample=True, temperature=req.temperature, top_p=req.top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            if streamer is not None:
+                kwargs["streamer"] = streamer
+            reuse = self.kv_reuse and n == 1 and bool(req.doc_key)
+            if reuse:
+                kwargs["past_key_values"] = self._reusable_cache(req.doc_key, ids)
+            input_ids = torch.tensor([ids], device=self.device)
+            self.stats["prompt_tokens"] += len(ids)
+            self.stats["generations"] += 1
+            out = self.model.generate(
+                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs
+            )
+            seqs = out.sequences
+            if reuse and out.past_key_values is not None:
+                kept = seqs[0].tolist()[: out.past_key_values.get_seq_length()]
+                self._kv[req.doc_key] = _Kv(kept, out.past_key_values)
+                self._kv.move_to_end(req.doc_key)
+                while len(self._kv) > _KV_DOCS:
+                    self._kv.popitem(last=False)
+        reason = "cancelled" if cancel.is_set() else "stop"
+        return [Generation(tok.decode(row[len(ids) :]), reason) for row in seqs]
+
+    def _reusable_cache(self, doc_key: str, ids: list[int]) -> Any:
+        prev = self._kv.pop(doc_key, None)
+        if prev is None:
+            return None
+        common = 0
+        for a, b in zip(prev.ids, ids, strict=False):
+            if a != b:
+                break
+            common += 1
+        # At least one token must be fed; and BPE may retokenize the seam: back off 2 tokens.
+        keep = min(common, len(ids) - 1) - 2
+        if keep < 8:
+            return None
+        prev.cache.crop(keep)
+        self.stats["reused_tokens"] += keep
+        return prev.cache
+
+    async def generate(self, request: GenerationRequest) -> list[Generation]:
+        cancel = threading.Event()
+        try:
+            return await asyncio.to_thread(self._run, request, cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancel = threading.Event()
+        streamer = _Streamer(self.tokenizer, loop, queue)
+
+        def work() -> None:
+            try:
+                self._run(request, cancel, streamer)
+            except BaseException as exc:  # surfaced in the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, work)
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.set()
+            if not worker.done():
+                await asyncio.shield(worker)
+
+    async def aclose(self) -> None:
+        self._kv.clear()
+        self.model = None

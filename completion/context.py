@@ -1,0 +1,183 @@
+"""Building the prompt context: prefix/suffix under a token budget plus cross-file snippets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+from completion.crossfile import SnippetIndex, as_comment_block, comment_mark
+from completion.mode import CursorLine, Mode, cursor_line, decide_mode
+from completion.templates import FimTemplate, SourceFile
+from completion.tokens import TokenCounter
+from completion.types import CompletionRequest
+
+_TEMPLATE_OVERHEAD_TOKENS = 16  # sentinels, path lines, slack for BPE merges at the seams
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    context_window: int = 2048
+    max_new_tokens: int = 64
+    prefix_ratio: float = 0.75
+    crossfile_max_tokens: int = 512
+    crossfile_max_snippets: int = 4
+    repo_name: str = ""
+    multiline: str = "auto"
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """Everything a backend may need; text is LF-normalised (``crlf`` says to restore)."""
+
+    prompt: str  # rendered with the template: for backends fed raw prompts
+    prefix: str  # in-file prefix kept under the budget
+    suffix: str  # in-file suffix kept under the budget ("" stays "")
+    commented_prefix: str  # prefix with cross-file snippets as comment blocks
+    files: tuple[SourceFile, ...]  # cross-file snippets, for repo-level formats and /infill
+    path: str
+    mode: Mode
+    line: CursorLine
+    crlf: bool
+
+
+def uri_to_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("file", ""):
+        return unquote(parsed.path) or uri
+    return unquote(parsed.path or parsed.netloc or uri)
+
+
+def relative_paths(uris: Sequence[str]) -> dict[str, str]:
+    """Paths relative to the open documents' common folder (what repo-level formats expect)."""
+    paths = {u: uri_to_path(u) for u in uris}
+    dirs = [os.path.dirname(p) for p in paths.values() if os.path.isabs(p)]
+    try:
+        root = os.path.commonpath(dirs) if dirs else ""
+    except ValueError:
+        root = ""
+    out = {}
+    for uri, p in paths.items():
+        rel = os.path.relpath(p, root) if root and os.path.isabs(p) else os.path.basename(p)
+        out[uri] = rel.replace(os.sep, "/")
+    return out
+
+
+class ContextBuilder:
+    def __init__(
+        self,
+        template: FimTemplate,
+        counter: TokenCounter,
+        config: BudgetConfig,
+        window_lines: int = 30,
+    ) -> None:
+        self.template = template
+        self.counter = counter
+        self.config = config
+        self.snippets = SnippetIndex(window_lines)
+        self.window_lines = window_lines
+
+    def mode_for(self, request: CompletionRequest) -> tuple[Mode, CursorLine]:
+        text, offset = normalised(request)
+        line = cursor_line(text, offset)
+        mark = comment_mark(request.language_id)
+        return decide_mode(
+            line, explicit=request.explicit, setting=self.config.multiline, comment_mark=mark
+        ), line
+
+    def build(self, request: CompletionRequest, mode: Mode | None = None) -> PromptContext:
+        text, offset = normalised(request)
+        crlf = "\r\n" in request.text
+        line = cursor_line(text, offset)
+        if mode is None:
+            mode = decide_mode(
+                line,
+                explicit=request.explicit,
+                setting=self.config.multiline,
+                comment_mark=comment_mark(request.language_id),
+            )
+        cfg, counter = self.config, self.counter
+        full_prefix, full_suffix = text[:offset], text[offset:]
+        paths = relative_paths([request.uri, *(d.uri for d in request.other_documents)])
+        path = paths[request.uri]
+        budget = cfg.context_window - cfg.max_new_tokens - _TEMPLATE_OVERHEAD_TOKENS
+        budget -= counter.count(path) if self.template.has_repo_format else 0
+        budget = max(budget, 16)
+
+        files, blocks, used = self._crossfile(request, full_prefix, full_suffix, paths, budget)
+        budget -= used
+
+        pre_budget = int(budget * cfg.prefix_ratio)
+        suf_budget = budget - pre_budget
+        # Lend the unused share of one side to the other.
+        suf_need = counter.count(full_suffix[: suf_budget * 8]) if full_suffix else 0
+        if suf_need < suf_budget:
+            pre_budget, suf_budget = pre_budget + suf_budget - suf_need, suf_need
+        else:
+            pre_need = counter.count(full_prefix[-pre_budget * 8 :]) if full_prefix else 0
+            if pre_need < pre_budget:
+                pre_budget, suf_budget = pre_need, suf_budget + pre_budget - pre_need
+        prefix = counter.tail(full_prefix, pre_budget)
+        if len(prefix) < len(full_prefix) and "\n" in prefix:
+            prefix = prefix[prefix.index("\n") + 1 :]  # start on a whole line
+        suffix = counter.head(full_suffix, suf_budget)
+        if len(suffix) < len(full_suffix) and "\n" in suffix:
+            suffix = suffix[: suffix.rindex("\n") + 1]
+
+        commented = "".join(blocks) + prefix
+        if self.template.has_repo_format:
+            prompt = self.template.render(prefix, suffix, files, path, cfg.repo_name)
+        else:
+            prompt = self.template.render(commented, suffix)
+        return PromptContext(prompt, prefix, suffix, commented, files, path, mode, line, crlf)
+
+    def _crossfile(
+        self,
+        request: CompletionRequest,
+        prefix: str,
+        suffix: str,
+        paths: dict[str, str],
+        budget: int,
+    ) -> tuple[tuple[SourceFile, ...], list[str], int]:
+        cfg = self.config
+        if not request.other_documents or cfg.crossfile_max_snippets <= 0:
+            return (), [], 0
+        lines = self.window_lines
+        around = "\n".join(prefix.rsplit("\n", lines)[-lines:]) + suffix[:400]
+        ranked = self.snippets.rank(
+            around, request.other_documents, cfg.crossfile_max_snippets, exclude_uri=request.uri
+        )
+        remaining = min(cfg.crossfile_max_tokens, budget * 2 // 5)
+        files: list[SourceFile] = []
+        blocks: list[str] = []
+        used = 0
+        for snip in ranked:
+            if remaining < 16:
+                break
+            spath = paths.get(snip.uri, snip.uri)
+            if self.template.has_repo_format:
+                body = self.counter.head(snip.text, remaining - self.counter.count(spath) - 2)
+                cost = self.counter.count(body) + self.counter.count(spath) + 2
+            else:
+                body = self.counter.head(snip.text, remaining * 2 // 3)  # comment marks cost too
+                block = as_comment_block(spath, body, request.language_id)
+                cost = self.counter.count(block)
+                if cost > remaining:
+                    continue
+                blocks.append(block)
+            # Backends that take snippets separately (llama.cpp /infill, our server) get them too.
+            files.append(SourceFile(spath, body))
+            remaining -= cost
+            used += cost
+        # Most relevant closest to the cursor: it is read last.
+        return tuple(reversed(files)), list(reversed(blocks)), used
+
+
+def normalised(request: CompletionRequest) -> tuple[str, int]:
+    text, offset = request.text, max(0, min(request.offset, len(request.text)))
+    if "\r\n" in text:
+        before = text[:offset]
+        offset -= before.count("\r\n")
+        text = text.replace("\r\n", "\n")
+    return text, offset

@@ -1,0 +1,214 @@
+"""Filling an Elasticsearch store: resumable, shardable, with back-pressure.
+
+Documents go in batches. For each batch the builder asks which documents are already present
+with the same content hash (skipped: this is what makes an interrupted build resumable), drops the
+postings of changed ones, writes the postings and only then the document records. Postings have
+deterministic ids, so a batch interrupted half-way is simply written again. Bulk requests retry
+with exponential back-off on 429 (Elasticsearch's "slow down"), which throttles many workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+from tqdm import tqdm
+
+from ..builder import BuildSummary, _prepare, _Prepared, in_shard
+from ..config import BuildLimits, FingerprintParams
+from ..errors import IndexCorruptError, IndexNotFoundError
+from ..sources import SourceFile
+from .common import connect, doc_ref, docs_body, es_errors, index_names, postings_body, read_params
+from .store import ElasticIndex
+
+log = logging.getLogger(__name__)
+
+BATCH_DOCS = 256
+
+
+def ensure_indices(
+    es: Elasticsearch,
+    url: str,
+    name: str,
+    params: FingerprintParams | None,
+    shards: int = 1,
+    replicas: int = 0,
+) -> FingerprintParams:
+    """Create the three indices if missing (racing workers are fine) and return the parameters."""
+    docs, fp, mh = index_names(name)
+    with es_errors(url):
+        bodies = {
+            fp: postings_body(("p", "l", "m"), shards, replicas),
+            mh: postings_body(("l", "e"), shards, replicas),
+            # Created last: its presence means the postings indices exist too.
+            docs: docs_body(params or FingerprintParams.model_validate({}), shards, replicas),
+        }
+        for index, body in bodies.items():
+            if not es.indices.exists(index=index):
+                es.options(ignore_status=400).indices.create(index=index, **body)
+    existing = read_params(es, url, name)
+    if params is not None and params != existing:
+        raise IndexCorruptError(
+            f"Elasticsearch index {name} was built with other fingerprint parameters "
+            f"({existing.model_dump()}); build into a new --es-index"
+        )
+    return existing
+
+
+def _actions(ref: int, p: _Prepared, text: str, fp: str, mh: str) -> Iterator[dict[str, Any]]:
+    # Keys are uint64; Elasticsearch's long is signed, so they travel as the same 64 bits.
+    keys, pos, line, meta = (a.tolist() for a in (p.fp[0].view("int64"), *p.fp[1:]))
+    for k, ps, ln, mt in zip(keys, pos, line, meta, strict=True):
+        src = {"k": k, "d": ref, "p": ps, "l": ln, "m": mt}
+        yield {"_index": fp, "_id": f"{ref:x}.{ps}", "_source": src}
+    mkeys, mline, mend = (a.tolist() for a in (p.mh[0].view("int64"), *p.mh[1:]))
+    for i, (k, ln, e) in enumerate(zip(mkeys, mline, mend, strict=True)):
+        yield {"_index": mh, "_id": f"{ref:x}.b{i}", "_source": {"k": k, "d": ref, "l": ln, "e": e}}
+
+
+class ElasticBuilder:
+    """Writes batches of prepared documents into one store."""
+
+    def __init__(
+        self, url: str, name: str, params: FingerprintParams | None, timeout: float = 60.0
+    ) -> None:
+        self.url, self.name = url, name
+        self.es = connect(url, timeout)
+        self.docs, self.fp, self.mh = index_names(name)
+        self.params = ensure_indices(self.es, url, name, params)
+
+    def known(self, refs: list[int]) -> dict[int, str]:
+        """Content hashes of the documents already stored, by reference."""
+        with es_errors(self.url):
+            r = self.es.mget(index=self.docs, ids=[str(r) for r in refs], source_includes=["sha"])
+        return {int(d["_id"]): d["_source"]["sha"] for d in r["docs"] if d.get("found")}
+
+    def drop_postings(self, refs: list[int]) -> None:
+        with es_errors(self.url):
+            self.es.delete_by_query(
+                index=f"{self.fp},{self.mh}",
+                query={"terms": {"d": refs}},
+                conflicts="proceed",
+                refresh=True,
+            )
+
+    def drop_documents(self, refs: list[int]) -> None:
+        with es_errors(self.url):
+            self.es.delete_by_query(index=self.docs, query={"terms": {"ref": refs}}, refresh=True)
+
+    def _bulk(self, actions: Iterable[dict[str, Any]]) -> None:
+        with es_errors(self.url):
+            for _ in streaming_bulk(
+                self.es,
+                actions,
+                chunk_size=2000,
+                max_chunk_bytes=20 * 1024 * 1024,
+                max_retries=8,
+                initial_backoff=0.5,
+                max_backoff=30,
+            ):
+                pass
+
+    def write(self, batch: list[tuple[int, _Prepared, str]]) -> None:
+        """Postings first, then the document records that make them count as present."""
+        self._bulk(a for ref, p, text in batch for a in _actions(ref, p, text, self.fp, self.mh))
+        self._bulk(
+            {
+                "_index": self.docs,
+                "_id": str(ref),
+                "_source": {**p.doc, "ref": ref, "content": text},
+            }
+            for ref, p, text in batch
+        )
+
+    def refresh(self) -> None:
+        with es_errors(self.url):
+            self.es.indices.refresh(index=",".join(index_names(self.name)))
+
+    def close(self) -> None:
+        self.es.close()
+
+
+def build_elastic(
+    url: str,
+    name: str,
+    sources: Iterable[Any],
+    *,
+    params: FingerprintParams | None = None,
+    limits: BuildLimits | None = None,
+    shard: tuple[int, int] | None = None,
+    jobs: int = 1,
+    progress: bool | None = None,
+) -> BuildSummary:
+    """Add ``sources`` to the Elasticsearch store ``name`` at ``url`` (created if missing)."""
+    del limits  # sources already apply them; kept for the same signature as `build`
+    builder = ElasticBuilder(url, name, params)
+    summary = BuildSummary()
+    started = time.monotonic()
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr
+    )
+    pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+
+    def flush(pending: list[tuple[SourceFile, str]]) -> None:
+        refs = [doc_ref(src.key) for src, _ in pending]
+        known = builder.known(refs)
+        todo = [
+            (ref, src, sha)
+            for ref, (src, sha) in zip(refs, pending, strict=True)
+            if known.get(ref) != sha
+        ]
+        summary.unchanged += len(pending) - len(todo)
+        changed = [ref for ref, _, _ in todo if ref in known]
+        if changed:
+            builder.drop_postings(changed)
+            summary.updated += len(changed)
+        items = [(src, sha, builder.params) for _, src, sha in todo]
+        prepared = pool.map(_prepare, items, chunksize=8) if pool else [_prepare(i) for i in items]
+        ready = []
+        for (ref, src, _), p in zip(todo, prepared, strict=True):
+            if p is None:  # too many tokens to be code: skipped, as the embedded build does
+                summary.skipped.skip("over-large")
+                if ref in known:
+                    builder.drop_documents([ref])
+                continue
+            ready.append((ref, p, src.text))
+            summary.files += 1
+            summary.bytes += p.doc["bytes"]
+            bar.update(p.doc["bytes"])
+        builder.write(ready)
+
+    try:
+        pending: list[tuple[SourceFile, str]] = []
+        for source in sources:
+            for src in source.files(summary.skipped):
+                if not in_shard(src.key, shard):
+                    continue
+                sha = hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
+                pending.append((src, sha))
+                if len(pending) >= BATCH_DOCS:
+                    flush(pending)
+                    pending = []
+        if pending:
+            flush(pending)
+        builder.refresh()
+    finally:
+        bar.close()
+        if pool:
+            pool.terminate()
+        builder.close()
+    summary.seconds = time.monotonic() - started
+    try:
+        with ElasticIndex(url, name) as idx:
+            summary.index_docs, summary.index_bytes = idx.num_docs, idx.size_bytes()
+    except IndexNotFoundError:  # pragma: no cover - the indices were created above
+        pass
+    return summary

@@ -1,0 +1,171 @@
+"""The membership check as the server uses it: an in-process index or the HTTP service, run off
+the event loop so the server keeps answering while the CPU works."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from index.errors import ConfigError, StacklensError
+from membership import Match, Matcher, QuerySettings, QuerySpan
+
+from .config import MembershipConfig
+
+log = logging.getLogger(__name__)
+
+
+class _Checks(Protocol):
+    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]: ...
+
+
+@dataclass
+class Region:
+    """Matches found over ``[start, end)`` of a checked document (str offsets)."""
+
+    start: int
+    end: int
+    matches: list[Match] = field(default_factory=list)
+
+
+def _open(cfg: MembershipConfig) -> tuple[_Checks, Any]:
+    """The checker and the resource to close with it (the index store or the HTTP client)."""
+    settings = QuerySettings.model_validate({"min_chars": cfg.min_chars})
+    if cfg.url:
+        # Imported lazily: the HTTP client module is optional for in-process use.
+        from membership.client import RemoteChecker
+
+        remote = RemoteChecker(cfg.url, settings=settings, token=cfg.token, timeout=cfg.timeout_s)
+        return remote, remote
+    if cfg.index:
+        from index.store import EmbeddedIndex
+
+        store = EmbeddedIndex(cfg.index)
+        return Matcher(store, settings), store
+    raise ConfigError("no membership index configured: set stacklens.membership.index or .url")
+
+
+def chunks(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
+    """Line-aligned ``[start, end)`` windows of about ``size`` chars, overlapping by ``overlap``
+    so a copy that straddles a boundary is still seen whole by one window."""
+    out: list[tuple[int, int]] = []
+    start, n = 0, len(text)
+    while start < n:
+        end = min(n, start + size)
+        if end < n:
+            nl = text.rfind("\n", start + size // 2, end)
+            end = nl + 1 if nl >= 0 else end
+        out.append((start, end))
+        if end >= n:
+            break
+        nxt = max(end - overlap, start + 1)
+        nl = text.find("\n", nxt, end)
+        start = nl + 1 if 0 <= nl < end - 1 else nxt
+    return out
+
+
+def relocate(m: Match, text: str, start: int, end: int) -> Match:
+    """``m`` with its query span expressed in the whole document instead of one chunk."""
+    first = text.count("\n", 0, start) + 1
+    last = first + text.count("\n", start, max(start, end - 1))
+    span = QuerySpan(start_line=first, end_line=last, start_char=start, end_char=end)
+    return m.model_copy(update={"query_span": span})
+
+
+def group(found: list[tuple[int, int, Match]]) -> list[Region]:
+    """Overlapping spans become one region; duplicate sources from overlapping chunks collapse."""
+    regions: list[Region] = []
+    for s, e, m in sorted(found, key=lambda t: (t[0], -t[1])):
+        if regions and s < regions[-1].end:
+            r = regions[-1]
+            r.end = max(r.end, e)
+            same = [x for x in r.matches if x.source == m.source]
+            if same:
+                if m.matched_chars > same[0].matched_chars:
+                    r.matches[r.matches.index(same[0])] = m
+                continue
+            r.matches.append(m)
+        else:
+            regions.append(Region(s, e, [m]))
+    for r in regions:
+        r.matches.sort(key=lambda x: (-x.score, -x.matched_chars))
+    return regions
+
+
+class MembershipGate:
+    """Opens the configured checker on first use and serialises access to it."""
+
+    def __init__(self, cfg: MembershipConfig) -> None:
+        self.cfg = cfg
+        self._checker: _Checks | None = None
+        self._store: Any = None
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stacklens-check")
+        self.checks = 0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.cfg.index or self.cfg.url) and self.cfg.policy != "off"
+
+    def describe(self) -> str:
+        if self.cfg.url:
+            return f"membership service {self.cfg.url}"
+        if self.cfg.index:
+            return f"index {self.cfg.index}"
+        return "no membership index"
+
+    def check_sync(self, text: str, lang: str | None, path: str | None) -> list[Match]:
+        """Blocking check; raises `StacklensError` when the index or service is unusable."""
+        with self._lock:
+            if self._checker is None:
+                self._checker, self._store = _open(self.cfg)
+            checker = self._checker
+            self.checks += 1
+            try:
+                return checker.check(text, lang=lang, path=path)
+            except StacklensError:
+                raise
+            except Exception as exc:  # a broken index must cost a message, not the server
+                raise StacklensError(f"membership check failed: {exc}") from exc
+
+    async def check(
+        self, text: str, lang: str | None = None, path: str | None = None
+    ) -> list[Match]:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, self.check_sync, text, lang, path)
+        return await asyncio.wait_for(fut, self.cfg.timeout_s)
+
+    async def scan(self, text: str, lang: str | None, path: str | None) -> list[Region]:
+        """Whole-document check, chunk by chunk; cancelling the task stops between chunks."""
+        started = time.perf_counter()
+        limit = min(len(text), self.cfg.max_document_chars)
+        if limit < len(text):
+            log.info("document %s: checking the first %d of %d chars", path, limit, len(text))
+        found: list[tuple[int, int, Match]] = []
+        windows = chunks(
+            text[:limit], self.cfg.chunk_chars, overlap=min(1000, self.cfg.chunk_chars // 4)
+        )
+        for start, end in windows:
+            for m in await self.check(text[start:end], lang, path):
+                s = start + m.query_span.start_char
+                e = start + m.query_span.end_char
+                found.append((s, e, relocate(m, text, s, e)))
+        regions = group(found)
+        log.info(
+            "scan %s: %d chunks, %d regions, %.0f ms",
+            path, len(windows), len(regions), (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
+        return regions
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        store, self._store, self._checker = self._store, None, None
+        if store is not None and hasattr(store, "close"):
+            try:
+                store.close()
+            except Exception:  # closing is best effort at shutdown
+                log.debug("closing the index failed", exc_info=True)

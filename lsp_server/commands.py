@@ -1,0 +1,189 @@
+"""`workspace/executeCommand`: accepting a suggestion, searching the corpus, status, and the
+commands behind the code actions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pydantic import ValidationError
+
+from membership import Match
+
+from .documents import path_hint
+from .highlights import Highlight, match_data
+from .inline import ACCEPT_COMMAND
+from .state import VERSION, StacklensServer
+
+log = logging.getLogger(__name__)
+SEARCH_COMMAND = "stacklens.searchSelection"
+STATUS_COMMAND = "stacklens.status"
+OPEN_SOURCE_COMMAND = "stacklens.openSource"
+IGNORE_COMMAND = "stacklens.ignoreMatch"
+ALLOW_REPO_COMMAND = "stacklens.allowRepository"
+
+
+def parse_matches(raw: Any) -> list[Match]:
+    out = []
+    for item in raw or []:
+        try:
+            out.append(Match.model_validate(item))
+        except ValidationError:
+            log.warning("ignoring a malformed match in command arguments")
+    return out
+
+
+def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
+    """Commands take one JSON object argument (pygls spreads ``arguments`` over the handler)."""
+    return args[0] if args and isinstance(args[0], dict) else {}
+
+
+def highlight_inserted(
+    ls: StacklensServer, uri: str, start: int, text: str, context_chars: int, matches: list[Match]
+) -> Highlight | None:
+    """Highlight the part of freshly inserted ``text`` (at offset ``start``) that the matches
+    cover; their query spans count from ``context_chars`` before ``start``."""
+    snap = ls.snapshot(uri)
+    if snap is None or not matches or not text:
+        return None
+    doc = snap[0]
+    if doc.text[start : start + len(text)] != text:
+        # The client may report the position before a line was re-indented: look nearby.
+        found = doc.text.find(text, max(0, start - 200))
+        if found < 0:
+            log.info("accepted text not found in %s; no highlight", uri)
+            return None
+        start = found
+    base = start - context_chars
+    lo = max(start, min(base + m.query_span.start_char for m in matches))
+    hi = min(start + len(text), max(base + m.query_span.end_char for m in matches))
+    if hi <= lo:
+        lo, hi = start, start + len(text)
+    blocked = any(ls.policy.license_action(m.source.license) == "block" for m in matches)
+    h = Highlight(lo, hi, doc.text[lo:hi], matches, "accepted", blocked)
+    ls.highlights.add(uri, h)
+    ls.publish(uri)
+    return h
+
+
+def status(ls: StacklensServer) -> dict[str, Any]:
+    cfg = ls.config
+    return {
+        "version": VERSION,
+        "membership": ls.gate.describe(),
+        "policy": cfg.membership.policy,
+        "licenseBlock": cfg.membership.license_block,
+        "checks": ls.gate.checks,
+        "completion": ls.engines.status(),
+        "completionsServed": ls.completions_served,
+        "openDocuments": len(ls.workspace.text_documents),
+        "allowlist": str(ls.allowlist.file) if ls.allowlist.file else None,
+        "allowedRepositories": sorted(ls.allowlist.repos),
+    }
+
+
+def register(ls: StacklensServer) -> None:
+    @ls.command(ACCEPT_COMMAND)
+    def accept(ls: StacklensServer, *args: Any) -> dict[str, Any]:
+        arg = _arg(args)
+        uri, text = str(arg.get("uri", "")), str(arg.get("text", ""))
+        ls.engines.accept(uri, text)
+        matches = parse_matches(arg.get("matches"))
+        snap = ls.snapshot(uri)
+        if not matches or snap is None:
+            return {"highlighted": False}
+        pos = arg.get("position") or {}
+        start = snap[0].offset_at(
+            types.Position(line=int(pos.get("line", 0)), character=int(pos.get("character", 0)))
+        )
+        h = highlight_inserted(ls, uri, start, text, int(arg.get("contextChars", 0)), matches)
+        return {"highlighted": h is not None}
+
+    @ls.command(SEARCH_COMMAND)
+    async def search(ls: StacklensServer, *args: Any) -> dict[str, Any]:
+        """Arguments: ``{"text"}``, or ``{"uri", "range"}`` for the editor's selection."""
+        arg = _arg(args)
+        text = arg.get("text")
+        uri = arg.get("uri")
+        lang = None
+        if text is None and uri:
+            snap = ls.snapshot(str(uri))
+            if snap is None:
+                return {"matches": [], "error": f"unknown document {uri}"}
+            doc, lang = snap
+            rng = arg.get("range")
+            if rng:
+                r = types.Range(
+                    start=types.Position(**rng["start"]), end=types.Position(**rng["end"])
+                )
+                text = doc.text[doc.offset_at(r.start) : doc.offset_at(r.end)]
+            else:
+                text = doc.text
+        if not text or not str(text).strip():
+            return {"matches": [], "error": "nothing selected"}
+        try:
+            found = await ls.gate.check(str(text), lang, path_hint(str(uri)) if uri else None)
+        except Exception as exc:
+            ls.show_error(f"stacklens: search failed: {exc}")
+            return {"matches": [], "error": str(exc)}
+        message = f"{len(found)} match(es) in the corpus" + (
+            f"; best: {found[0].describe()}" if found else ""
+        )
+        ls.show(message, types.MessageType.Info)
+        return {"matches": match_data(found)}
+
+    @ls.command(STATUS_COMMAND)
+    def show_status(ls: StacklensServer, *args: Any) -> dict[str, Any]:
+        st = status(ls)
+        engine = (st["completion"]["configured"] or {}).get("engine", "none")
+        ls.show(
+            f"stacklens {VERSION}: {st['membership']}, policy {st['policy']}, engine {engine}",
+            types.MessageType.Info,
+        )
+        return st
+
+    @ls.command(OPEN_SOURCE_COMMAND)
+    async def open_source(ls: StacklensServer, *args: Any) -> bool:
+        url = _arg(args).get("url") or ""
+        caps = ls.client_capabilities.window
+        if not url:
+            return False
+        if caps and caps.show_document and caps.show_document.support:
+            result = await ls.window_show_document_async(
+                types.ShowDocumentParams(uri=url, external=True)
+            )
+            return bool(result.success)
+        ls.show(f"source: {url}", types.MessageType.Info)
+        return False
+
+    @ls.command(IGNORE_COMMAND)
+    def ignore(ls: StacklensServer, *args: Any) -> bool:
+        arg = _arg(args)
+        uri = str(arg.get("uri", ""))
+        hid = int(arg.get("id", 0))
+        for h in ls.highlights.get(uri):
+            if h.id == hid:
+                for m in h.matches:
+                    ls.allowlist.ignore(path_hint(uri) or uri, m)
+                ls.highlights.remove(uri, hid)
+                ls.publish(uri)
+                return True
+        return False
+
+    @ls.command(ALLOW_REPO_COMMAND)
+    def allow_repo(ls: StacklensServer, *args: Any) -> bool:
+        repo = str(_arg(args).get("repo") or "")
+        if not repo:
+            return False
+        ls.allowlist.allow_repo(repo)
+        for uri in list(ls.workspace.text_documents):
+            changed = False
+            for h in list(ls.highlights.get(uri)):
+                h.matches = [m for m in h.matches if m.source.repo != repo]
+                if not h.matches:
+                    ls.highlights.remove(uri, h.id)
+                changed = True
+            if changed:
+                ls.publish(uri)
+        return True

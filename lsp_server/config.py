@@ -1,0 +1,212 @@
+"""The server's typed settings and how the layers that set them are merged.
+
+Layers, lowest first: built-in defaults, ``STACKLENS_*`` environment variables,
+``initializationOptions``, ``workspace/didChangeConfiguration`` and the ``workspace/configuration``
+pull (section ``stacklens``). Keys may be camelCase (editor settings) or snake_case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+Action = Literal["off", "warn", "block"]
+
+# Copyleft families: a suggestion copied from these may oblige the user to relicense their code.
+DEFAULT_LICENSE_BLOCK = ["GPL*", "AGPL*", "LGPL*", "SSPL*", "EUPL*", "OSL*"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, validate_default=True
+    )
+
+
+class MembershipConfig(_Model):
+    """Where matches come from and what happens to them."""
+
+    index: str | None = Field(default=None, description="path of an embedded index")
+    url: str | None = Field(
+        default=None, description="membership HTTP service (instead of an index)"
+    )
+    token: str | None = Field(default=None, description="bearer token for the membership service")
+    min_chars: int = Field(default=150, ge=20, description="minimum matched characters")
+    policy: Action = Field(
+        default="warn", description="warn | block | off for suggestions with a match"
+    )
+    license_block: list[str] = Field(default_factory=lambda: list(DEFAULT_LICENSE_BLOCK))
+    license_allow: list[str] = Field(default_factory=list, description="licences never reported")
+    unknown_license: Action = Field(
+        default="warn", description="action for sources without a licence"
+    )
+    context_chars: int = Field(
+        default=300, ge=0, le=5000, description="document text checked before a suggestion"
+    )
+    background: bool = Field(default=True, description="check whole documents on open and save")
+    background_debounce_ms: int = Field(default=750, ge=0, le=60_000)
+    chunk_chars: int = Field(default=4000, ge=500, le=200_000)
+    max_document_chars: int = Field(default=400_000, ge=1000)
+    timeout_s: float = Field(default=10.0, gt=0, le=600)
+
+
+class ServerConfig(_Model):
+    """Everything the language server can be told."""
+
+    completion: dict[str, Any] | None = Field(
+        default=None,
+        description="completion engine settings (backend, model, ...); None = no completions",
+    )
+    membership: MembershipConfig = Field(
+        default_factory=lambda: MembershipConfig.model_validate({})
+    )
+    debounce_ms: int = Field(
+        default=100, ge=0, le=10_000, description="wait before asking the model"
+    )
+    max_candidates: int = Field(default=3, ge=1, le=10)
+    completion_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    llm_ls_client_backend: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="use the backend an llm-ls client sends: auto = when it sends a url or "
+        "no completion backend is configured here",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults from ``STACKLENS_*``: a JSON document in STACKLENS_CONFIG, then single keys."""
+    layer: dict[str, Any] = {}
+    raw = environ.get("STACKLENS_CONFIG")
+    if raw:
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"STACKLENS_CONFIG is not valid JSON: {exc}") from None
+        if isinstance(parsed, dict):
+            layer = parsed
+    membership: dict[str, Any] = {}
+    env_keys = {
+        "STACKLENS_INDEX": "index",
+        "STACKLENS_MEMBERSHIP_URL": "url",
+        "STACKLENS_MEMBERSHIP_TOKEN": "token",
+        "STACKLENS_MIN_CHARS": "min_chars",
+        "STACKLENS_POLICY": "policy",
+    }
+    for env, key in env_keys.items():
+        if environ.get(env):
+            membership[key] = environ[env]
+    for env, key in (
+        ("STACKLENS_LICENSE_BLOCK", "license_block"),
+        ("STACKLENS_LICENSE_ALLOW", "license_allow"),
+    ):
+        if env in environ:
+            membership[key] = [p.strip() for p in environ[env].split(",") if p.strip()]
+    completion: dict[str, Any] = {}
+    for env, key in (
+        ("STACKLENS_BACKEND", "backend"),
+        ("STACKLENS_MODEL", "model"),
+        ("STACKLENS_COMPLETION_URL", "url"),
+    ):
+        if environ.get(env):
+            completion[key] = environ[env]
+    if membership:
+        layer = merge(layer, {"membership": membership})
+    if completion:
+        layer = merge(layer, {"completion": completion})
+    if environ.get("STACKLENS_DEBOUNCE_MS"):
+        layer = merge(layer, {"debounce_ms": environ["STACKLENS_DEBOUNCE_MS"]})
+    return layer
+
+
+class ConfigError(ValueError):
+    """A configuration layer is unusable; the message is shown to the user."""
+
+
+def _norm_key(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key)
+
+
+def normalise(data: Any) -> Any:
+    """snake_case keys throughout (editors write camelCase), values untouched."""
+    if not isinstance(data, dict):
+        return data
+    return {_norm_key(str(key)): normalise(value) for key, value in data.items()}
+
+
+def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge; ``None`` in a layer means "not set here", except for ``completion``."""
+    out = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        elif value is not None or key == "completion":
+            out[key] = value
+    return out
+
+
+def unwrap_section(settings: Any) -> dict[str, Any]:
+    """Clients send either ``{"stacklens": {...}}`` or the section itself."""
+    if isinstance(settings, dict):
+        inner = settings.get("stacklens")
+        if isinstance(inner, dict):
+            return inner
+        if "stacklens" in settings:
+            return {}
+        return settings
+    return {}
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per invalid setting, in the user's dotted key names."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        parts.append(f"stacklens.{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class ConfigLayers:
+    """Keeps each layer so a later bad layer can be rejected without losing earlier ones."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.env_error: str | None = None
+        try:
+            self.env = normalise(_env_layer(env))
+        except ConfigError as exc:
+            self.env, self.env_error = {}, str(exc)
+        self.layers: dict[str, dict[str, Any]] = {}
+        try:
+            self.current = self._validate(self.env)
+        except ValidationError as exc:
+            self.env_error = f"STACKLENS_* environment ignored: {describe_errors(exc)}"
+            self.env, self.current = {}, ServerConfig.model_validate({})
+
+    @staticmethod
+    def _validate(data: dict[str, Any]) -> ServerConfig:
+        return ServerConfig.model_validate(data)
+
+    def merged(self) -> dict[str, Any]:
+        data = dict(self.env)
+        for name in ("init", "push", "pull"):
+            data = merge(data, self.layers.get(name, {}))
+        return data
+
+    def update(self, name: str, raw: Any) -> ServerConfig:
+        """Apply one layer; raises `ConfigError` (and keeps the old settings) when invalid."""
+        layer = normalise(unwrap_section(raw))
+        previous = self.layers.get(name)
+        self.layers[name] = layer
+        try:
+            self.current = self._validate(self.merged())
+        except ValidationError as exc:
+            if previous is None:
+                self.layers.pop(name)
+            else:
+                self.layers[name] = previous
+            raise ConfigError(f"invalid settings ignored: {describe_errors(exc)}") from None
+        return self.current

@@ -1,0 +1,176 @@
+"""Inline completions: debounce, ask the engine, check every candidate against the corpus, apply
+the policy. Shared by `textDocument/inlineCompletion` and `llm-ls/getCompletions`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+
+from completion.types import CompletionRequest
+from membership import Match
+
+from .documents import path_hint
+from .highlights import match_data
+from .state import StacklensServer
+
+log = logging.getLogger(__name__)
+ACCEPT_COMMAND = "stacklens.accept"
+
+
+@dataclass
+class Candidate:
+    """A suggestion that passed the policy, with the matches to warn about."""
+
+    text: str
+    matches: list[Match] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    request_id: str
+    uri: str
+    offset: int
+    position: types.Position
+    context_chars: int  # document chars before the cursor included in the membership check
+    candidates: list[Candidate]
+
+
+def _overlaps_candidate(m: Match, context_chars: int) -> bool:
+    return m.query_span.end_char > context_chars
+
+
+async def _gate(
+    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None
+) -> list[Candidate] | None:
+    """Candidates allowed by the policy; None when they could not be checked (fail closed)."""
+    if not ls.gate.configured:
+        return [Candidate(t) for t in texts]
+    out: list[Candidate] = []
+    for text in texts:
+        try:
+            found = await ls.gate.check(before + text, lang, path)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({exc})")
+            return None
+        matches = ls.policy.reportable(
+            [m for m in found if _overlaps_candidate(m, len(before))], path
+        )
+        action = ls.policy.action(matches)
+        if action == "block":
+            log.info("candidate blocked: %s", matches[0].describe())
+            continue
+        out.append(Candidate(text, matches if action == "warn" else []))
+    return out
+
+
+async def generate(
+    ls: StacklensServer,
+    uri: str,
+    position: types.Position,
+    *,
+    explicit: bool,
+    settings: dict[str, Any] | None = None,
+    strip: tuple[str, ...] = (),
+) -> Outcome | None:
+    """Debounced, cancellable completion at ``position``; a newer call for ``uri`` cancels this
+    one (`asyncio.CancelledError`). None when there is nothing to complete."""
+    rid = uuid.uuid4().hex[:12]
+    previous = ls.inflight.get(uri)
+    if previous is not None and not previous.done():
+        previous.cancel()
+    me = asyncio.current_task()
+    if me is not None:
+        ls.inflight[uri] = me
+    started = time.perf_counter()
+    try:
+        if not explicit and ls.config.debounce_ms:
+            await asyncio.sleep(ls.config.debounce_ms / 1000)
+        snap = ls.snapshot(uri)
+        if snap is None:
+            log.info("[%s] %s: unknown document, no completion", rid, uri)
+            return None
+        doc, lang = snap
+        offset = doc.offset_at(position)
+        request = CompletionRequest(
+            uri=uri,
+            text=doc.text,
+            offset=offset,
+            language_id=lang,
+            other_documents=ls.other_documents(uri),
+            explicit=explicit,
+            max_candidates=ls.config.max_candidates,
+        )
+        t0 = time.perf_counter()
+        completions = await ls.engines.complete(request, settings)
+        t1 = time.perf_counter()
+        texts: list[str] = []
+        for c in completions:
+            text = c.text
+            for token in strip:
+                text = text.replace(token, "")
+            if text.strip() and text not in texts:
+                texts.append(text)
+        before = doc.text[max(0, offset - ls.config.membership.context_chars) : offset]
+        checked = await _gate(ls, texts, before, lang, path_hint(uri)) if texts else []
+        t2 = time.perf_counter()
+        ls.completions_served += 1
+        log.info(
+            "[%s] %s %d:%d: %d candidates, %d shown; model %.0f ms, check %.0f ms, total %.0f ms",
+            rid, uri, position.line, position.character, len(texts), len(checked or []),
+            (t1 - t0) * 1000, (t2 - t1) * 1000, (t2 - started) * 1000,
+        )  # fmt: skip
+        return Outcome(rid, uri, offset, doc.position_at(offset), len(before), checked or [])
+    except asyncio.CancelledError:
+        log.info(
+            "[%s] %s: cancelled after %.0f ms", rid, uri, (time.perf_counter() - started) * 1000
+        )
+        raise
+    finally:
+        if ls.inflight.get(uri) is me:
+            ls.inflight.pop(uri, None)
+
+
+def accept_arguments(out: Outcome, c: Candidate) -> dict[str, Any]:
+    """What `stacklens.accept` needs to highlight the inserted text later."""
+    return {
+        "uri": out.uri,
+        "position": {"line": out.position.line, "character": out.position.character},
+        "text": c.text,
+        "contextChars": out.context_chars,
+        "requestId": out.request_id,
+        "matches": match_data(c.matches),
+    }
+
+
+def register(ls: StacklensServer) -> None:
+    @ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: StacklensServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        out = await generate(ls, params.text_document.uri, params.position, explicit=explicit)
+        if out is None:
+            return types.InlineCompletionList(items=[])
+        items = []
+        for c in out.candidates:
+            title = (
+                "stacklens: accepted (found in the corpus)" if c.matches else "stacklens: accepted"
+            )
+            items.append(
+                types.InlineCompletionItem(
+                    insert_text=c.text,
+                    range=types.Range(start=out.position, end=out.position),
+                    command=types.Command(
+                        title=title, command=ACCEPT_COMMAND, arguments=[accept_arguments(out, c)]
+                    ),
+                )
+            )
+        return types.InlineCompletionList(items=items)

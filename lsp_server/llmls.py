@@ -1,0 +1,121 @@
+"""llm-ls compatibility: `llm-ls/getCompletions`, `acceptCompletion`, `rejectCompletion` with
+llm-ls's shapes (camelCase params, snake_case result), so llm-vscode, llm.nvim and llm-intellij
+can use this server unchanged. Config rides on every request, as in llm-ls."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from .commands import highlight_inserted
+from .inline import generate
+from .state import StacklensServer
+
+log = logging.getLogger(__name__)
+GET_COMPLETIONS = "llm-ls/getCompletions"
+ACCEPT = "llm-ls/acceptCompletion"
+REJECT = "llm-ls/rejectCompletion"
+MAX_REMEMBERED = 64
+_BACKENDS = {"huggingface", "tgi", "openai", "ollama", "llamacpp"}
+_PARAMS = {"max_new_tokens": "max_new_tokens", "temperature": "temperature", "top_p": "top_p",
+           "stop": "stop", "num_predict": "max_new_tokens", "n_predict": "max_new_tokens",
+           "max_tokens": "max_new_tokens"}  # fmt: skip
+
+
+def settings_from(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Completion settings from an llm-ls request, or None if it names no usable backend."""
+    backend = str(params.get("backend") or "").lower().replace(".", "").replace("-", "")
+    backend = {"llamacpp": "llamacpp", "hf": "huggingface"}.get(backend, backend)
+    if backend not in _BACKENDS:
+        return None
+    out: dict[str, Any] = {"backend": backend}
+    if params.get("model"):
+        out["model"] = str(params["model"])
+    if params.get("url"):
+        out["url"] = str(params["url"])
+    if params.get("apiToken"):
+        out["api_token"] = str(params["apiToken"])
+    if isinstance(params.get("contextWindow"), int) and params["contextWindow"] >= 64:
+        out["context_window"] = params["contextWindow"]
+    fim = params.get("fim") or {}
+    if isinstance(fim, dict) and fim.get("enabled") and fim.get("prefix") and fim.get("middle"):
+        out["template"] = {
+            "fim_prefix": fim["prefix"],
+            "fim_suffix": fim.get("suffix") or "",
+            "fim_middle": fim["middle"],
+            "stop": [t for t in params.get("tokensToClear") or [] if isinstance(t, str)],
+        }
+    tok = params.get("tokenizerConfig")
+    if isinstance(tok, dict) and (tok.get("path") or tok.get("repository")):
+        out["tokenizer"] = tok.get("path") or tok.get("repository")
+    body = params.get("requestBody") or {}
+    for group in ("parameters", "options"):
+        inner = body.get(group) if isinstance(body, dict) else None
+        for key, value in (inner or {}).items():
+            if key in _PARAMS and value is not None:
+                out[_PARAMS[key]] = value
+    return out
+
+
+def use_client_backend(ls: StacklensServer, params: dict[str, Any]) -> bool:
+    mode = ls.config.llm_ls_client_backend
+    if mode != "auto":
+        return mode == "always"
+    # llm-vscode sends its defaults (huggingface, bigcode/starcoder, no url) on every request:
+    # they only mean something when no backend is configured on this side.
+    return bool(params.get("url")) or ls.config.completion is None
+
+
+def _remember(ls: StacklensServer, request_id: str, entry: dict[str, Any]) -> None:
+    ls.results[request_id] = entry
+    while len(ls.results) > MAX_REMEMBERED:
+        ls.results.popitem(last=False)
+
+
+def register(ls: StacklensServer) -> None:
+    @ls.feature(GET_COMPLETIONS)
+    async def get_completions(ls: StacklensServer, params: Any) -> dict[str, Any]:
+        p = params if isinstance(params, dict) else {}
+        uri = str((p.get("textDocument") or {}).get("uri") or "")
+        pos = p.get("position") or {}
+        position = types.Position(
+            line=max(0, int(pos.get("line", 0))), character=max(0, int(pos.get("character", 0)))
+        )
+        settings = settings_from(p) if use_client_backend(ls, p) else None
+        strip = tuple(t for t in p.get("tokensToClear") or [] if isinstance(t, str) and t)
+        # The client debounces already (llm.requestDelay); a manual trigger is explicit.
+        out = await generate(ls, uri, position, explicit=True, settings=settings, strip=strip)
+        if out is None:
+            return {"request_id": "", "completions": []}
+        _remember(ls, out.request_id, {"outcome": out})
+        return {
+            "request_id": out.request_id,
+            "completions": [{"generated_text": c.text} for c in out.candidates],
+        }
+
+    @ls.feature(ACCEPT)
+    def accept(ls: StacklensServer, params: Any) -> None:
+        p = params if isinstance(params, dict) else {}
+        entry = ls.results.pop(str(p.get("requestId", "")), None)
+        if entry is None:
+            log.info("acceptCompletion for an unknown request %s", p.get("requestId"))
+            return None
+        out = entry["outcome"]
+        index = int(p.get("acceptedCompletion", 0))
+        if not 0 <= index < len(out.candidates):
+            return None
+        c = out.candidates[index]
+        ls.engines.accept(out.uri, c.text)
+        log.info("[%s] accepted completion %d", out.request_id, index)
+        if c.matches:
+            highlight_inserted(ls, out.uri, out.offset, c.text, out.context_chars, c.matches)
+        return None
+
+    @ls.feature(REJECT)
+    def reject(ls: StacklensServer, params: Any) -> None:
+        p = params if isinstance(params, dict) else {}
+        ls.results.pop(str(p.get("requestId", "")), None)
+        log.info("[%s] completions rejected", p.get("requestId"))
+        return None

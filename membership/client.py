@@ -1,0 +1,107 @@
+"""`RemoteChecker`: the `Matcher` interface over HTTP, for ``code-search query --url`` and the
+language server. Every call ends within its timeouts; failures are `StacklensError`s."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from index.errors import BackendError, ConfigError, InputError, StacklensError
+
+from .match import Match
+from .settings import QuerySettings
+
+log = logging.getLogger(__name__)
+
+
+class RemoteChecker:
+    """Checks code against a running membership service (``code-search serve``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        settings: QuerySettings | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 3.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.settings = settings or QuerySettings()  # type: ignore[call-arg]
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    def __enter__(self) -> RemoteChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            r = self._http.post(path, json=body)
+        except httpx.TimeoutException as exc:
+            raise BackendError(
+                f"the membership service at {self.url} did not answer in time "
+                f"({type(exc).__name__})"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise BackendError(
+                f"cannot reach the membership service at {self.url} ({exc}); "
+                "is `code-search serve` running there?"
+            ) from exc
+        if r.status_code == 200:
+            return r.json()
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text[:500]
+        message = f"the membership service at {self.url} answered {r.status_code}: {detail}"
+        error: type[StacklensError]
+        if r.status_code == 401:
+            error = ConfigError
+        elif 400 <= r.status_code < 500:
+            error = InputError
+        else:
+            error = BackendError
+        raise error(message)
+
+    def check_many(self, snippets: list[dict[str, Any]]) -> list[list[Match]]:
+        """Matches per snippet (``{"text", "lang"?, "path"?}``), in order, in one request."""
+        data = self._post("/v1/check", {"snippets": snippets})
+        results = data["results"]
+        if len(results) != len(snippets):
+            raise BackendError(
+                f"the membership service at {self.url} answered {len(results)} results "
+                f"for {len(snippets)} snippets"
+            )
+        limit = self.settings.max_matches
+        return [[Match.model_validate(m) for m in res["matches"]][:limit] for res in results]
+
+    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
+        """Matches of ``text`` in the service's corpus, best first (as `Matcher.check`)."""
+        if len(text) > self.settings.max_query_bytes:
+            raise InputError(
+                f"the query has {len(text):,} characters; "
+                f"the limit is {self.settings.max_query_bytes:,}"
+            )
+        return self.check_many([{"text": text, "lang": lang, "path": path}])[0]
+
+    def overlap(self, document: str) -> list[tuple[int, int]]:
+        """Character spans of ``document`` found in the corpus (Data Portraits' /overlap)."""
+        spans = self._post("/overlap", {"document": document})["spans"]
+        return [(int(s), int(e)) for s, e in spans]
+
+    def search(self, query: str, **filters: Any) -> dict[str, Any]:
+        return self._post("/v1/search", {"query": query, **filters})

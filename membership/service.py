@@ -1,0 +1,198 @@
+"""The membership service: FastAPI app factory, lifespan, token check, limits, error mapping.
+
+The store is opened once in the lifespan and shared. Errors of the `StacklensError` hierarchy are
+converted here, once, into their ``http_status`` with ``{"detail": message}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from index.errors import StacklensError
+from index.protocol import IndexStore
+from index.store import EmbeddedIndex
+
+from .limits import ServiceLimits
+from .query import Matcher
+from .routes import ServiceState, api, health
+from .settings import QuerySettings
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with 413, declared length or streamed.
+
+    The body is read here, up to the limit, and replayed to the app: FastAPI reads whole
+    bodies anyway, and an error raised inside its body parsing would turn into a 400."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            more = message.get("more_body", False)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = (
+            f"the request body is larger than the {self.limit:,}-byte limit; send less per request"
+        )
+        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+
+
+def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]:
+    async def require_token(request: Request) -> None:
+        if token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                "missing or wrong bearer token: send `Authorization: Bearer <token>` "
+                "(code-search --token / STACKLENS_TOKEN)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return require_token
+
+
+def create_app(
+    open_store: Callable[[], IndexStore],
+    *,
+    settings: QuerySettings | None = None,
+    limits: ServiceLimits | None = None,
+    token: str | None = None,
+) -> FastAPI:
+    """The membership service; ``open_store`` runs once, at start-up."""
+    limits = limits or ServiceLimits()  # type: ignore[call-arg]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = open_store()
+        lock: Any = (
+            threading.Lock() if isinstance(store, EmbeddedIndex) else contextlib.nullcontext()
+        )
+        app.state.service = ServiceState(store, Matcher(store, settings), limits, lock)
+        log.info("membership service ready: %s", store.describe())
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="stacklens membership service",
+        version="1",
+        description="Is this code in the training corpus, where, and under which licence?",
+        lifespan=lifespan,
+    )
+    app.include_router(api, dependencies=[Depends(_token_dependency(token))])
+    app.include_router(health)
+
+    @app.exception_handler(StacklensError)
+    async def stacklens_error(request: Request, exc: StacklensError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s: internal error", request.method, request.url.path)
+        detail = f"internal error: {type(exc).__name__}: {exc}"
+        return JSONResponse({"detail": detail}, status_code=500)
+
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    return app
+
+
+def store_opener(
+    index: str | None, es_url: str | None, es_index: str | None
+) -> Callable[[], IndexStore]:
+    """A function that opens the embedded index or the Elasticsearch store the flags name."""
+    if es_url:
+        from index.elastic import ElasticIndex
+
+        name = es_index or "stacklens"
+        return lambda: ElasticIndex(es_url, name)
+    if not index:
+        raise StacklensError("name the index: --index PATH, or --es-url URL --es-index NAME")
+    path = index
+    return lambda: EmbeddedIndex(path)
+
+
+def serve(
+    open_store: Callable[[], IndexStore],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8400,
+    token: str | None = None,
+    settings: QuerySettings | None = None,
+) -> None:
+    """Run the service until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    open_store().close()  # fail here, with the store's own message, rather than in the lifespan
+    app = create_app(open_store, settings=settings, token=token)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@contextlib.contextmanager
+def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` from a background thread (tests, benchmarks, an embedding process);
+    yields its base URL. ``port=0`` takes a free port, bound before the URL is handed out."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise StacklensError("the membership service failed to start; see its log")
+            time.sleep(0.01)
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

@@ -1,0 +1,119 @@
+"""Context building: token budget, prefix/suffix split, cross-file ranking and formats, CRLF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from completion.context import BudgetConfig, ContextBuilder, relative_paths
+from completion.crossfile import SnippetIndex
+from completion.templates import TEMPLATES
+from completion.tiny_model import make_tiny_tokenizer
+from completion.tokens import EstimatingCounter, TokenizerCounter
+from completion.types import CompletionRequest, OpenDocument
+
+
+@pytest.fixture(scope="module")
+def counter(tmp_path_factory: pytest.TempPathFactory) -> TokenizerCounter:
+    return TokenizerCounter(make_tiny_tokenizer(tmp_path_factory.mktemp("tok"), "qwen"))
+
+
+def _doc(n: int, word: str = "value") -> str:
+    return "".join(f"def func_{i}({word}):\n    return {word} + {i}\n\n" for i in range(n))
+
+
+def test_prompt_fits_the_budget_with_the_split(counter: TokenizerCounter) -> None:
+    text = _doc(200)
+    offset = len(text) // 2
+    cfg = BudgetConfig(context_window=512, max_new_tokens=64, prefix_ratio=0.75)
+    ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(
+        CompletionRequest("file:///p/a.py", text, offset, "python")
+    )
+    total = counter.count(ctx.prompt)
+    assert total <= 512 - 64
+    assert total > 300  # the budget is used, not wasted
+    pre, suf = counter.count(ctx.prefix), counter.count(ctx.suffix)
+    assert 2.0 < pre / suf < 4.5  # ~75/25
+    assert text[:offset].endswith(ctx.prefix) and text[offset:].startswith(ctx.suffix)
+    assert ctx.prefix.startswith("def") or ctx.prefix.startswith("    ") or ctx.prefix[0] == "\n"
+    assert ctx.suffix.endswith("\n")  # whole lines
+
+
+def test_short_suffix_lends_its_budget_to_the_prefix(counter: TokenizerCounter) -> None:
+    text = _doc(200)
+    cfg = BudgetConfig(context_window=512, max_new_tokens=64, prefix_ratio=0.5)
+    ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(
+        CompletionRequest("file:///p/a.py", text, len(text) - 5)
+    )
+    assert counter.count(ctx.prefix) > 300
+
+
+def test_estimating_counter_without_tokenizer() -> None:
+    text = _doc(300)
+    ctx = ContextBuilder(TEMPLATES["starcoder"], EstimatingCounter(), BudgetConfig(1024, 64)).build(
+        CompletionRequest("file:///a.py", text, len(text))
+    )
+    assert len(ctx.prompt) < 1024 * 3.2
+
+
+def test_crossfile_ranking_prefers_the_related_document() -> None:
+    related = OpenDocument("file:///p/geometry.py", "class Vector:\n    def norm(self): ...\n" * 3)
+    unrelated = OpenDocument(
+        "file:///p/http.py", "def fetch(url, session):\n    return session.get(url)\n"
+    )
+    idx = SnippetIndex(window_lines=10)
+    ranked = idx.rank("v = Vector(1, 2)\nprint(v.norm())", [unrelated, related], 4)
+    assert [s.uri for s in ranked] == ["file:///p/geometry.py"]
+
+
+def test_crossfile_in_repo_format_for_qwen(counter: TokenizerCounter) -> None:
+    other = OpenDocument(
+        "file:///proj/pkg/vec.py", "class Vector:\n    def norm(self):\n        pass\n"
+    )
+    noise = OpenDocument("file:///proj/pkg/net.py", "def fetch(url):\n    return url\n")
+    req = CompletionRequest(
+        "file:///proj/main.py",
+        "from pkg.vec import Vector\nv = Vector()\nv.",
+        40,
+        "python",
+        (noise, other),
+    )
+    cfg = BudgetConfig(context_window=1024, max_new_tokens=64, repo_name="proj")
+    ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(req)
+    assert ctx.prompt.startswith("<|repo_name|>proj\n<|file_sep|>pkg/vec.py\nclass Vector:")
+    assert "<|file_sep|>main.py\n<|fim_prefix|>from pkg.vec" in ctx.prompt
+    assert "net.py" not in ctx.prompt
+
+
+def test_crossfile_as_comment_blocks_otherwise(counter: TokenizerCounter) -> None:
+    other = OpenDocument("file:///proj/vec.ts", "class Vector {\n  norm() { return 1; }\n}\n")
+    req = CompletionRequest(
+        "file:///proj/main.ts", "const v = new Vector();\nv.", 26, "typescript", (other,)
+    )
+    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, BudgetConfig(1024, 64)).build(req)
+    assert ctx.prompt.startswith("<fim_prefix>// Path: vec.ts\n// class Vector {\n//   norm()")
+    assert ctx.commented_prefix.endswith("const v = new Vector();\nv.")
+
+
+def test_crlf_normalised(counter: TokenizerCounter) -> None:
+    text = "a = 1\r\nb = 2\r\nc = "
+    req = CompletionRequest("file:///x.py", text, len(text))
+    ctx = ContextBuilder(TEMPLATES["qwen"], counter, BudgetConfig(512, 32)).build(req)
+    assert ctx.crlf and "\r" not in ctx.prompt and ctx.prefix == "a = 1\nb = 2\nc = "
+
+
+def test_relative_paths() -> None:
+    got = relative_paths(["file:///w/p/a.py", "file:///w/p/sub/b.py", "untitled:Untitled-1"])
+    assert got == {
+        "file:///w/p/a.py": "a.py",
+        "file:///w/p/sub/b.py": "sub/b.py",
+        "untitled:Untitled-1": "Untitled-1",
+    }
+
+
+def test_tokenizer_counter_head_tail(counter: TokenizerCounter, tmp_path: Path) -> None:
+    text = _doc(50)
+    head, tail = counter.head(text, 40), counter.tail(text, 40)
+    assert text.startswith(head) and text.endswith(tail)
+    assert 36 <= counter.count(head) <= 40 and 36 <= counter.count(tail) <= 40

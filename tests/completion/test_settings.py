@@ -1,0 +1,67 @@
+"""CompletionSettings: flat dicts in, one class per backend out; tokens stay secret."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from completion.settings import (
+    CompletionSettings,
+    LlamaCppSettings,
+    OllamaSettings,
+    OpenAISettings,
+    TransformersSettings,
+    load_settings,
+)
+from index.errors import ConfigError
+
+
+def test_dispatch_on_backend_from_dict_and_constructor() -> None:
+    s = CompletionSettings.model_validate({"backend": "transformers", "model": "/path/to/dir"})
+    assert isinstance(s, TransformersSettings) and s.kv_reuse and s.model == "/path/to/dir"
+    o = CompletionSettings(backend="openai", url="http://127.0.0.1:1", fim_mode="suffix")
+    assert isinstance(o, OpenAISettings) and o.fim_mode == "suffix"
+    assert isinstance(CompletionSettings.model_validate({"backend": "ollama"}), OllamaSettings)
+    assert isinstance(load_settings({"backend": "llamacpp"}), LlamaCppSettings)
+
+
+def test_token_from_env_is_secret(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("STACKLENS_API_TOKEN", "sekret-123")
+    s = load_settings({"backend": "tgi", "url": "http://127.0.0.1:1"})
+    assert s.token == "sekret-123"
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("t").info("settings: %s %r", s, s)
+    assert "sekret-123" not in caplog.text
+    assert "sekret-123" not in s.model_dump_json()
+    explicit = load_settings({"backend": "tgi", "url": "http://x", "api_token": "other"})
+    assert explicit.token == "other"
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"backend": "tgi"}, "needs `url`"),
+        ({"backend": "transformers"}, "needs `model`"),
+        ({"backend": "nope"}, "backend"),
+        ({"backend": "openai", "url": "http://x", "temperature": 9}, "temperature"),
+        ({"backend": "tgi", "url": "http://x", "surprise": 1}, "surprise"),
+    ],
+)
+def test_invalid_settings_say_what_to_fix(data: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        load_settings(data)
+
+
+def test_custom_template_in_settings() -> None:
+    s = load_settings(
+        {
+            "backend": "openai",
+            "url": "http://x",
+            "template": {"fim_prefix": "<P>", "fim_suffix": "<S>", "fim_middle": "<M>"},
+        }
+    )
+    assert not isinstance(s.template, str) and s.template is not None
+    assert s.template.spec().build().render("a", "b") == "<P>a<S>b<M>"

@@ -1,0 +1,220 @@
+"""The Elasticsearch store against a real server: resumable and sharded builds, updates, errors
+when Elasticsearch is missing, down or silent, and the membership service on top of it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import copy_packages
+
+import index.elastic.build as es_build
+from index.config import BuildLimits, FingerprintParams
+from index.elastic import ElasticIndex, build_elastic
+from index.elastic.common import connect
+from index.errors import BackendError, IndexCorruptError, IndexNotFoundError
+from index.sources import SkipStats, SourceFile, open_source
+from membership import Matcher
+from membership.service import create_app, running
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _code_search(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "membership", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_packages(tmp_path_factory.mktemp("small") / "src", ("json", "wsgiref"))[0].parent
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _DyingSource:
+    """A source that fails after ``n`` files, as a killed build would stop."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.n = inner, n
+
+    def files(self, stats: SkipStats) -> Any:
+        for i, f in enumerate(self.inner.files(stats)):
+            if i == self.n:
+                raise _Interrupted
+            yield f
+
+
+def test_interrupted_build_resumes_and_updates_replace_postings(
+    es_url: str, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(es_build, "BATCH_DOCS", 4)  # several batches from a small corpus
+    total = len(list(small_corpus.glob("*.py")))
+    source = open_source(str(small_corpus), BuildLimits(), repo="py/std")
+    with pytest.raises(_Interrupted):
+        build_elastic(es_url, "resume", [_DyingSource(source, 9)], progress=False)
+    with ElasticIndex(es_url, "resume") as idx:
+        idx.es.indices.refresh(index="resume-*")  # the interrupted build did not get to it
+        committed = idx.num_docs
+    assert committed == 8, "two whole batches were written before the failure"
+
+    again = build_elastic(es_url, "resume", [source], progress=False)
+    assert again.unchanged == committed and again.files == total - committed
+    assert again.index_docs == total
+
+    # Change one file: its document is replaced and its old postings no longer match.
+    target = small_corpus / "json_decoder.py"
+    old_text = target.read_text()
+    old_part = old_text[3000:5000]
+    new_part = "".join(
+        f"    value_{i} = compute_{i}(alpha, beta) + offset_{i} * {i}\n" for i in range(40)
+    )
+    target.write_text(old_text.replace(old_part, new_part))
+    try:
+        updated = build_elastic(es_url, "resume", [source], progress=False)
+        assert updated.updated == 1 and updated.files == 1 and updated.unchanged == total - 1
+        with ElasticIndex(es_url, "resume") as idx:
+            matcher = Matcher(idx)
+            assert matcher.check(new_part)[0].source.path == "json_decoder.py"
+            assert all(m.source.path != "json_decoder.py" for m in matcher.check(old_part))
+    finally:
+        target.write_text(old_text)
+
+
+def test_parallel_shard_builds_fill_one_index(es_url: str, small_corpus: Path) -> None:
+    total = len(list(small_corpus.glob("*.py")))
+    base = ["build", "--es-url", es_url, "--es-index", "sharded", "--jobs", "1", str(small_corpus)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "membership", *base, "--shard", f"{i}/3"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    with ElasticIndex(es_url, "sharded") as idx:
+        assert idx.num_docs == total
+    rerun = _code_search(*base)
+    assert rerun.returncode == 0 and f"{total} unchanged" in rerun.stderr
+
+
+def test_other_fingerprint_parameters_are_refused(es_url: str, small_corpus: Path) -> None:
+    source = open_source(str(small_corpus), BuildLimits())
+    build_elastic(es_url, "params", [source], progress=False)
+    other = FingerprintParams(kgram=12, window=8)
+    with pytest.raises(IndexCorruptError, match="other fingerprint parameters"):
+        build_elastic(es_url, "params", [source], params=other, progress=False)
+
+
+def test_missing_index_down_and_silent_elasticsearch(es_url: str, small_corpus: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="code-search build --es-url"):
+        ElasticIndex(es_url, "never-built")
+    dead = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(BackendError, match="cannot reach Elasticsearch"):
+        ElasticIndex(dead, "x")
+    with pytest.raises(BackendError, match="cannot reach Elasticsearch"):
+        build_elastic(dead, "x", [open_source(str(small_corpus), BuildLimits())], progress=False)
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        with pytest.raises(BackendError, match="ConnectionTimeout"):
+            ElasticIndex(f"http://127.0.0.1:{silent.getsockname()[1]}", "x", timeout=0.5)
+    done = _code_search(
+        "query", "--es-url", dead, "--es-index", "x", str(small_corpus / "json_tool.py")
+    )
+    assert done.returncode == 2 and "cannot reach Elasticsearch" in done.stderr
+
+
+def test_service_on_elasticsearch(es_url: str, small_corpus: Path, tmp_path: Path) -> None:
+    jsonl = tmp_path / "stack.jsonl"
+    licences = ["MIT", "GPL-3.0", "MIT", "Apache-2.0"]
+    with jsonl.open("w") as f:
+        for i, lic in enumerate(licences):
+            row = {
+                "content": "def frobnicate_widget(x):\n    return x * 42\n",
+                "max_stars_repo_name": f"org/r{i}",
+                "max_stars_repo_path": f"src/m{i}.py",
+                "max_stars_repo_licenses": [lic],
+                "lang": "Python",
+            }
+            f.write(json.dumps(row) + "\n")
+    sources = [
+        open_source(str(small_corpus), BuildLimits(), repo="py/std", license="PSF-2.0"),
+        open_source(str(jsonl), BuildLimits()),
+    ]
+    build_elastic(es_url, "svc", sources, progress=False)
+    text = (small_corpus / "json_decoder.py").read_text()[2000:4500]
+    app = create_app(lambda: ElasticIndex(es_url, "svc"), token="es-token")
+    auth = {"Authorization": "Bearer es-token"}
+    with running(app) as url, ElasticIndex(es_url, "svc") as idx:
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["status"] == "ok" and "Elasticsearch" in health["store"]
+        r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": text}]}, headers=auth)
+        assert r.status_code == 200
+        assert r.json()["results"][0]["matches"] == [
+            m.model_dump() for m in Matcher(idx).check(text)
+        ]
+
+        def search(**body: Any) -> dict[str, Any]:
+            resp = httpx.post(f"{url}/v1/search", json=body, headers=auth)
+            assert resp.status_code == 200, resp.text
+            return resp.json()  # type: ignore[no-any-return]
+
+        found = search(query="frobnicate_widget(x)", phrase=True)
+        assert found["total"] == 4
+        assert {h["license"] for h in found["hits"]} == {"MIT", "GPL-3.0", "Apache-2.0"}
+        assert search(query="frobnicate_widget", phrase=True, license=["MIT"])["total"] == 2
+        assert (
+            search(query="frobnicate_widget", phrase=True, repo=["org/r1"])["hits"][0]["path"]
+            == "src/m1.py"
+        )
+        assert search(query="frobnicate_widget", phrase=True, lang=["rust"])["total"] == 0
+        page1 = search(query="frobnicate_widget", phrase=True, size=2)
+        page2 = search(query="frobnicate_widget", phrase=True, size=2, offset=2)
+        paths = [h["path"] for h in page1["hits"] + page2["hits"]]
+        assert sorted(paths) == [f"src/m{i}.py" for i in range(4)]
+        assert search(query="frobnicate_widget(y)", phrase=True)["total"] == 0
+        assert search(query="scanstring", repo=["py/std"])["hits"][0]["path"] == "json_decoder.py"
+        bad = httpx.post(f"{url}/v1/search", json={"query": "ab"}, headers=auth)
+        assert bad.status_code == 422
+
+
+def test_service_reports_elasticsearch_going_away(es_url: str, small_corpus: Path) -> None:
+    """The store was opened, then its cluster vanished: 502 with the cause, 503 on /healthz."""
+    build_elastic(es_url, "gone", [open_source(str(small_corpus), BuildLimits())], progress=False)
+    store = ElasticIndex(es_url, "gone")
+    app = create_app(lambda: store)
+    text = (small_corpus / "json_decoder.py").read_text()[2000:4500]
+    with running(app) as url:
+        assert httpx.post(f"{url}/v1/check", json={"snippets": [{"text": text}]}).status_code == 200
+        store.es.close()  # what a dead cluster looks like to the client: every request fails
+        store.es = connect(f"http://127.0.0.1:{_free_port()}", 2.0)
+        store._docs.clear()
+        r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": text}]})
+        assert r.status_code == 502 and "cannot reach Elasticsearch" in r.json()["detail"]
+        assert httpx.get(f"{url}/healthz").status_code == 503
+
+
+def test_sourcefile_keys_give_stable_references() -> None:
+    from index.elastic import doc_ref
+
+    a = SourceFile(key="repo::a.py", text="x", path="a.py")
+    assert doc_ref(a.key) == doc_ref("repo::a.py") and 0 <= doc_ref(a.key) < 2**63
+    assert doc_ref("repo::a.py") != doc_ref("repo::b.py")

@@ -1,0 +1,378 @@
+"""The real server process driven by pytest-lsp with VS Code's client capabilities."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as T
+from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from .helpers import CORPUS_FILE, REPO, RING_FILE, RING_REPO, SOURCE_URL, server_command
+
+pytestmark = pytest.mark.integration
+CONFIG = ClientServerConfig(server_command=server_command())
+
+
+def options(index_path: Path, tiny_model: Path | None, **extra: Any) -> dict[str, Any]:
+    """initializationOptions as an editor would send them (camelCase)."""
+    completion = None
+    if tiny_model:
+        completion = {
+            "backend": "transformers",
+            "model": str(tiny_model),
+            "device": "cpu",
+            "temperature": 0,
+            "maxNewTokens": 128,
+            "crossfileMaxSnippets": 0,  # the tiny model saw no cross-file context in training
+        }
+    membership = {"index": str(index_path), "backgroundDebounceMs": 0, "minChars": 100}
+    return {"membership": membership, "debounceMs": 0, "completion": completion, **extra}
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
+    client.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(
+                uri=uri, language_id="python", version=version, text=text
+            )
+        )
+    )
+
+
+async def wait_diagnostics(client: LanguageClient, uri: str, count: int = 1, timeout: float = 30):
+    """Diagnostics for ``uri`` once at least ``count`` arrived (or whatever is there at timeout)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        diags = client.diagnostics.get(uri, [])
+        if len(diags) >= count:
+            return diags
+        await asyncio.sleep(0.05)
+    return client.diagnostics.get(uri, [])
+
+
+@pytest_lsp.fixture(config=CONFIG, scope="module")
+async def client(lsp_client: LanguageClient, index_path: Path, tiny_model: Path, workspace: Path):
+    # What the workspace/configuration pull (section "stacklens") answers, as VS Code would.
+    lsp_client.set_configuration({"maxCandidates": 2}, section="stacklens")
+
+    await lsp_client.initialize_session(
+        T.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=workspace.as_uri(),
+            initialization_options=options(index_path, tiny_model),
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_capabilities_advertise_inline_completion(client: LanguageClient) -> None:
+    caps = client.capabilities
+    assert client.protocol  # session is up
+    result = await client.protocol.send_request_async(
+        T.WORKSPACE_EXECUTE_COMMAND, T.ExecuteCommandParams(command="stacklens.status")
+    )
+    assert result["membership"].startswith("index ")
+    assert caps is not None
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_background_scan_highlights_copied_code(client: LanguageClient, workspace: Path):
+    uri = (workspace / "copied.py").as_uri()
+    text = "# intro 😀 emoji first\nimport os\n\n" + CORPUS_FILE
+    open_doc(client, uri, text)
+    diags = await wait_diagnostics(client, uri)
+    assert diags, "a copy of the corpus file must be highlighted"
+    d = diags[0]
+    assert d.source == "stacklens"
+    assert f"{REPO}/interval_tree.py" in d.message and "GPL-3.0" in d.message
+    assert d.code_description is not None and d.code_description.href == SOURCE_URL
+    assert d.data["matches"][0]["source"]["repo"] == REPO
+    # the range starts inside the copied part, after the 3 intro lines
+    assert d.range.start.line >= 3
+    # Hover over the highlighted range names the source, licence and link.
+    hover = await client.text_document_hover_async(
+        T.HoverParams(text_document=T.TextDocumentIdentifier(uri=uri), position=d.range.start)
+    )
+    assert hover is not None
+    value = hover.contents.value  # type: ignore[union-attr]
+    assert SOURCE_URL in value and "GPL-3.0" in value and "score" in value
+    # Code actions: open source, attribution comment, ignore, allow-list.
+    actions = await client.text_document_code_action_async(
+        T.CodeActionParams(
+            text_document=T.TextDocumentIdentifier(uri=uri),
+            range=d.range,
+            context=T.CodeActionContext(diagnostics=[d]),
+        )
+    )
+    titles = [a.title for a in actions or []]
+    assert any("open source" in t for t in titles)
+    assert any(f"allow-list repository {REPO}" in t for t in titles)
+    attribution = next(a for a in actions if "attribution" in a.title)
+    edit = attribution.edit.changes[uri][0]  # type: ignore[union-attr,index]
+    assert edit.new_text.strip().startswith("# Adapted from acme/trees/interval_tree.py")
+    assert SOURCE_URL in edit.new_text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_search_selection_command(client: LanguageClient, workspace: Path):
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(
+            command="stacklens.searchSelection", arguments=[{"text": CORPUS_FILE[200:800]}]
+        )
+    )
+    assert result["matches"][0]["source"]["path"] == "interval_tree.py"
+    none = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"text": "x = 1\n"}])
+    )
+    assert none["matches"] == []
+
+
+def inline_params(uri: str, line: int, character: int, invoked: bool = True):
+    kind = (
+        T.InlineCompletionTriggerKind.Invoked
+        if invoked
+        else T.InlineCompletionTriggerKind.Automatic
+    )
+    return T.InlineCompletionParams(
+        text_document=T.TextDocumentIdentifier(uri=uri),
+        position=T.Position(line=line, character=character),
+        context=T.InlineCompletionContext(trigger_kind=kind),
+    )
+
+
+def insert(client: LanguageClient, uri: str, version: int, at: T.Position, text: str) -> None:
+    """What VS Code does when the user accepts ghost text: an incremental didChange."""
+    client.text_document_did_change(
+        T.DidChangeTextDocumentParams(
+            text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                T.TextDocumentContentChangePartial(range=T.Range(start=at, end=at), text=text)
+            ],
+        )
+    )
+
+
+RING_HEAD = RING_FILE.splitlines(keepends=True)[0]
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_inline_completion_carries_match_and_highlights_on_accept(
+    client: LanguageClient, workspace: Path
+):
+    uri = (workspace / "ring_copy.py").as_uri()
+    text = RING_HEAD
+    open_doc(client, uri, text)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    items = result.items if isinstance(result, T.InlineCompletionList) else result
+    assert items, "the tiny model must suggest something"
+    item = items[0]
+    assert "ring_buffer_items" in item.insert_text  # memorised from the corpus
+    assert item.command is not None and item.command.command == "stacklens.accept"
+    args = item.command.arguments[0]
+    assert args["matches"], "the suggestion is in the index: its match rides on the command"
+    assert args["matches"][0]["source"]["repo"] == RING_REPO
+    assert args["matches"][0]["source"]["license"] == "MIT"  # MIT: warn, not block
+    # Accept: the edit, then the item's command, as VS Code runs them.
+    at = T.Position(line=1, character=0)
+    insert(client, uri, 2, at, item.insert_text)
+    await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+    )
+    diags = await wait_diagnostics(client, uri)
+    assert diags and "acme/ring/ring.py" in diags[0].message and "(MIT)" in diags[0].message
+    assert diags[0].range.start.line >= 1  # inside the inserted text, not the context before it
+    assert diags[0].code_description.href == "https://example.com/acme/ring/ring.py"
+    assert diags[0].data["matches"][0]["source"]["path"] == "ring.py"
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_block_policy_drops_matching_candidates(client: LanguageClient, workspace: Path):
+    uri = (workspace / "ring_block.py").as_uri()
+    open_doc(client, uri, RING_HEAD)
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(
+            settings={"stacklens": {"membership": {"licenseBlock": ["MIT"]}}}
+        )
+    )
+    await asyncio.sleep(0.3)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    items = result.items if isinstance(result, T.InlineCompletionList) else result
+    assert all("ring_buffer_items" not in i.insert_text for i in items or [])
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(
+            settings={"stacklens": {"membership": {"licenseBlock": ["GPL*"]}}}
+        )
+    )
+    await asyncio.sleep(0.3)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    items = result.items if isinstance(result, T.InlineCompletionList) else result
+    assert items and "ring_buffer_items" in items[0].insert_text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_llm_ls_protocol(client: LanguageClient, workspace: Path):
+    uri = (workspace / "llmls.py").as_uri()
+    open_doc(client, uri, RING_HEAD)
+    params = {  # what llm-vscode 0.2.2 sends
+        "position": {"line": 1, "character": 0},
+        "textDocument": {"uri": uri},
+        "model": "bigcode/starcoder",
+        "backend": "huggingface",
+        "url": None,
+        "tokensToClear": ["<|endoftext|>"],
+        "requestBody": {"parameters": {"max_new_tokens": 60, "temperature": 0.2, "top_p": 0.95}},
+        "fim": {
+            "enabled": True,
+            "prefix": "<fim_prefix>",
+            "middle": "<fim_middle>",
+            "suffix": "<fim_suffix>",
+        },
+        "contextWindow": 2048,
+        "tlsSkipVerifyInsecure": False,
+        "ide": "vscode",
+        "tokenizerConfig": None,
+        "disableUrlPathCompletion": False,
+    }
+    result = await client.protocol.send_request_async("llm-ls/getCompletions", params)
+    assert result.request_id
+    text = result.completions[0].generated_text
+    assert "ring_buffer_items" in text
+    insert(client, uri, 2, T.Position(line=1, character=0), text)
+    await client.protocol.send_request_async(
+        "llm-ls/acceptCompletion",
+        {"requestId": result.request_id, "acceptedCompletion": 0, "shownCompletions": [0]},
+    )
+    diags = await wait_diagnostics(client, uri)
+    assert diags and "acme/ring/ring.py" in diags[0].message
+    rejected = await client.protocol.send_request_async(
+        "llm-ls/rejectCompletion", {"requestId": "nope", "shownCompletions": [0]}
+    )
+    assert rejected is None
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_any_request_order_and_odd_positions(client: LanguageClient, workspace: Path):
+    # never opened, not on disk
+    result = await client.text_document_inline_completion_async(
+        inline_params((workspace / "missing.py").as_uri(), 0, 0)
+    )
+    assert result is not None and not (result.items if hasattr(result, "items") else result)
+    # on disk but never opened: read from disk
+    on_disk = workspace / "on_disk.py"
+    on_disk.write_text(RING_HEAD, encoding="utf-8")
+    result = await client.text_document_inline_completion_async(
+        inline_params(on_disk.as_uri(), 1, 0)
+    )
+    assert result is not None
+    # past the end of the file and of the line; empty and untitled documents
+    uri = (workspace / "short.py").as_uri()
+    open_doc(client, uri, "x = 1")
+    for line, char in ((0, 400), (50, 3)):
+        assert (
+            await client.text_document_inline_completion_async(inline_params(uri, line, char))
+            is not None
+        )
+    open_doc(client, "untitled:Untitled-1", "")
+    assert (
+        await client.text_document_inline_completion_async(
+            inline_params("untitled:Untitled-1", 0, 0)
+        )
+        is not None
+    )
+    hover = await client.text_document_hover_async(
+        T.HoverParams(
+            text_document=T.TextDocumentIdentifier(uri=uri),
+            position=T.Position(line=9, character=9),
+        )
+    )
+    assert hover is None
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_cancel_request_and_newer_request_cancel(client: LanguageClient, workspace: Path):
+    uri = (workspace / "cancel.py").as_uri()
+    open_doc(client, uri, RING_HEAD)
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": {"debounceMs": 5000}})
+    )
+    await asyncio.sleep(0.3)
+    auto = inline_params(uri, 1, 0, invoked=False)
+    first = asyncio.wrap_future(
+        client.protocol.send_request(T.TEXT_DOCUMENT_INLINE_COMPLETION, auto, msg_id="first")
+    )
+    await asyncio.sleep(0.2)
+    client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id="first"))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await first
+    older = asyncio.wrap_future(
+        client.protocol.send_request(T.TEXT_DOCUMENT_INLINE_COMPLETION, auto, msg_id="older")
+    )
+    await asyncio.sleep(0.2)
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": {"debounceMs": 0}})
+    )
+    await asyncio.sleep(0.2)
+    newer = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    with pytest.raises(JsonRpcRequestCancelled):
+        await older
+    assert newer is not None
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_bad_setting_gets_a_message_not_a_crash(client: LanguageClient):
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(
+            settings={"stacklens": {"membership": {"policy": "sometimes"}}}
+        )
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    key = "stacklens.membership.policy"
+    while loop.time() < deadline and not any(key in m.message for m in client.messages):
+        await asyncio.sleep(0.05)
+    msg = next(m for m in client.messages if key in m.message)
+    assert msg.type == T.MessageType.Error and "stacklens.membership.policy" in msg.message
+    status = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.status")
+    )
+    assert status["policy"] == "warn"  # the previous, valid value
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_ignore_then_allowlist_are_persisted(client: LanguageClient, workspace: Path):
+    """Runs last in this module: allow-listing the corpus repository hides every later match."""
+    uri = (workspace / "allow.py").as_uri()
+    open_doc(client, uri, CORPUS_FILE)
+    diags = await wait_diagnostics(client, uri)
+    assert diags
+    ignored = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(
+            command="stacklens.ignoreMatch", arguments=[{"uri": uri, "id": diags[0].data["id"]}]
+        )
+    )
+    assert ignored is True
+    await asyncio.sleep(0.2)
+    assert not client.diagnostics[uri]
+    saved = json.loads((workspace / ".stacklens" / "allowlist.json").read_text())
+    assert saved["ignored"][0]["file"] == "allow.py"
+    assert saved["ignored"][0]["source"] == f"{REPO}/interval_tree.py"
+    other = (workspace / "again.py").as_uri()
+    open_doc(client, other, CORPUS_FILE)
+    assert await wait_diagnostics(client, other)
+    ok = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.allowRepository", arguments=[{"repo": REPO}])
+    )
+    assert ok is True
+    await asyncio.sleep(0.2)
+    assert not client.diagnostics[other]
+    saved = json.loads((workspace / ".stacklens" / "allowlist.json").read_text())
+    assert saved["repositories"] == [REPO]

@@ -1,0 +1,231 @@
+"""In-process tests of the server's pure parts: positions, configuration, policy, chunking,
+highlights, comment syntax and the llm-ls parameter mapping."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as T
+from pygls.workspace import PositionCodec
+
+from lsp_server.checker import chunks, group
+from lsp_server.code_actions import comment
+from lsp_server.config import ConfigError, ConfigLayers
+from lsp_server.documents import DocumentText, language_of
+from lsp_server.highlights import Highlight, HighlightStore
+from lsp_server.llmls import settings_from
+from lsp_server.policy import Allowlist, Policy
+from membership import Match
+
+UTF16 = PositionCodec(T.PositionEncodingKind.Utf16)
+UTF8 = PositionCodec(T.PositionEncodingKind.Utf8)
+
+
+def pos(line: int, character: int) -> T.Position:
+    return T.Position(line=line, character=character)
+
+
+def make_match(repo: str | None = "acme/x", license: str | None = "MIT", start: int = 0) -> Match:
+    return Match.model_validate(
+        {
+            "kind": "exact",
+            "score": 0.9,
+            "source": {"repo": repo, "path": "a.py", "license": license, "url": None},
+            "source_span": {"start_line": 3, "end_line": 9},
+            "query_span": {
+                "start_line": 1,
+                "end_line": 2,
+                "start_char": start,
+                "end_char": start + 200,
+            },
+            "matched_chars": 200,
+        }
+    )
+
+
+class TestPositions:
+    def test_astral_characters_count_two_utf16_units(self) -> None:
+        doc = DocumentText.of('x = "😋"\ny = 1\n', UTF16)
+        # the closing quote: str index 6, UTF-16 column 7 (the emoji is a surrogate pair)
+        assert doc.offset_at(pos(0, 7)) == 6
+        assert doc.text[doc.offset_at(pos(0, 7))] == '"'
+        assert doc.position_at(6) == pos(0, 7)
+        assert doc.position_at(doc.text.index("y")) == pos(1, 0)
+
+    def test_utf8_encoding_counts_bytes(self) -> None:
+        doc = DocumentText.of("é😋z", UTF8)
+        assert doc.offset_at(pos(0, 6)) == 2
+        assert doc.position_at(2) == pos(0, 6)
+
+    def test_round_trip_every_offset(self) -> None:
+        text = "a🎉b\r\nñ👩‍👩‍👧c\rlast𝔸"
+        doc = DocumentText.of(text, UTF16)
+        for off in range(len(text) + 1):
+            if text[off - 1 : off + 1] == "\r\n":
+                continue  # inside a line break: maps to the end of the line
+            assert doc.offset_at(doc.position_at(off)) == off
+
+    def test_positions_past_the_end_are_clamped(self) -> None:
+        doc = DocumentText.of("ab\ncd", UTF16)
+        assert doc.offset_at(pos(0, 99)) == 2  # end of line 0, not into line 1
+        assert doc.offset_at(pos(1, 99)) == 5
+        assert doc.offset_at(pos(42, 3)) == 5
+        assert doc.position_at(999) == pos(1, 2)
+
+    def test_empty_document(self) -> None:
+        doc = DocumentText.of("", UTF16)
+        assert doc.offset_at(pos(0, 0)) == 0
+        assert doc.offset_at(pos(3, 7)) == 0
+        assert doc.end_position() == pos(0, 0)
+
+    def test_language_guess_for_untitled_and_files(self) -> None:
+        assert language_of("untitled:Untitled-1", None) == "unknown"
+        assert language_of("file:///a/b.rs", None) == "rust"
+        assert language_of("file:///a/b.rs", "python") == "python"
+
+
+class TestConfig:
+    def test_defaults_env_and_camel_case_layers(self) -> None:
+        layers = ConfigLayers({"STACKLENS_INDEX": "/idx", "STACKLENS_POLICY": "block"})
+        assert layers.current.membership.index == "/idx"
+        assert layers.current.membership.policy == "block"
+        cfg = layers.update(
+            "init", {"stacklens": {"membership": {"minChars": 80}, "debounceMs": 5}}
+        )
+        assert cfg.membership.min_chars == 80 and cfg.membership.index == "/idx"
+        assert cfg.debounce_ms == 5
+        cfg = layers.update("pull", {"membership": {"policy": "warn"}})
+        assert cfg.membership.policy == "warn" and cfg.membership.min_chars == 80
+
+    def test_bad_value_is_rejected_and_previous_settings_kept(self) -> None:
+        layers = ConfigLayers({})
+        layers.update("init", {"debounceMs": 10})
+        with pytest.raises(ConfigError, match=r"stacklens\.membership\.policy"):
+            layers.update("push", {"membership": {"policy": "sometimes"}})
+        assert layers.current.debounce_ms == 10
+        with pytest.raises(ConfigError, match=r"unknownKey|unknown_key"):
+            layers.update("push", {"unknownKey": 1})
+
+    def test_bad_environment_is_reported_not_fatal(self) -> None:
+        layers = ConfigLayers({"STACKLENS_POLICY": "maybe"})
+        assert layers.env_error and "policy" in layers.env_error
+        assert layers.current.membership.policy == "warn"
+
+    def test_completion_section_is_passed_through(self) -> None:
+        layers = ConfigLayers(
+            {"STACKLENS_BACKEND": "openai", "STACKLENS_COMPLETION_URL": "http://h"}
+        )
+        assert layers.current.completion == {"backend": "openai", "url": "http://h"}
+        cfg = layers.update("init", {"completion": {"backend": "tgi", "maxNewTokens": 9}})
+        assert cfg.completion == {"backend": "tgi", "url": "http://h", "max_new_tokens": 9}
+
+
+class TestPolicy:
+    def test_licence_policy(self, tmp_path: Path) -> None:
+        layers = ConfigLayers({})
+        policy = Policy(layers.current.membership, Allowlist(tmp_path))
+        assert policy.license_action("GPL-3.0") == "block"
+        assert policy.license_action("agpl-3.0-only") == "block"
+        assert policy.license_action("MIT") == "warn"
+        assert policy.action([make_match(license="MIT")]) == "warn"
+        assert policy.action([make_match(license="MIT"), make_match(license="GPL-2.0")]) == "block"
+        assert policy.action([]) == "off"
+
+    def test_global_block_and_off(self, tmp_path: Path) -> None:
+        layers = ConfigLayers({})
+        cfg = layers.update("init", {"membership": {"policy": "block"}}).membership
+        assert Policy(cfg, Allowlist(tmp_path)).action([make_match(license="MIT")]) == "block"
+        cfg = layers.update("init", {"membership": {"policy": "off"}}).membership
+        assert Policy(cfg, Allowlist(tmp_path)).action([make_match(license="GPL-3.0")]) == "off"
+
+    def test_allowlist_persists_and_hides(self, tmp_path: Path) -> None:
+        allow = Allowlist(tmp_path)
+        m = make_match(repo="me/mine")
+        allow.allow_repo("me/mine")
+        allow.ignore(str(tmp_path / "src" / "f.py"), make_match(repo="other/x"))
+        again = Allowlist(tmp_path)
+        assert again.hides(None, m)
+        assert again.hides(str(tmp_path / "src" / "f.py"), make_match(repo="other/x"))
+        assert not again.hides(str(tmp_path / "g.py"), make_match(repo="other/x"))
+        cfg = ConfigLayers({}).update("init", {"membership": {"licenseAllow": ["MIT"]}}).membership
+        policy = Policy(cfg, again)
+        assert policy.reportable([make_match(repo="z/z", license="MIT")], None) == []
+
+    def test_corrupt_allowlist_is_ignored(self, tmp_path: Path) -> None:
+        (tmp_path / ".stacklens").mkdir()
+        (tmp_path / ".stacklens" / "allowlist.json").write_text("{not json")
+        assert Allowlist(tmp_path).repos == set()
+
+
+class TestChunksAndHighlights:
+    def test_chunks_cover_text_with_overlap(self) -> None:
+        text = "".join(f"line {i} " + "x" * 50 + "\n" for i in range(300))
+        windows = chunks(text, 2000, 400)
+        assert windows[0][0] == 0 and windows[-1][1] == len(text)
+        for (_a0, a1), (b0, _b1) in itertools.pairwise(windows):
+            assert b0 < a1  # overlapping
+            assert text[b0 - 1] == "\n"  # line aligned
+        assert chunks("", 100, 10) == []
+
+    def test_group_merges_overlapping_spans_and_duplicate_sources(self) -> None:
+        a, b = make_match(repo="r/a"), make_match(repo="r/b")
+        regions = group([(0, 100, a), (50, 150, b), (60, 90, a), (400, 500, a)])
+        assert [(r.start, r.end) for r in regions] == [(0, 150), (400, 500)]
+        assert {m.source.repo for m in regions[0].matches} == {"r/a", "r/b"}
+
+    def test_highlights_follow_edits(self) -> None:
+        store = HighlightStore()
+        text = "header\nCOPIED CODE\nfooter\n"
+        s = text.index("COPIED")
+        store.add("u", Highlight(s, s + 11, "COPIED CODE", [make_match()], "scan"))
+        assert not store.relocate("u", text)
+        moved = "new line\n" + text
+        assert store.relocate("u", moved)
+        h = store.get("u")[0]
+        assert moved[h.start : h.end] == "COPIED CODE"
+        assert store.relocate("u", moved.replace("COPIED", "MINE"))
+        assert store.get("u") == []
+
+
+def test_comment_syntax() -> None:
+    assert comment("python", "x") == "# x"
+    assert comment("typescript", "x") == "// x"
+    assert comment("lua", "x") == "-- x"
+    assert comment("html", "x") == "<!-- x -->"
+    assert comment("emacs-lisp", "x") == ";; x"
+
+
+def test_llm_ls_params_map_to_completion_settings() -> None:
+    params = {
+        "backend": "openai",
+        "model": "m",
+        "url": "http://127.0.0.1:1",
+        "fim": {"enabled": True, "prefix": "<P>", "middle": "<M>", "suffix": "<S>"},
+        "tokensToClear": ["<EOT>"],
+        "contextWindow": 1024,
+        "requestBody": {"parameters": {"max_new_tokens": 40, "temperature": 0.1}},
+        "tokenizerConfig": {"path": "/tok"},
+        "ide": "vscode",
+    }
+    s = settings_from(params)
+    assert s == {
+        "backend": "openai",
+        "model": "m",
+        "url": "http://127.0.0.1:1",
+        "context_window": 1024,
+        "template": {
+            "fim_prefix": "<P>",
+            "fim_suffix": "<S>",
+            "fim_middle": "<M>",
+            "stop": ["<EOT>"],
+        },
+        "tokenizer": "/tok",
+        "max_new_tokens": 40,
+        "temperature": 0.1,
+    }
+    from completion.settings import load_settings
+
+    assert load_settings(s).backend == "openai"  # accepted by the engine's own validation
+    assert settings_from({"backend": "nonsense"}) is None

@@ -1,0 +1,78 @@
+"""Fixtures for the membership service: a small real corpus (stdlib modules), its embedded
+index, and the service running on a free loopback port."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from index.builder import build
+from index.config import BuildLimits
+from index.sources import open_source
+from index.store import EmbeddedIndex
+from membership.limits import ServiceLimits
+from membership.service import create_app, running
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+TOKEN = "test-token-1234"
+
+
+def copy_corpus(dest: Path, packages: tuple[str, ...]) -> list[Path]:
+    """Copies of the stdlib packages' modules (flattened names), sorted."""
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for pkg in packages:
+        for f in sorted((STDLIB / pkg).glob("*.py")):
+            target = dest / f"{pkg.replace('/', '_')}_{f.name}"
+            shutil.copy(f, target)
+            out.append(target)
+    return out
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    copy_corpus(root, ("json", "email"))
+    return root
+
+
+@pytest.fixture(scope="session")
+def index_path(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("index") / "idx"
+    source = open_source(str(corpus), BuildLimits(), repo="python/cpython", license="PSF-2.0")
+    build(path, [source], progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def query_text(corpus: Path) -> str:
+    """About 40 lines copied verbatim from the middle of an indexed file, with a new header."""
+    lines = (corpus / "json_decoder.py").read_text().splitlines(keepends=True)
+    return "# pasted\n" + "".join(lines[150:190])
+
+
+@pytest.fixture
+def serve(index_path: Path) -> Iterator[Callable[..., str]]:
+    """Starts the service on the embedded index (with the given options); returns its URL."""
+    with_stack: list[Any] = []
+
+    def start(
+        token: str | None = None, store: Callable[[], Any] | None = None, **limits: Any
+    ) -> str:
+        app = create_app(
+            store or (lambda: EmbeddedIndex(index_path)),
+            limits=ServiceLimits(**limits),
+            token=token,
+        )
+        ctx = running(app)
+        with_stack.append(ctx)
+        return ctx.__enter__()
+
+    yield start
+    for ctx in reversed(with_stack):
+        ctx.__exit__(None, None, None)
