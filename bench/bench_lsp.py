@@ -36,16 +36,20 @@ CANDIDATE_CHARS = 500
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stacklens"
 
 
-def build_stdlib_index(corpus_mb: float) -> Path:
+def stdlib_corpus(corpus_mb: float) -> list[Path]:
     from corpus import python_files, stdlib_root, take_bytes
+
+    files = python_files(stdlib_root())
+    return take_bytes(files, int(corpus_mb * 1e6)) if corpus_mb else files
+
+
+def build_stdlib_index(corpus_mb: float, files: list[Path]) -> Path:
+    from corpus import stdlib_root
 
     from index.builder import build
     from index.config import BuildLimits
     from index.sources import DirectorySource
 
-    files = python_files(stdlib_root())
-    if corpus_mb:
-        files = take_bytes(files, int(corpus_mb * 1e6))
     path = CACHE / f"bench-lsp-stdlib-{corpus_mb or 'all'}"
     if (path / "manifest.json").exists():
         print(f"index: reusing {path}")
@@ -69,12 +73,10 @@ class _FileList:
         return (f for f in self.inner.files(stats) if f.path in self.keep)
 
 
-def snippets(n: int, seed: int = 0) -> list[str]:
-    """~500-char windows of standard-library files: in the default index, candidates are found."""
-    from corpus import python_files, stdlib_root
-
+def snippets(files: list[Path], n: int, seed: int = 0) -> list[str]:
+    """~500-char windows of corpus files: with the default index, every candidate is found."""
     rng = random.Random(seed)
-    files = python_files(stdlib_root())
+    files = list(files)
     rng.shuffle(files)
     out: list[str] = []
     for path in files:
@@ -127,23 +129,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def direct_backend_ms(url: str, n: int) -> list[float]:
-    """The model's share: the same HTTP call the engine makes, without the server."""
-    import httpx
-
-    out = []
-    async with httpx.AsyncClient(base_url=url) as http:
-        for _ in range(n):
-            t = time.perf_counter()
-            r = await http.post("/v1/completions", json={"prompt": "x", "n": 3, "max_tokens": 64})
-            r.raise_for_status()
-            out.append((time.perf_counter() - t) * 1000)
-    return out
-
-
 async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[str, Any]:
     """Start the real server, complete ``requests`` times, report latency and memory."""
     client = LanguageClient("bench", "1")
+
+    @client.feature(T.WINDOW_SHOW_MESSAGE)
+    def show(ls: LanguageClient, params: T.ShowMessageParams) -> None:
+        print(f"server says: {params.message}", file=sys.stderr)
+
     await client.start_io(sys.executable, "-m", "lsp_server.cli", "lsp", "--log-level", "warning")
     pid = client._server.pid  # type: ignore[attr-defined]
     await client.initialize_async(
@@ -164,7 +157,7 @@ async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[s
     await asyncio.sleep(0.5)
     rss_start = rss_mb(pid)
     times: list[float] = []
-    shown = 0
+    shown = matched = 0
     for i in range(requests):
         # A different prompt each time, so no cache answers for the model.
         text = f"# request {i}\n" + base
@@ -187,11 +180,28 @@ async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[s
         times.append((time.perf_counter() - t) * 1000)
         items = result.items if isinstance(result, T.InlineCompletionList) else result or []
         shown += len(items)
+        matched += sum(1 for it in items if it.command and it.command.arguments[0]["matches"])
     rss_end = rss_mb(pid)
+    status = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.status", arguments=[{"timings": True}])
+    )
+    server = status["timingsMs"][-requests:]
+    # Beyond model time: the round trip minus the engine call the server timed (context
+    # building, the HTTP call to the instant model, post-processing).
+    beyond = [rt - s["engine"] for rt, s in zip(times, server, strict=False)]
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
-    return {"ms": times, "shown": shown, "rss_start": rss_start, "rss_end": rss_end}
+    return {
+        "ms": times,
+        "beyond": beyond,
+        "engine": [s["engine"] for s in server],
+        "check": [s["check"] for s in server],
+        "shown": shown,
+        "matched": matched,
+        "rss_start": rss_start,
+        "rss_end": rss_end,
+    }
 
 
 def check_cost(index: Path, candidates: list[str], rounds: int) -> list[float]:
@@ -225,19 +235,20 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=1000, help="inline completions per run")
     args = ap.parse_args()
 
-    index = args.index or build_stdlib_index(args.corpus_mb)
+    files = stdlib_corpus(args.corpus_mb)
+    index = args.index or build_stdlib_index(args.corpus_mb, files)
     from index.store import EmbeddedIndex
 
     with EmbeddedIndex(index) as store:
         print(f"index: {store.describe()}")
-    candidates = snippets(3)
+    candidates = snippets(files, 3)
     model = FakeModel(candidates)
     completion = {"backend": "openai", "url": model.url, "model": "instant", "stream": False,
+                  "template": "starcoder",
                   "retries": 0, "crossfile_max_snippets": 0}  # fmt: skip
     common = {"debounceMs": 0, "maxCandidates": 3, "completion": completion}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        direct = asyncio.run(direct_backend_ms(model.url, 200))
         off = asyncio.run(drive({**common, "membership": {"policy": "off"}}, args.requests, work))
         on = asyncio.run(
             drive(
@@ -247,25 +258,25 @@ def main() -> int:
             )
         )
     check = check_cost(index, candidates, 200)
-    model_p50 = statistics.median(direct)
     print()
     print(
         f"candidates: 3 x {CANDIDATE_CHARS} chars copied from the index; {args.requests} requests"
     )
-    print(line("instant model, direct HTTP call", direct))
-    print(line("inline completion round trip, membership off", off["ms"]))
-    print(line("inline completion round trip, membership on", on["ms"]))
     for name, run in (("membership off", off), ("membership on", on)):
-        p50 = statistics.median(run["ms"]) - model_p50
-        p99 = pct(run["ms"], 99) - model_p50
-        label = f"server overhead beyond model time, {name}"
-        print(f"{label:<44} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
+        print(f"-- {name}")
+        print(line("inline completion round trip (client)", run["ms"]))
+        print(line("engine call incl. instant model (server)", run["engine"]))
+        print(line("membership check in the server", run["check"]))
+        print(line("server overhead beyond model time", run["beyond"]))
     print(line("membership check of 3 candidates (in-process)", check))
     print(
         f"server RSS: {on['rss_start']:.0f} MB after start, {on['rss_end']:.0f} MB after "
         f"{args.requests} requests (membership on); {off['rss_end']:.0f} MB with it off"
     )
-    print(f"items shown: {on['shown']} of {3 * args.requests} candidates with membership on (warn)")
+    print(
+        f"items shown with membership on (warn): {on['shown']} of {3 * args.requests} candidates, "
+        f"{on['matched']} carrying a match"
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.normalize import _KEYWORDS, normalized_text
+from index.normalize import keywords_for, normalized_text
 
 KINDS = ("verbatim", "reindented", "renamed", "comment_stripped", "embedded", "edited")
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b(?![\"'])")
@@ -53,7 +53,7 @@ def rename(text: str) -> str:
 
     def sub(m: re.Match[str]) -> str:
         word = m.group()
-        if word in _KEYWORDS or keyword.iskeyword(word):
+        if word in keywords_for("python") or keyword.iskeyword(word):
             return word
         return names.setdefault(word, f"v{len(names)}_{word[::-1].lower()[:3]}")
 

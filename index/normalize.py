@@ -77,16 +77,30 @@ _LANG_ALIASES = {
     "typescriptreact": "typescript", "javascriptreact": "javascript", "shellscript": "shell",
     "bash": "shell", "golang": "go", "rs": "rust",
 }
-_KEYWORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(
+_PYTHON_NAMES = (
+    frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {"self", "cls"}
+)
+# Keywords and ubiquitous library names of the other languages: kept as written in the
+# abstract stream, since renaming a copy never changes them.
+_OTHER_NAMES = frozenset(
     """abstract auto bool boolean break byte case catch char class const continue debugger default
     defer delete do double else enum export extends extern false final finally float fn for func
     function go goto if impl implements import in instanceof int interface let long loop match mod
     module mut namespace native new nil null package private protected pub public register return
     self Self short signed sizeof static struct super switch synchronized template this throw
     throws trait true try type typedef typeof union unsafe unsigned use using var virtual void
-    volatile where while yield async await crate dyn extends readonly undefined string number
-    console std printf malloc free cls""".split()
-) | frozenset(dir(builtins))
+    volatile where while yield async await crate dyn readonly undefined string number
+    console std printf malloc free None True False def elif except lambda not or and is with
+    pass raise global nonlocal from as del assert local end then elseif nil function""".split()
+)
+_KEYWORDS = _PYTHON_NAMES | _OTHER_NAMES
+
+
+def keywords_for(lang: str) -> frozenset[str]:
+    """Names that the abstract stream keeps as written, for one language."""
+    return _PYTHON_NAMES if lang == "python" else _OTHER_NAMES
+
+
 PLACEHOLDER = "\x00I"
 
 
@@ -114,12 +128,14 @@ def guess_language(text: str) -> str:
 @lru_cache(maxsize=None)
 def _lexer(lang: str) -> re.Pattern[str]:
     comments = "|".join(_COMMENTS[s] for s in _STYLE_OF_LANG.get(lang, _STYLE_OF_LANG["unknown"]))
-    # Leading whitespace is consumed inside each match (possessively) because failing every
-    # alternative at each indentation space costs more than the whole tokenisation.
+    # Groups: leading whitespace, then exactly one of triple quote, string, identifier, comment,
+    # number, operator. Whitespace is consumed inside each match (possessively) because failing
+    # every alternative at each indentation space costs more than the whole tokenisation, and
+    # it lets `findall` (no Python code per token) recover every offset by summing lengths.
     # Strings come before identifiers so that r"..." and b'...' keep their prefix.
     return re.compile(
-        rf"\s*+(?:(?P<o>\"\"\"|''')|(?P<s>{_STRING})|(?P<i>[^\W\d]\w*+)|(?P<c>{comments})"
-        rf"|(?P<n>\d[\w.]*|\.\d[\w.]*)|(?P<p>{_OPS}))"
+        rf"(\s*+)(?:(\"\"\"|''')|({_STRING})|([^\W\d]\w*+)|({comments})"
+        rf"|(\d[\w.]*|\.\d[\w.]*)|({_OPS}))"
     )
 
 
@@ -152,32 +168,41 @@ _PLACEHOLDER_ID = PLACEHOLDER_ID
 _ID_CACHE: dict[str, int] = {}
 
 
+def _lex(text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens (comments dropped), their end offsets, and identifier / comment masks."""
+    rows = _lexer(lang).findall(text)
+    if not rows:
+        e = np.empty(0, dtype=np.int64)
+        return [], e, e.astype(bool), e.astype(bool)
+    ws, triple, string, ident, comment, number, op = zip(*rows)
+    toks = list(map("".join, zip(triple, string, ident, comment, number, op)))
+    lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+    ends = np.cumsum(np.fromiter(map(len, ws), dtype=np.int64, count=len(ws)) + lens)
+    is_ident = np.fromiter(map(bool, ident), dtype=bool, count=len(ident))
+    is_comment = np.fromiter(map(bool, comment), dtype=bool, count=len(comment))
+    return toks, ends, is_ident, is_comment
+
+
 def tokenize(text: str, lang: str = "unknown") -> Tokens:
     """Split code into normalised tokens; never fails on malformed code."""
-    toks: list[str] = []
-    ident: list[bool] = []
-    ends: list[int] = []
-    keywords = _KEYWORDS
-    for m in _lexer(lang).finditer(text):
-        kind = m.lastgroup
-        if kind == "c" or kind is None:
-            continue
-        tok = m[kind]
-        toks.append(tok)
-        ident.append(kind == "i" and tok not in keywords)
-        ends.append(m.end())
+    toks, end, is_ident, is_comment = _lex(text, lang)
+    if is_comment.any():
+        keep = ~is_comment
+        toks = [t for t, k in zip(toks, keep) if k]
+        end, is_ident = end[keep], is_ident[keep]
     cache = _ID_CACHE
     if len(cache) > 2_000_000:  # bounded: a long-lived server sees unbounded vocabularies
         cache.clear()
-    conc_list = []
-    for tok in toks:
-        i = cache.get(tok)
-        if i is None:
-            i = cache[tok] = token_id(tok)
-        conc_list.append(i)
-    concrete = np.asarray(conc_list, dtype=np.uint64)
-    abstract = np.where(np.asarray(ident, dtype=bool), np.uint64(_PLACEHOLDER_ID), concrete)
-    end = np.asarray(ends, dtype=np.int64)
+    ids = list(map(cache.get, toks))
+    for i, value in enumerate(ids):
+        if value is None:
+            ids[i] = cache[toks[i]] = token_id(toks[i])
+    concrete = np.asarray(ids, dtype=np.uint64)
+    if is_ident.any():
+        is_kw = np.fromiter(map(keywords_for(lang).__contains__, toks), dtype=bool, count=len(toks))
+        abstract = np.where(is_ident & ~is_kw, np.uint64(_PLACEHOLDER_ID), concrete)
+    else:
+        abstract = concrete.copy()
     start = end - np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
     newlines = np.flatnonzero(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
     line = np.searchsorted(newlines, start, side="right") + 1
@@ -194,4 +219,5 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
 
 def normalized_text(text: str, lang: str = "unknown") -> str:
     """The concrete token stream joined by single spaces: what "normalised code" means here."""
-    return " ".join(m[m.lastgroup] for m in _lexer(lang).finditer(text) if m.lastgroup not in ("c", None))
+    toks, _, _, is_comment = _lex(text, lang)
+    return " ".join(t for t, c in zip(toks, is_comment) if not c)

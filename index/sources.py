@@ -113,13 +113,13 @@ class GitignoreFilter:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._specs: dict[Path, pathspec.PathSpec] = {}
+        self._specs: dict[Path, pathspec.GitIgnoreSpec] = {}
 
     def load(self, directory: Path) -> None:
         ignore = directory / ".gitignore"
         if ignore.is_file():
             lines = ignore.read_text(errors="replace").splitlines()
-            self._specs[directory] = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+            self._specs[directory] = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def ignored(self, path: Path, is_dir: bool) -> bool:
         for base, spec in self._specs.items():

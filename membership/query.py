@@ -167,7 +167,7 @@ class Matcher:
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: it must be longer, and mostly code rather than prose or name lists, which abstract to the same
             # few shapes in unrelated files.
-            if chars < 1.2 * self.settings.min_chars:
+            if chars < 1.5 * self.settings.min_chars:
                 return None
             span = tokens.abstract[q_start:q_end]
             specific = float(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).mean())

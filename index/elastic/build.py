@@ -62,7 +62,7 @@ def ensure_indices(
     return existing
 
 
-def _actions(ref: int, p: _Prepared, text: str, fp: str, mh: str) -> Iterator[dict[str, Any]]:
+def _actions(ref: int, p: _Prepared, fp: str, mh: str) -> Iterator[dict[str, Any]]:
     # Keys are uint64; Elasticsearch's long is signed, so they travel as the same 64 bits.
     keys, pos, line, meta = (a.tolist() for a in (p.fp[0].view("int64"), *p.fp[1:]))
     for k, ps, ln, mt in zip(keys, pos, line, meta, strict=True):
@@ -92,6 +92,9 @@ class ElasticBuilder:
 
     def drop_postings(self, refs: list[int]) -> None:
         with es_errors(self.url):
+            # delete_by_query sees only refreshed postings; an interrupted build may have
+            # left some unrefreshed (the postings indices refresh every 30 s).
+            self.es.indices.refresh(index=f"{self.fp},{self.mh}")
             self.es.delete_by_query(
                 index=f"{self.fp},{self.mh}",
                 query={"terms": {"d": refs}},
@@ -100,8 +103,8 @@ class ElasticBuilder:
             )
 
     def drop_documents(self, refs: list[int]) -> None:
-        with es_errors(self.url):
-            self.es.delete_by_query(index=self.docs, query={"terms": {"ref": refs}}, refresh=True)
+        """Remove document records by id (realtime, unlike a query on unrefreshed data)."""
+        self._bulk({"_op_type": "delete", "_index": self.docs, "_id": str(r)} for r in refs)
 
     def _bulk(self, actions: Iterable[dict[str, Any]]) -> None:
         with es_errors(self.url):
@@ -118,7 +121,7 @@ class ElasticBuilder:
 
     def write(self, batch: list[tuple[int, _Prepared, str]]) -> None:
         """Postings first, then the document records that make them count as present."""
-        self._bulk(a for ref, p, text in batch for a in _actions(ref, p, text, self.fp, self.mh))
+        self._bulk(a for ref, p, _ in batch for a in _actions(ref, p, self.fp, self.mh))
         self._bulk(
             {
                 "_index": self.docs,

@@ -136,6 +136,9 @@ def postings_body(fields: tuple[str, ...], shards: int, replicas: int) -> dict[s
             "number_of_shards": shards,
             "number_of_replicas": replicas,
             "max_result_window": MAX_FETCH,
+            # Builders refresh when they finish; fewer refreshes while bulk loading mean
+            # fewer tiny segments to merge (postings arrive in the tens of thousands).
+            "refresh_interval": "30s",
         },
         "mappings": {"dynamic": "strict", "_source": {"enabled": False}, "properties": props},
     }

@@ -1,0 +1,144 @@
+"""Elasticsearch store vs embedded store on the same corpus: build time, index size, and query
+latency through the same `Matcher` (medians, p99, ratios).
+
+    .venv/bin/python bench/bench_elastic.py [--corpus-mb 4] [--queries 200] [--es-url URL]
+
+Without --es-url a throw-away Elasticsearch is started with scripts/elasticsearch.sh (provision
+it first: `bash scripts/provision/elasticsearch.sh`). The corpus is Python's standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from corpus import python_files, stdlib_root, take_bytes  # noqa: E402
+
+from index.builder import build  # noqa: E402
+from index.config import BuildLimits  # noqa: E402
+from index.elastic import ElasticIndex, build_elastic  # noqa: E402
+from index.sources import open_source  # noqa: E402
+from index.store import EmbeddedIndex  # noqa: E402
+from membership.query import Matcher  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def make_corpus(dest: Path, mb: float) -> tuple[list[Path], list[Path]]:
+    """Copies of stdlib files (about ``mb`` MB) and held-out files for negative queries."""
+    files = python_files(stdlib_root())
+    random.Random(0).shuffle(files)
+    chosen = take_bytes(files, int(mb * 1e6))
+    held_out = files[len(chosen) : len(chosen) + 200]
+    dest.mkdir(parents=True)
+    copies = []
+    for i, f in enumerate(chosen):
+        copies.append(dest / f"{i:05d}_{f.name}")
+        shutil.copy(f, copies[-1])
+    return copies, held_out
+
+
+def make_queries(indexed: list[Path], held_out: list[Path], n: int) -> list[str]:
+    rng = random.Random(1)
+    out = []
+    for i in range(n):
+        lines = rng.choice(indexed if i % 4 else held_out).read_text().splitlines(keepends=True)
+        size = rng.randint(10, 40)
+        start = rng.randrange(0, max(1, len(lines) - size))
+        out.append("".join(lines[start : start + size]))
+    return out
+
+
+def timed(matcher: Matcher, queries: list[str]) -> tuple[list[float], int]:
+    for q in queries[:10]:  # warm caches, lazy imports, JIT of the JVM
+        matcher.check(q)
+    times, found = [], 0
+    for q in queries:
+        t0 = time.perf_counter()
+        found += bool(matcher.check(q, path="q.py"))
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, found
+
+
+def start_es(run_dir: Path) -> str:
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts/elasticsearch.sh"), "start", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        sys.exit(f"could not start Elasticsearch: {done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--corpus-mb", type=float, default=4.0, help="corpus size (default 4 MB)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--es-url", help="an Elasticsearch to use (default: start one)")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-elastic-"))
+    work.chmod(0o755)  # Elasticsearch runs as another user and must reach run_dir
+    run_dir = work / "es"
+    run_dir.mkdir()
+    run_dir.chmod(0o755)
+    url = args.es_url or start_es(run_dir)
+    try:
+        files, held_out = make_corpus(work / "corpus", args.corpus_mb)
+        mb = sum(f.stat().st_size for f in files) / 1e6
+        source = open_source(str(work / "corpus"), BuildLimits(), repo="python/cpython")
+        t0 = time.perf_counter()
+        build(work / "embedded", [source], jobs=args.jobs, progress=False)
+        emb_build = time.perf_counter() - t0
+        name = f"bench-{int(time.time())}"
+        t0 = time.perf_counter()
+        build_elastic(url, name, [source], jobs=args.jobs, progress=False)
+        es_build = time.perf_counter() - t0
+
+        embedded, elastic = EmbeddedIndex(work / "embedded"), ElasticIndex(url, name)
+        elastic.es.indices.forcemerge(index=f"{name}-*", max_num_segments=1, request_timeout=600)
+        emb_size, es_size = embedded.size_bytes(), elastic.size_bytes()
+        queries = make_queries(files, held_out, args.queries)
+        emb_ms, emb_found = timed(Matcher(embedded), queries)
+        es_ms, es_found = timed(Matcher(elastic), queries)
+    finally:
+        if not args.es_url:
+            subprocess.run(["bash", str(ROOT / "scripts/elasticsearch.sh"), "stop", str(run_dir)])
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"corpus: {len(files)} files, {mb:.1f} MB of Python; {len(queries)} queries (3/4 indexed)"
+    )
+    print(f"{'':24}{'embedded':>12}{'elasticsearch':>15}{'ratio es/emb':>14}")
+    rows = [
+        ("build s", emb_build, es_build),
+        ("build MB/s", mb / emb_build, mb / es_build),
+        ("index MB", emb_size / 1e6, es_size / 1e6),
+        ("index / corpus", emb_size / 1e6 / mb, es_size / 1e6 / mb),
+        ("query median ms", statistics.median(emb_ms), statistics.median(es_ms)),
+        ("query p99 ms", pct(emb_ms, 99), pct(es_ms, 99)),
+        ("queries matched", emb_found, es_found),
+    ]
+    for label, a, b in rows:
+        print(f"{label:24}{a:12.2f}{b:15.2f}{b / a if a else float('nan'):14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Fixtures shared by every layer: a small real corpus and an index built from it."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from index.builder import build
+from index.sources import DirectorySource
+from index.config import BuildLimits
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+# Real code that every CPython install carries; the tests compute expectations from the text.
+CORPUS_FILES = ["json/decoder.py", "json/encoder.py", "textwrap.py", "shlex.py", "heapq.py", "bisect.py"]
+UNSEEN_FILES = ["csv.py", "fnmatch.py", "colorsys.py"]
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("corpus")
+    for rel in CORPUS_FILES:
+        dest = root / "src" / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(STDLIB / rel, dest)
+    (root / "LICENSE").write_text("GNU GENERAL PUBLIC LICENSE\n   Version 3, 29 June 2007\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def index_path(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("index") / "idx"
+    source = DirectorySource(
+        corpus_dir,
+        BuildLimits(),
+        repo="example/corpus",
+        url_template="https://example.invalid/example/corpus/blob/main/{path}",
+    )
+    build(path, [source], progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def unseen_texts() -> list[str]:
+    return [(STDLIB / rel).read_text() for rel in UNSEEN_FILES]

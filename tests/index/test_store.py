@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.builder import build, compact_index, parse_shard
+from index.config import BuildLimits, FingerprintParams
+from index.errors import IndexCorruptError, IndexNotFoundError, InputError
+from index.sources import DirectorySource
+from index.store import EmbeddedIndex, IndexWriter
+from membership.query import Matcher
+from tests.conftest import CORPUS_FILES, STDLIB
+
+
+def _corpus(tmp_path: Path, names: list[str]) -> Path:
+    root = tmp_path / "corpus"
+    for rel in names:
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(STDLIB / rel, dest)
+    return root
+
+
+def _build(index: Path, root: Path, **kw: object) -> object:
+    return build(index, [DirectorySource(root, BuildLimits())], progress=False, **kw)  # type: ignore[arg-type]
+
+
+def _snippet(rel: str, start: int = 20, n: int = 25) -> str:
+    return "".join((STDLIB / rel).read_text().splitlines(keepends=True)[start : start + n])
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="code-search build"):
+        EmbeddedIndex(tmp_path / "nope")
+
+
+def test_incremental_build_adds_updates_and_skips_unchanged(tmp_path: Path) -> None:
+    root = _corpus(tmp_path, CORPUS_FILES[:3])
+    idx_path = tmp_path / "idx"
+    first = _build(idx_path, root)
+    assert first.files == 3  # type: ignore[attr-defined]
+    again = _build(idx_path, root)
+    assert (again.files, again.unchanged) == (0, 3)  # type: ignore[attr-defined]
+    shutil.copy(STDLIB / CORPUS_FILES[3], root / "extra.py")
+    target = root / CORPUS_FILES[0]
+    original = target.read_text()
+    target.write_text("# changed header\n" + original.replace("def ", "def  ", 1))
+    third = _build(idx_path, root)
+    assert (third.files, third.updated, third.unchanged) == (2, 1, 2)  # type: ignore[attr-defined]
+    with EmbeddedIndex(idx_path) as idx:
+        assert idx.num_docs == 4
+        paths = sorted(d["path"] for _, _, d in idx.iter_documents())
+        assert paths == sorted([*CORPUS_FILES[:3], "extra.py"])
+
+
+def test_interrupted_build_keeps_the_previous_index_and_resumes(tmp_path: Path) -> None:
+    root = _corpus(tmp_path, CORPUS_FILES)
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path / "a", CORPUS_FILES[:1]))
+    before = (idx_path / "manifest.json").read_text()
+
+    def crash(_name: str) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build(
+            idx_path,
+            [DirectorySource(root, BuildLimits())],
+            limits=BuildLimits(segment_bytes=1),
+            progress=False,
+            on_segment=crash,
+        )
+    with EmbeddedIndex(idx_path) as idx:  # still opens: one segment committed before the crash
+        assert idx.num_docs == 2
+    assert (idx_path / "manifest.json").read_text() != before
+    resumed = _build(idx_path, root)
+    with EmbeddedIndex(idx_path) as idx:
+        keys = [d["key"] for _, _, d in idx.iter_documents()]
+    assert len(keys) == len(set(keys)) == len(CORPUS_FILES) + 1
+    assert resumed.unchanged == 1  # type: ignore[attr-defined]
+
+
+def test_a_killed_writer_leaves_no_trace(tmp_path: Path) -> None:
+    root = _corpus(tmp_path, CORPUS_FILES[:2])
+    idx_path = tmp_path / "idx"
+    _build(idx_path, root)
+    # A segment half-written by a process that no longer exists.
+    stale = idx_path / ".tmp-999999999-seg-dead"
+    stale.mkdir()
+    (stale / "fp_keys.npy").write_bytes(b"partial")
+    (idx_path / "manifest.json.999999999.tmp").write_text("{")
+    IndexWriter(idx_path)
+    assert not stale.exists()
+    with EmbeddedIndex(idx_path) as idx:
+        assert idx.num_docs == 2
+
+
+def test_a_process_killed_mid_build_leaves_a_usable_index(tmp_path: Path) -> None:
+    root = _corpus(tmp_path, CORPUS_FILES)
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path / "a", CORPUS_FILES[:1]))
+    script = (
+        "import os, signal, sys\n"
+        "from index.builder import build\nfrom index.sources import DirectorySource\n"
+        "from index.config import BuildLimits\n"
+        "build(sys.argv[1], [DirectorySource(__import__('pathlib').Path(sys.argv[2]), BuildLimits())],"
+        " limits=BuildLimits(segment_bytes=1), progress=False, on_segment=lambda n: os.kill(os.getpid(), signal.SIGKILL))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(idx_path), str(root)], cwd=Path(__file__).parents[2])
+    assert proc.returncode == -9
+    with EmbeddedIndex(idx_path) as idx:
+        assert idx.num_docs == 2  # the earlier document and the one committed before the kill
+    _build(idx_path, root)
+    with EmbeddedIndex(idx_path) as idx:
+        assert idx.num_docs == len(CORPUS_FILES) + 1
+
+
+def test_corruption_is_detected_with_a_clear_error(tmp_path: Path) -> None:
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path, CORPUS_FILES[:2]))
+    seg = next(idx_path.glob("seg-*"))
+    data = bytearray((seg / "fp_vals.npy").read_bytes())
+    data[-5] ^= 0xFF
+    (seg / "fp_vals.npy").write_bytes(bytes(data))
+    with EmbeddedIndex(idx_path) as idx:  # same size: only checksums notice
+        assert idx.verify() == [str(seg / "fp_vals.npy")]
+    (seg / "fp_vals.npy").write_bytes(bytes(data[:-100]))
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        EmbeddedIndex(idx_path)
+    (idx_path / "manifest.json").write_text("{ truncated")
+    with pytest.raises(IndexCorruptError, match="manifest"):
+        EmbeddedIndex(idx_path)
+
+
+def test_format_version_is_checked(tmp_path: Path) -> None:
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path, CORPUS_FILES[:1]))
+    manifest = json.loads((idx_path / "manifest.json").read_text())
+    manifest["version"] = 99
+    (idx_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="format version 99"):
+        EmbeddedIndex(idx_path)
+
+
+def test_other_fingerprint_parameters_need_a_new_index(tmp_path: Path) -> None:
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path, CORPUS_FILES[:1]))
+    with pytest.raises(IndexCorruptError, match="other fingerprint parameters"):
+        IndexWriter(idx_path, FingerprintParams(kgram=9))
+
+
+def test_shards_fill_one_index_and_merge_into_one_segment(tmp_path: Path) -> None:
+    root = _corpus(tmp_path, CORPUS_FILES)
+    full, sharded = tmp_path / "full", tmp_path / "sharded"
+    _build(full, root)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "membership", "build", "--index", str(sharded), "--shard", f"{i}/3", "--jobs", "1", str(root)],
+            cwd=Path(__file__).parents[2],
+            stderr=subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
+    assert all(w.wait(timeout=120) == 0 for w in workers)
+    with EmbeddedIndex(sharded) as idx:
+        assert idx.num_docs == len(CORPUS_FILES)
+    assert compact_index(sharded) == len(CORPUS_FILES)
+    query = _snippet(CORPUS_FILES[2])
+    with EmbeddedIndex(sharded) as a, EmbeddedIndex(full) as b:
+        assert len(a.segments) == 1
+        assert [m.model_dump() for m in Matcher(a).check(query)] == [m.model_dump() for m in Matcher(b).check(query)]
+
+
+def test_merge_other_indexes_and_drop_deleted_documents(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    _build(a, _corpus(tmp_path / "ca", CORPUS_FILES[:2]))
+    _build(b, _corpus(tmp_path / "cb", CORPUS_FILES[2:4]))
+    assert compact_index(a, [b]) == 4
+    with EmbeddedIndex(a) as idx:
+        assert idx.num_docs == 4 and len(idx.segments) == 1
+        matches = Matcher(idx).check(_snippet(CORPUS_FILES[3]))
+    assert matches and matches[0].source.path == CORPUS_FILES[3]
+
+
+def test_parse_shard() -> None:
+    assert parse_shard("1/4") == (1, 4)
+    assert parse_shard(None) is None
+    for bad in ("4/4", "x", "1/0", "-1/2"):
+        with pytest.raises(InputError):
+            parse_shard(bad)
+
+
+def test_index_opens_without_reading_its_tables(tmp_path: Path) -> None:
+    idx_path = tmp_path / "idx"
+    _build(idx_path, _corpus(tmp_path, CORPUS_FILES))
+    with EmbeddedIndex(idx_path) as idx:
+        assert all(isinstance(s.fp_keys, np.memmap) for s in idx.segments)
+    assert os.path.getsize(idx_path / "manifest.json") < 10_000

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.errors import InputError
+from index.store import EmbeddedIndex
+from membership import Match, Matcher, QuerySettings, decode_query
+from tests.conftest import CORPUS_FILES, STDLIB
+
+
+@pytest.fixture(scope="module")
+def matcher(index_path: Path) -> Matcher:
+    return Matcher(EmbeddedIndex(index_path))
+
+
+def _lines(rel: str, start: int, n: int) -> str:
+    """Lines ``start+1 .. start+n`` (1-based) of a corpus file."""
+    return "".join((STDLIB / rel).read_text().splitlines(keepends=True)[start : start + n])
+
+
+def _code_window(rel: str, n: int = 25) -> tuple[int, str]:
+    """An n-line window of real code (not mostly docstring) from a corpus file."""
+    lines = (STDLIB / rel).read_text().splitlines(keepends=True)
+    for start in range(0, len(lines) - n, 5):
+        chunk = "".join(lines[start : start + n])
+        if chunk.count("def ") >= 1 and chunk.count('"""') == 0 and len(chunk.strip()) > 600:
+            return start, chunk
+    raise AssertionError(f"no code window in {rel}")
+
+
+def test_verbatim_copy_is_exact_and_attributed(matcher: Matcher) -> None:
+    rel = "src/" + CORPUS_FILES[0]
+    start, text = _code_window(CORPUS_FILES[0])
+    matches = matcher.check(text, lang="python")
+    assert matches, "a verbatim 25-line copy must be found"
+    top = matches[0]
+    assert top.kind == "exact" and top.score == 1.0
+    assert (top.source.repo, top.source.path, top.source.license) == ("example/corpus", rel, "GPL-3.0")
+    assert top.source.url == f"https://example.invalid/example/corpus/blob/main/{rel}"
+    # Located in the source: within the copied lines.
+    assert start + 1 <= top.source_span.start_line <= top.source_span.end_line <= start + 25
+    assert top.source_span.end_line - top.source_span.start_line >= 15
+    qs = top.query_span
+    assert 1 <= qs.start_line <= qs.end_line <= 25
+    assert text[qs.start_char : qs.end_char].strip() == text[qs.start_char : qs.end_char]
+    assert top.matched_chars >= 150
+
+
+def test_reindented_copy_is_still_exact(matcher: Matcher) -> None:
+    _, text = _code_window(CORPUS_FILES[1])
+    reindented = "\n".join(
+        "  " * ((len(line) - len(line.lstrip(" "))) // 4) + line.strip() + "   " for line in text.splitlines()
+    )
+    top = matcher.check(reindented, lang="python")[0]
+    assert top.kind == "exact" and top.source.path.endswith(CORPUS_FILES[1])
+
+
+def test_renamed_copy_is_near_and_still_attributed(matcher: Matcher) -> None:
+    _, text = _code_window(CORPUS_FILES[2], 40)
+    names: dict[str, str] = {}
+    keep = set(keyword.kwlist) | set(dir(builtins)) | {"self"}
+
+    def sub(m: re.Match[str]) -> str:
+        w = m.group()
+        return w if w in keep else names.setdefault(w, f"renamed_{len(names)}")
+
+    renamed = re.sub(r"\b[A-Za-z_]\w*\b(?![\"'])", sub, text)
+    matches = matcher.check(renamed, lang="python")
+    assert matches and matches[0].source.path.endswith(CORPUS_FILES[2])
+    assert matches[0].kind == "near" and matches[0].score < 1.0
+
+
+def test_a_copy_inside_unseen_code_is_located(matcher: Matcher, unseen_texts: list[str]) -> None:
+    _, copied = _code_window(CORPUS_FILES[3])
+    before = "".join(unseen_texts[0].splitlines(keepends=True)[40:60])
+    after = "".join(unseen_texts[0].splitlines(keepends=True)[60:80])
+    text = before + copied + after
+    top = matcher.check(text, lang="python")[0]
+    lo, hi = len(before), len(before) + len(copied)
+    qs = top.query_span
+    assert lo <= qs.start_char < qs.end_char <= hi
+    assert (qs.end_char - qs.start_char) >= 0.6 * len(copied)
+    first_line = before.count("\n") + 1
+    assert first_line <= qs.start_line and qs.end_line <= first_line + copied.count("\n")
+
+
+def test_unseen_code_and_short_idioms_do_not_match(matcher: Matcher, unseen_texts: list[str]) -> None:
+    for text in unseen_texts:
+        for start in range(0, len(text) - 1500, 3000):
+            assert matcher.check(text[start : start + 1500], lang="python") == []
+    short = _lines(CORPUS_FILES[0], 30, 3)
+    assert matcher.check(short, lang="python") == []
+
+
+def test_minimum_match_size_is_configurable(index_path: Path) -> None:
+    _, text = _code_window(CORPUS_FILES[0])
+    piece = "\n".join(text.splitlines()[:6])
+    loose = Matcher(EmbeddedIndex(index_path), QuerySettings(min_chars=40))
+    strict = Matcher(EmbeddedIndex(index_path), QuerySettings(min_chars=10_000))
+    assert loose.check(piece, lang="python")
+    assert strict.check(text, lang="python") == []
+
+
+def test_match_json_has_exactly_the_designed_shape(matcher: Matcher) -> None:
+    _, text = _code_window(CORPUS_FILES[0])
+    data = matcher.check(text, lang="python")[0].model_dump()
+    assert set(data) == {"kind", "score", "source", "source_span", "query_span", "matched_chars"}
+    assert set(data["source"]) == {"repo", "path", "license", "url"}
+    assert set(data["source_span"]) == {"start_line", "end_line"}
+    assert set(data["query_span"]) == {"start_line", "end_line", "start_char", "end_char"}
+    assert Match.model_validate(data).model_dump() == data
+
+
+def test_bad_query_bytes_get_clear_errors() -> None:
+    with pytest.raises(InputError, match="binary"):
+        decode_query(b"\x00\x01\x02", 100)
+    with pytest.raises(InputError, match="UTF-8"):
+        decode_query(b"caf\xe9", 100)
+    with pytest.raises(InputError, match="empty"):
+        decode_query(b"  \n\t", 100)
+    with pytest.raises(InputError, match="limit"):
+        decode_query(b"x" * 101, 100)
+    assert decode_query("héllo 😀".encode(), 100) == "héllo 😀"
+
+
+_SOURCES = {rel: (STDLIB / rel).read_text().splitlines(keepends=True) for rel in CORPUS_FILES}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(CORPUS_FILES), st.floats(0, 1), st.integers(12, 40))
+def test_any_long_enough_copy_is_found(matcher: Matcher, rel: str, where: float, n: int) -> None:
+    """Winnowing's guarantee, end to end: any copied span comfortably above the minimum
+    size (in normalised characters and tokens) is reported, with the right source."""
+    lines = _SOURCES[rel]
+    start = int(where * max(0, len(lines) - n))
+    text = "".join(lines[start : start + n])
+    from index.normalize import normalized_text, tokenize
+
+    if len(normalized_text(text, "python")) < 400 or len(tokenize(text, "python")) < 80:
+        return
+    matches = matcher.check(text, lang="python")
+    assert any(m.source.path == f"src/{rel}" for m in matches)
