@@ -77,6 +77,7 @@ class ContextBuilder:
         self.config = config
         self.snippets = SnippetIndex(window_lines)
         self.window_lines = window_lines
+        self._cuts: dict[tuple[str, int], tuple[str, int]] = {}
 
     def mode_for(self, request: CompletionRequest) -> tuple[Mode, CursorLine]:
         text, offset = normalised(request)
@@ -102,7 +103,7 @@ class ContextBuilder:
         paths = relative_paths([request.uri, *(d.uri for d in request.other_documents)])
         path = paths[request.uri]
         budget = cfg.context_window - cfg.max_new_tokens - _TEMPLATE_OVERHEAD_TOKENS
-        budget -= counter.count(path) if self.template.has_repo_format else 0
+        budget -= len(path) // 3 + 2 if self.template.has_repo_format else 0
         budget = max(budget, 16)
 
         files, blocks, used = self._crossfile(request, full_prefix, full_suffix, paths, budget)
@@ -110,18 +111,13 @@ class ContextBuilder:
 
         pre_budget = int(budget * cfg.prefix_ratio)
         suf_budget = budget - pre_budget
-        # Lend the unused share of one side to the other.
-        suf_need = counter.count(full_suffix[: suf_budget * 8]) if full_suffix else 0
-        if suf_need < suf_budget:
-            pre_budget, suf_budget = pre_budget + suf_budget - suf_need, suf_need
-        else:
-            pre_need = counter.count(full_prefix[-pre_budget * 8 :]) if full_prefix else 0
-            if pre_need < pre_budget:
-                pre_budget, suf_budget = pre_need, suf_budget + pre_budget - pre_need
-        prefix = counter.tail(full_prefix, pre_budget)
+        # One tokenizer pass per side; the unused share of one side goes to the other.
+        suffix, suf_used = counter.head_n(full_suffix, suf_budget)
+        prefix, pre_used = counter.tail_n(full_prefix, budget - suf_used)
+        if pre_used < budget - suf_used and len(suffix) < len(full_suffix):
+            suffix, suf_used = counter.head_n(full_suffix, budget - pre_used)
         if len(prefix) < len(full_prefix) and "\n" in prefix:
             prefix = prefix[prefix.index("\n") + 1 :]  # start on a whole line
-        suffix = counter.head(full_suffix, suf_budget)
         if len(suffix) < len(full_suffix) and "\n" in suffix:
             suffix = suffix[: suffix.rindex("\n") + 1]
 
@@ -131,6 +127,17 @@ class ContextBuilder:
         else:
             prompt = self.template.render(commented, suffix)
         return PromptContext(prompt, prefix, suffix, commented, files, path, mode, line, crlf)
+
+    def _cut(self, text: str, max_tokens: int) -> tuple[str, int]:
+        """Snippet windows repeat across keystrokes: remember their cuts."""
+        key = (text, max_tokens)
+        hit = self._cuts.get(key)
+        if hit is None:
+            hit = self.counter.head_n(text, max_tokens)
+            if len(self._cuts) > 512:
+                self._cuts.clear()
+            self._cuts[key] = hit
+        return hit
 
     def _crossfile(
         self,
@@ -156,16 +163,20 @@ class ContextBuilder:
             if remaining < 16:
                 break
             spath = paths.get(snip.uri, snip.uri)
-            if self.template.has_repo_format:
-                body = self.counter.head(snip.text, remaining - self.counter.count(spath) - 2)
-                cost = self.counter.count(body) + self.counter.count(spath) + 2
-            else:
-                body = self.counter.head(snip.text, remaining * 2 // 3)  # comment marks cost too
-                block = as_comment_block(spath, body, request.language_id)
-                cost = self.counter.count(block)
-                if cost > remaining:
-                    continue
-                blocks.append(block)
+            path_cost = len(spath) // 3 + 2
+            # A fixed cap per snippet keeps cuts cacheable across keystrokes.
+            cap = max(64, cfg.crossfile_max_tokens // 2) - path_cost
+            body, n = self._cut(snip.text, cap)
+            lines = body.count("\n") + 1
+            extra = 0 if self.template.has_repo_format else 2 * lines  # a comment mark per line
+            if n + path_cost + extra > remaining:
+                body, n = self.counter.head_n(body, (remaining - path_cost) * 2 // 3)
+                extra = 0 if self.template.has_repo_format else 2 * (body.count("\n") + 1)
+            cost = n + path_cost + extra
+            if not body.strip() or cost > remaining:
+                continue
+            if not self.template.has_repo_format:
+                blocks.append(as_comment_block(spath, body, request.language_id))
             # Backends that take snippets separately (llama.cpp /infill, our server) get them too.
             files.append(SourceFile(spath, body))
             remaining -= cost

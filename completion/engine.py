@@ -12,7 +12,13 @@ from typing import Any
 from completion.backends import Backend, BackendInfo, GenerationRequest, make_backend
 from completion.cache import PromptCache, TypedAheadCache
 from completion.context import BudgetConfig, ContextBuilder, PromptContext, normalised
-from completion.postprocess import PostContext, cut_at_stops, finalize
+from completion.postprocess import (
+    PostContext,
+    cut_at_stops,
+    cut_suffix_repeat,
+    finalize,
+    trim_to_block,
+)
 from completion.settings import CompletionSettings, CustomTemplate, load_settings
 from completion.templates import FimTemplate, resolve_template
 from completion.tokens import EstimatingCounter, TokenCounter, make_counter
@@ -54,7 +60,8 @@ class CompletionEngine:
             if self.builder is not None:
                 return
             s = self.settings
-            backend = make_backend(s)
+            # In a thread: the transformers backend's module imports torch (seconds).
+            backend = await asyncio.to_thread(make_backend, s)
             info = await backend.start()
             self.template = self._resolve_template(info)
             counter = self._counter(info)
@@ -177,7 +184,7 @@ class CompletionEngine:
         cached = self.prompt_cache.get(key)
         t2 = t1
         if cached is None:
-            raw = await self._generate(ctx, max_new, n, stops)
+            raw = await self._generate(ctx, max_new, n, stops, request.uri, post)
             t2 = time.perf_counter()
             texts = tuple(finalize(raw, post))
             self.prompt_cache.put(key, texts)
@@ -206,7 +213,13 @@ class CompletionEngine:
         ]
 
     async def _generate(
-        self, ctx: PromptContext, max_new: int, n: int, stops: tuple[str, ...]
+        self,
+        ctx: PromptContext,
+        max_new: int,
+        n: int,
+        stops: tuple[str, ...],
+        uri: str,
+        post: PostContext,
     ) -> list[str]:
         assert self.backend is not None
         backend_stops = stops
@@ -224,12 +237,12 @@ class CompletionEngine:
             top_p=self.settings.top_p,
             stop=backend_stops,
             n=n,
-            doc_key=ctx.path,
+            doc_key=uri,
         )
         self.stats["model_calls"] += 1
         try:
             if n == 1 and self.settings.stream:
-                return [await self._stream_one(req, ctx, stops)]
+                return [await self._stream_one(req, ctx, stops, post)]
             return [g.text for g in await self.backend.generate(req)]
         except (BackendError, ConfigError):
             raise
@@ -237,7 +250,7 @@ class CompletionEngine:
             raise BackendError(f"{self.settings.backend} backend failed: {exc}") from exc
 
     async def _stream_one(
-        self, req: GenerationRequest, ctx: PromptContext, stops: tuple[str, ...]
+        self, req: GenerationRequest, ctx: PromptContext, stops: tuple[str, ...], post: PostContext
     ) -> str:
         """Read the stream and stop it as soon as the rest could only be cut away."""
         assert self.backend is not None
@@ -251,10 +264,20 @@ class CompletionEngine:
                 body = text.lstrip("\n") if not ctx.line.before.strip() else text
                 if ctx.mode == "single" and "\n" in body:
                     break
-                if ctx.mode == "multi" and text.count("\n") > self.settings.max_lines:
+                if ctx.mode == "multi" and "\n" in delta and _block_done(text, post):
                     break
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
                 await aclose()
         return text
+
+
+def _block_done(text: str, post: PostContext) -> bool:
+    """A multi-line stream can stop once a complete line leaves the block, repeats the suffix,
+    or the line limit is reached: post-processing would cut everything after it."""
+    complete = text[: text.rfind("\n")]
+    if complete.count("\n") >= post.max_lines:
+        return True
+    kept = trim_to_block(cut_suffix_repeat(complete, post), post)
+    return len(kept.rstrip()) < len(complete.rstrip())

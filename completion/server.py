@@ -11,13 +11,16 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from completion.backends.base import GenerationRequest
+
+if TYPE_CHECKING:
+    from completion.batching import Batcher
 from completion.crossfile import as_comment_block
 from completion.postprocess import cut_at_stops
 from completion.server_schemas import CompletionBody
@@ -88,9 +91,14 @@ class ModelService:
         self.config = config
         self.backend = TransformersBackend(settings)
         self.template: FimTemplate | None = None
+        self.batcher: Batcher | None = None
 
     async def start(self) -> None:
+        from completion.batching import Batcher
+
         info = await self.backend.start()
+        self.batcher = Batcher(self.backend)
+        self.batcher.start()
         try:
             self.template = resolve_template(
                 self.config.template, model_id=self.config.model, tokens=info.special_tokens
@@ -110,6 +118,12 @@ class ModelService:
             return self.template.render(prompt, body.suffix, files, body.filename)
         blocks = "".join(as_comment_block(f.path, f.text, "unknown") for f in files)
         return self.template.render(blocks + prompt, body.suffix)
+
+    async def generate(self, req: GenerationRequest) -> list[str]:
+        """Texts (cut at stops) for a non-streaming request; n=1 requests are batched."""
+        if req.n == 1 and self.batcher is not None:
+            return [cut_at_stops(await self.batcher.submit(req), req.stop)]
+        return [cut_at_stops(g.text, req.stop) for g in await self.backend.generate(req)]
 
     def stops(self, extra: list[str]) -> tuple[str, ...]:
         specials = self.template.special_tokens if self.template else ()
@@ -174,6 +188,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await service.start()  # the model loads once, before the first request
         yield
+        if service.batcher is not None:
+            await service.batcher.aclose()
         await service.backend.aclose()
 
     def authorize(request: Request) -> None:

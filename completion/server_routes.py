@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from completion.postprocess import cut_at_stops
 from completion.server_schemas import CompletionBody, GenerateBody
 from index.errors import InputError
 
@@ -78,8 +77,7 @@ def add_generation_routes(
                 yield "data: [DONE]\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
-        gens = await service.backend.generate(req)
-        texts = [cut_at_stops(g.text, stops) for g in gens]
+        texts = await service.generate(req)
         choices = [
             {"index": i, "text": t, "finish_reason": "stop", "logprobs": None}
             for i, t in enumerate(texts)
@@ -102,8 +100,7 @@ def add_generation_routes(
     @app.post("/generate", dependencies=[Depends(authorize)])
     async def generate(body: GenerateBody) -> dict[str, Any]:
         req = tgi_request(body)
-        gens = await service.backend.generate(req)
-        text = cut_at_stops(gens[0].text, req.stop)
+        text = (await service.generate(req))[0]
         out: dict[str, Any] = {
             "generated_text": (body.inputs + text) if body.parameters.return_full_text else text
         }

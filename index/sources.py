@@ -142,6 +142,7 @@ class DirectorySource:
     license: str | None = None
     url_template: str | None = None
     extensions: frozenset[str] = frozenset(LANG_OF_EXT)
+    exclude: tuple[str, ...] = ()  # gitignore-style patterns, relative to root
 
     def __post_init__(self) -> None:
         if not self.root.is_dir():
@@ -161,6 +162,14 @@ class DirectorySource:
             self.license = detect_license(self.root)
 
     def _walk(self, stats: SkipStats) -> Iterator[str]:
+        excluded = pathspec.GitIgnoreSpec.from_lines(self.exclude) if self.exclude else None
+        for rel in self._walk_all(stats):
+            if excluded is not None and excluded.match_file(rel):
+                stats.skip("excluded")
+                continue
+            yield rel
+
+    def _walk_all(self, stats: SkipStats) -> Iterator[str]:
         if self._git_files is not None:
             yield from sorted(self._git_files)
             return
@@ -295,13 +304,22 @@ class ParquetSource:
                     yield doc
 
 
-def open_source(spec: str, limits: BuildLimits, **meta: str | None) -> DirectorySource | JsonlSource | ParquetSource:
+def open_source(
+    spec: str, limits: BuildLimits, exclude: tuple[str, ...] = (), **meta: str | None
+) -> DirectorySource | JsonlSource | ParquetSource:
     """A source from a command-line argument."""
     path = Path(spec)
     if not path.exists():
         raise InputError(f"source {spec} does not exist")
     if path.is_dir():
-        return DirectorySource(path, limits, repo=meta.get("repo"), license=meta.get("license"), url_template=meta.get("url_template"))
+        return DirectorySource(
+            path,
+            limits,
+            repo=meta.get("repo"),
+            license=meta.get("license"),
+            url_template=meta.get("url_template"),
+            exclude=exclude,
+        )
     name = path.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
         return JsonlSource(path, limits)

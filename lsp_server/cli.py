@@ -1,4 +1,5 @@
-"""``stacklens``: the language server (``stacklens lsp``) and the completion server (``stacklens serve``)."""
+"""``stacklens``: the language server (``stacklens lsp``) and the completion server
+(``stacklens serve``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         sys.stderr.write(usage)
         return 0 if args else 2
+    if args[0] == "--stdio":
+        # llm-vscode starts `<llm.lsp.binaryPath> --stdio`: let it point straight at this script.
+        from lsp_server.main import main as lsp_main
+
+        return lsp_main(args)
     command, rest = args[0], args[1:]
     if command == "serve":
         from completion.server_cli import main as serve_main

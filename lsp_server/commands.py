@@ -4,6 +4,7 @@ commands behind the code actions."""
 from __future__ import annotations
 
 import logging
+import statistics
 from typing import Any
 
 from lsprotocol import types
@@ -67,12 +68,20 @@ def highlight_inserted(
     return h
 
 
-def status(ls: StacklensServer) -> dict[str, Any]:
+def _p50(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def status(ls: StacklensServer, timings: bool = False) -> dict[str, Any]:
+    """What the server runs with; ``timings`` adds the per-request timings of recent requests."""
     cfg = ls.config
-    return {
+    recent = list(ls.timings)
+    out = {
         "version": VERSION,
         "membership": ls.gate.describe(),
         "policy": cfg.membership.policy,
+        "debounceMs": cfg.debounce_ms,
+        "maxCandidates": cfg.max_candidates,
         "licenseBlock": cfg.membership.license_block,
         "checks": ls.gate.checks,
         "completion": ls.engines.status(),
@@ -80,7 +89,11 @@ def status(ls: StacklensServer) -> dict[str, Any]:
         "openDocuments": len(ls.workspace.text_documents),
         "allowlist": str(ls.allowlist.file) if ls.allowlist.file else None,
         "allowedRepositories": sorted(ls.allowlist.repos),
+        "p50Ms": {k: _p50([t[k] for t in recent]) for k in ("engine", "check", "total")},
     }
+    if timings:
+        out["timingsMs"] = recent
+    return out
 
 
 def register(ls: StacklensServer) -> None:
@@ -131,11 +144,11 @@ def register(ls: StacklensServer) -> None:
             f"; best: {found[0].describe()}" if found else ""
         )
         ls.show(message, types.MessageType.Info)
-        return {"matches": match_data(found)}
+        return {"matches": match_data(found), "query": text}
 
     @ls.command(STATUS_COMMAND)
     def show_status(ls: StacklensServer, *args: Any) -> dict[str, Any]:
-        st = status(ls)
+        st = status(ls, timings=bool(_arg(args).get("timings")))
         engine = (st["completion"]["configured"] or {}).get("engine", "none")
         ls.show(
             f"stacklens {VERSION}: {st['membership']}, policy {st['policy']}, engine {engine}",

@@ -74,7 +74,9 @@ class ServerConfig(_Model):
         description="use the backend an llm-ls client sends: auto = when it sends a url or "
         "no completion backend is configured here",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] | None = Field(
+        default=None, description="overrides --log-level when set"
+    )
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -138,12 +140,12 @@ def normalise(data: Any) -> Any:
 
 
 def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge; ``None`` in a layer means "not set here", except for ``completion``."""
+    """Deep merge; ``None`` in a layer means "not set here" (editors send null for unset keys)."""
     out = dict(base)
     for key, value in layer.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = merge(out[key], value)
-        elif value is not None or key == "completion":
+        elif value is not None:
             out[key] = value
     return out
 

@@ -34,7 +34,6 @@ class EngineSlot:
     async def _start(self) -> None:
         try:
             from completion.engine import CompletionEngine
-
             from completion.settings import load_settings
 
             engine = CompletionEngine(load_settings(self.settings))
@@ -131,7 +130,7 @@ class Engines:
             return list(await asyncio.wait_for(engine.complete(request), self.timeout_s))
         except asyncio.CancelledError:
             raise
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("completion timed out after %.0f s", self.timeout_s)
             self.report(
                 f"stacklens: the completion backend did not answer in {self.timeout_s:.0f} s"

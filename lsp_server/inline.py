@@ -50,6 +50,12 @@ async def _gate(
 ) -> list[Candidate] | None:
     """Candidates allowed by the policy; None when they could not be checked (fail closed)."""
     if not ls.gate.configured:
+        if ls.config.membership.policy != "off":
+            ls.show_once(
+                "stacklens: no membership index configured, suggestions are not checked "
+                "(set stacklens.membership.index or .url)",
+                types.MessageType.Warning,
+            )
         return [Candidate(t) for t in texts]
     out: list[Candidate] = []
     for text in texts:
@@ -58,7 +64,8 @@ async def _gate(
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({exc})")
+            why = str(exc) or type(exc).__name__
+            ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({why})")
             return None
         matches = ls.policy.reportable(
             [m for m in found if _overlaps_candidate(m, len(before))], path
@@ -122,10 +129,12 @@ async def generate(
         checked = await _gate(ls, texts, before, lang, path_hint(uri)) if texts else []
         t2 = time.perf_counter()
         ls.completions_served += 1
+        ms = {"engine": (t1 - t0) * 1000, "check": (t2 - t1) * 1000, "total": (t2 - started) * 1000}
+        ls.timings.append(ms)
         log.info(
-            "[%s] %s %d:%d: %d candidates, %d shown; model %.0f ms, check %.0f ms, total %.0f ms",
+            "[%s] %s %d:%d: %d candidates, %d shown; engine %.1f ms, check %.1f ms, total %.1f ms",
             rid, uri, position.line, position.character, len(texts), len(checked or []),
-            (t1 - t0) * 1000, (t2 - t1) * 1000, (t2 - started) * 1000,
+            ms["engine"], ms["check"], ms["total"],
         )  # fmt: skip
         return Outcome(rid, uri, offset, doc.position_at(offset), len(before), checked or [])
     except asyncio.CancelledError:

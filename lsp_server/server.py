@@ -78,8 +78,10 @@ def _documents(ls: StacklensServer) -> None:
     def did_change(ls: StacklensServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.touch(uri)
-        snap = ls.snapshot(uri)
-        if snap is not None and ls.highlights.relocate(uri, snap[0].text):
+        if not ls.highlights.get(uri):
+            return  # nothing to keep in place: no work per keystroke
+        doc = ls.workspace.text_documents.get(uri)
+        if doc is not None and ls.highlights.relocate(uri, doc.source):
             ls.publish(uri)
 
     @ls.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from .policy import Allowlist, Policy
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 MAX_OTHER_DOCUMENTS = 8
+MAX_TIMINGS = 2000
 
 
 def _raw_converter() -> Any:
@@ -66,6 +67,7 @@ class StacklensServer(LanguageServer):
         self.shutdown_requested = False
         self.closing: asyncio.Future[None] | None = None
         self.completions_served = 0
+        self.timings: deque[dict[str, float]] = deque(maxlen=MAX_TIMINGS)  # recent, per request
         self._reported: set[str] = set()
         if self.layers.env_error:
             self.pending_messages.append((types.MessageType.Warning, self.layers.env_error))
@@ -84,10 +86,11 @@ class StacklensServer(LanguageServer):
     def show_error(self, message: str) -> None:
         self.show(message, types.MessageType.Error)
 
-    def show_once(self, message: str) -> None:
+    def show_once(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
+        """A message shown at most once per configuration (failures repeat per keystroke)."""
         if message not in self._reported:
             self._reported.add(message)
-            self.show_error(message)
+            self.show(message, kind)
 
     def flush_messages(self) -> None:
         self.initialized = True
@@ -109,7 +112,8 @@ class StacklensServer(LanguageServer):
         except ConfigError as exc:
             self.show_error(f"stacklens: {exc}")
             return
-        logging.getLogger().setLevel(self.config.log_level.upper())
+        if self.config.log_level:
+            logging.getLogger().setLevel(self.config.log_level.upper())
         self.engines.timeout_s = self.config.completion_timeout_s
         if self.config.membership != old.membership:
             self.gate.close()
@@ -192,7 +196,9 @@ class StacklensServer(LanguageServer):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dead index: one message, the document stays usable
-            self.show_once(f"stacklens: membership check unavailable ({exc})")
+            self.show_once(
+                f"stacklens: membership check unavailable ({str(exc) or type(exc).__name__})"
+            )
             return
         found: list[Highlight] = []
         for r in regions:

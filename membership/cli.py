@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--repo", help="repository name for directory sources (git checkouts are detected)")
     b.add_argument("--license", help="licence for directory sources (else read from a LICENSE file)")
     b.add_argument("--url-template", help="source URL for directory sources, e.g. https://host/blob/main/{path}")
+    b.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="gitignore-style pattern to skip (repeatable)")
     b.add_argument("--max-file-bytes", type=int, default=BuildLimits().max_file_bytes)
     b.add_argument("--kgram", type=int, default=FingerprintParams().kgram, help="tokens per fingerprint (new index only)")
     b.add_argument("--window", type=int, default=FingerprintParams().window, help="winnowing window (new index only)")
@@ -193,7 +194,7 @@ def _build(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"invalid fingerprint parameters: {exc}") from None
     meta = {"repo": args.repo, "license": args.license, "url_template": args.url_template}
-    sources = [open_source(s, limits, **meta) for s in args.sources]
+    sources = [open_source(s, limits, tuple(args.exclude), **meta) for s in args.sources]
     defaults = FingerprintParams()
     explicit = (params.kgram, params.window) != (defaults.kgram, defaults.window)
     if args.es_url:
@@ -260,11 +261,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import logging
-
     from .service import serve, store_opener
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     opener = store_opener(args.index, args.es_url, args.es_index)
     serve(opener, host=args.host, port=args.port, token=args.token)
     return EXIT_NONE

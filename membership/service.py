@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -164,9 +165,13 @@ def serve(
     token: str | None = None,
     settings: QuerySettings | None = None,
 ) -> None:
-    """Run the service until interrupted (uvicorn, one process)."""
+    """Run the service until interrupted (uvicorn, one process); the process's entry point, so
+    it also sets up logging to stderr."""
     import uvicorn
 
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s: %(message)s")
+    # The Elasticsearch client logs every failed attempt with a traceback; our errors say it.
+    logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     open_store().close()  # fail here, with the store's own message, rather than in the lifespan
     app = create_app(open_store, settings=settings, token=token)
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -120,6 +121,13 @@ class TransformersBackend:
         dtype = pick_dtype(getattr(s, "dtype", "auto"), self.device)
         attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device)
         trust = bool(getattr(s, "trust_remote_code", False))
+        if s.model.startswith(("/", "./", "../", "~")) and not os.path.isdir(
+            os.path.expanduser(s.model)
+        ):
+            raise ConfigError(
+                f"cannot load model {s.model!r}: no such directory. Give a directory written by "
+                "save_pretrained (config.json, weights, tokenizer) or a hub id"
+            )
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 s.tokenizer or s.model, trust_remote_code=trust
@@ -127,7 +135,7 @@ class TransformersBackend:
             self.model = AutoModelForCausalLM.from_pretrained(
                 s.model, dtype=dtype, attn_implementation=attn, trust_remote_code=trust
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ConfigError(
                 f"cannot load model {s.model!r}: {exc}. Give a local directory made with "
                 "save_pretrained, or a hub id with network access (or a filled HF cache)"
@@ -195,6 +203,45 @@ class TransformersBackend:
                     self._kv.popitem(last=False)
         reason = "cancelled" if cancel.is_set() else "stop"
         return [Generation(tok.decode(row[len(ids) :]), reason) for row in seqs]
+
+    def run_batch(self, reqs: list[GenerationRequest], cancel: threading.Event) -> list[str]:
+        """Greedy or sampled generation of several prompts in one left-padded batch (the server
+        batches concurrent requests with the same sampling settings). One text per request."""
+        if self.model is None:
+            raise BackendError("the model is not loaded")
+        tok, first = self.tokenizer, reqs[0]
+        with self._lock, torch.inference_mode():
+            rows = [tok(r.prompt)["input_ids"] for r in reqs]
+            width = max(len(r) for r in rows)
+            eos, text_stops = self._stop_ids(tuple(dict.fromkeys(s for r in reqs for s in r.stop)))
+            pad = tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0]
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+            mask = torch.tensor(
+                [[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device
+            )
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": max(r.max_new_tokens for r in reqs),
+                "eos_token_id": eos or None,
+                "pad_token_id": pad,
+                "stopping_criteria": StoppingCriteriaList(
+                    [_Stopper(tok, width, text_stops, cancel)]
+                ),
+            }
+            if first.temperature > 0:
+                kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            self.stats["prompt_tokens"] += sum(len(r) for r in rows)
+            self.stats["generations"] += 1
+            self.stats["batched"] = self.stats.get("batched", 0) + (len(reqs) > 1)
+            out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        texts = []
+        for req, row in zip(reqs, out, strict=True):
+            new = row[width:].tolist()[: req.max_new_tokens]
+            while new and new[-1] == pad:
+                new.pop()
+            texts.append(tok.decode(new))
+        return texts
 
     def _reusable_cache(self, doc_key: str, ids: list[int]) -> Any:
         prev = self._kv.pop(doc_key, None)

@@ -4,11 +4,22 @@ real servers on loopback."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from completion_helpers import CORPUS_CODE, serve_app
+# tests/completion has no __init__.py: once tests/ is on sys.path (tests/conftest.py puts it
+# there) this folder could pass for the `completion` package. The repository root on the path
+# lets the real (regular) package win; drop a shadow imported before this ran.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+if getattr(sys.modules.get("completion"), "__file__", "") is None:
+    for _name in [n for n in sys.modules if n == "completion" or n.startswith("completion.")]:
+        del sys.modules[_name]
+
+import pytest  # noqa: E402
+from completion_helpers import CORPUS_CODE, serve_app  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # the Offline rule: nothing may be downloaded
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

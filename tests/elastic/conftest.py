@@ -8,21 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sysconfig
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from es_corpus import CORPUS_PACKAGES, copy_packages
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "elasticsearch.sh"
-STDLIB = Path(sysconfig.get_paths()["stdlib"])
 NOT_PROVISIONED = 3  # scripts/elasticsearch.sh's exit status when the install is missing
-# Indexed in the parity corpus; NEGATIVE packages are not, and give the negative queries.
-CORPUS_PACKAGES = ("json", "http", "logging", "urllib", "importlib", "xml/dom", "wsgiref")
-NEGATIVE_PACKAGES = ("asyncio", "unittest")
 
 
 @pytest.fixture(scope="session")
@@ -60,18 +56,6 @@ def es_url() -> Iterator[str]:
     finally:
         subprocess.run(["bash", str(SCRIPT), "stop", str(run_dir)], timeout=60)
         shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def copy_packages(dest: Path, packages: tuple[str, ...]) -> list[Path]:
-    """The packages' modules copied flat into ``dest`` (names prefixed by package), sorted."""
-    dest.mkdir(parents=True, exist_ok=True)
-    out = []
-    for pkg in packages:
-        for f in sorted((STDLIB / pkg).glob("*.py")):
-            target = dest / f"{pkg.replace('/', '_')}_{f.name}"
-            shutil.copy(f, target)
-            out.append(target)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NEGATIVE_PACKAGES, STDLIB
+from es_corpus import NEGATIVE_PACKAGES, STDLIB
 
 from index.builder import build
 from index.config import BuildLimits

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import copy_packages
+from es_corpus import copy_packages
 
 import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams

@@ -4,15 +4,22 @@ index, and a tiny local model trained to reproduce the corpus (so completions hi
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from .helpers import CORPUS_FILE, REPO, RING_FILE, RING_REPO
+# tests/conftest.py puts tests/ on sys.path, where tests/membership/ etc. (no __init__.py) would
+# shadow the real packages as namespace packages under `.venv/bin/pytest`; the repository root
+# must come first.
+_ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[0] != _ROOT:
+    sys.path.insert(0, _ROOT)
+from lsp_helpers import CORPUS_FILE, REPO, RING_FILE, RING_REPO  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lsp_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("corpus") / "trees"
     d.mkdir()
     (d / "interval_tree.py").write_text(CORPUS_FILE, encoding="utf-8")
@@ -26,20 +33,20 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def index_path(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def lsp_index(lsp_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from index.builder import build
     from index.config import BuildLimits
     from index.sources import DirectorySource
 
     path = tmp_path_factory.mktemp("index") / "idx"
     source = DirectorySource(
-        corpus_dir,
+        lsp_corpus,
         BuildLimits(),
         repo=REPO,
         url_template="https://example.com/acme/trees/{path}",
     )
     ring = DirectorySource(
-        corpus_dir.parent / "ring",
+        lsp_corpus.parent / "ring",
         BuildLimits(),
         repo=RING_REPO,
         license="MIT",
@@ -50,7 +57,7 @@ def index_path(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="session")
-def tiny_model(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(lsp_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny starcoder-family model that has memorised ring.py (a few seconds of training)."""
     pytest.importorskip("transformers")
     from completion.tiny_model import make_tiny_model
@@ -62,7 +69,7 @@ def tiny_model(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return make_tiny_model(
         out,
         family="starcoder",
-        train_files=[str(corpus_dir.parent / "ring" / "ring.py")],
+        train_files=[str(lsp_corpus.parent / "ring" / "ring.py")],
         train_steps=120,
     )
 

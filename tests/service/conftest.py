@@ -35,29 +35,31 @@ def copy_corpus(dest: Path, packages: tuple[str, ...]) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("corpus")
+def service_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("service_corpus")
     copy_corpus(root, ("json", "email"))
     return root
 
 
 @pytest.fixture(scope="session")
-def index_path(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def service_index(service_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index") / "idx"
-    source = open_source(str(corpus), BuildLimits(), repo="python/cpython", license="PSF-2.0")
+    source = open_source(
+        str(service_corpus), BuildLimits(), repo="python/cpython", license="PSF-2.0"
+    )
     build(path, [source], progress=False)
     return path
 
 
 @pytest.fixture(scope="session")
-def query_text(corpus: Path) -> str:
+def query_text(service_corpus: Path) -> str:
     """About 40 lines copied verbatim from the middle of an indexed file, with a new header."""
-    lines = (corpus / "json_decoder.py").read_text().splitlines(keepends=True)
+    lines = (service_corpus / "json_decoder.py").read_text().splitlines(keepends=True)
     return "# pasted\n" + "".join(lines[150:190])
 
 
 @pytest.fixture
-def serve(index_path: Path) -> Iterator[Callable[..., str]]:
+def serve(service_index: Path) -> Iterator[Callable[..., str]]:
     """Starts the service on the embedded index (with the given options); returns its URL."""
     with_stack: list[Any] = []
 
@@ -65,7 +67,7 @@ def serve(index_path: Path) -> Iterator[Callable[..., str]]:
         token: str | None = None, store: Callable[[], Any] | None = None, **limits: Any
     ) -> str:
         app = create_app(
-            store or (lambda: EmbeddedIndex(index_path)),
+            store or (lambda: EmbeddedIndex(service_index)),
             limits=ServiceLimits(**limits),
             token=token,
         )

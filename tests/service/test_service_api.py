@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import subprocess
@@ -31,7 +32,7 @@ def _free_port() -> int:
 
 
 def test_check_returns_the_matchers_matches_per_snippet(
-    serve: Serve, index_path: Path, query_text: str
+    serve: Serve, service_index: Path, query_text: str
 ) -> None:
     url = serve()
     body = {
@@ -45,7 +46,7 @@ def test_check_returns_the_matchers_matches_per_snippet(
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert [res["id"] for res in results] == ["a", 7, None]
-    with EmbeddedIndex(index_path) as idx:
+    with EmbeddedIndex(service_index) as idx:
         expected = [m.model_dump() for m in Matcher(idx).check(query_text, path="x.py")]
     assert expected, "the verbatim query must match its source"
     assert results[0]["matches"] == expected
@@ -54,15 +55,26 @@ def test_check_returns_the_matchers_matches_per_snippet(
     assert results[1]["matches"] == [] and results[2]["matches"] == []
 
 
-def test_overlap_spans_cover_the_pasted_text(serve: Serve, query_text: str) -> None:
+def test_overlap_spans_cover_the_pasted_text(
+    serve: Serve, service_index: Path, query_text: str
+) -> None:
     url = serve()
     r = httpx.post(f"{url}/overlap", json={"document": query_text})
     assert r.status_code == 200, r.text
     spans = r.json()["spans"]
-    assert len(spans) == 1
-    start, end = spans[0]
-    # The header line is ours, the rest is the corpus's.
-    assert len("# pasted\n") <= start < 40 and end > len(query_text) - 20
+    with EmbeddedIndex(service_index) as idx:
+        matches = Matcher(idx).check(query_text)
+    expected = sorted((m.query_span.start_char, m.query_span.end_char) for m in matches)
+    assert expected, "the pasted text must be found"
+    merged: list[list[int]] = []
+    for start, end in expected:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    assert spans == merged
+    assert all(a[1] < b[0] for a, b in itertools.pairwise(spans)), "sorted, merged"
+    assert spans[0][0] >= len("# pasted\n"), "the header line is not the corpus's"
     assert httpx.post(f"{url}/overlap", json={"document": "print('hi')\n"}).json() == {"spans": []}
 
 
@@ -154,8 +166,10 @@ class _FailingStore:
         self.inner.close()
 
 
-def test_store_errors_map_to_their_status(serve: Serve, index_path: Path, query_text: str) -> None:
-    url = serve(store=lambda: _FailingStore(index_path))
+def test_store_errors_map_to_their_status(
+    serve: Serve, service_index: Path, query_text: str
+) -> None:
+    url = serve(store=lambda: _FailingStore(service_index))
     r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": query_text}]})
     assert r.status_code == 502
     assert r.json() == {"detail": "the store went away (test)"}
@@ -163,10 +177,10 @@ def test_store_errors_map_to_their_status(serve: Serve, index_path: Path, query_
 
 
 def test_remote_checker_equals_local_matcher(
-    serve: Serve, index_path: Path, query_text: str
+    serve: Serve, service_index: Path, query_text: str
 ) -> None:
     url = serve(token="abc")
-    with RemoteChecker(url, token="abc") as remote, EmbeddedIndex(index_path) as idx:
+    with RemoteChecker(url, token="abc") as remote, EmbeddedIndex(service_index) as idx:
         assert remote.check(query_text) == Matcher(idx).check(query_text)
         assert remote.overlap(query_text)
         many = remote.check_many([{"text": query_text}, {"text": "pass\n"}])

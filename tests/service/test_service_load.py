@@ -79,7 +79,7 @@ def _hammer(url: str, bodies: list[dict], seconds: float) -> tuple[list[float], 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
 def test_sixteen_clients_no_errors_bounded_memory(
-    index_path: Path, corpus: Path, tmp_path: Path
+    service_index: Path, service_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = _free_port()
     cmd = [
@@ -88,7 +88,7 @@ def test_sixteen_clients_no_errors_bounded_memory(
         "membership",
         "serve",
         "--index",
-        str(index_path),
+        str(service_index),
         "--port",
         str(port),
     ]
@@ -107,7 +107,7 @@ def test_sixteen_clients_no_errors_bounded_memory(
             assert server.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, "the service did not start in 60 s"
             time.sleep(0.1)
-        files = sorted(corpus.glob("*.py"))
+        files = sorted(service_corpus.glob("*.py"))
         texts = []
         for n, f in enumerate(files[:24]):
             lines = f.read_text().splitlines(keepends=True)
@@ -131,11 +131,12 @@ def test_sixteen_clients_no_errors_bounded_memory(
     assert len(latencies) > CLIENTS
     lat = np.asarray(latencies) * 1000
     rate = len(lat) / SECONDS
-    sys.stderr.write(
-        f"\nload: {CLIENTS} clients, {len(lat)} requests in {SECONDS:.0f} s = {rate:.0f} req/s; "
-        f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms; "
-        f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB ({os.cpu_count()} CPUs)\n"
-    )
+    with capsys.disabled():  # the figures are the point of running it: always show them
+        print(
+            f"\nload: {CLIENTS} clients, {len(lat)} requests in {SECONDS:.0f} s = {rate:.0f} req/s; "
+            f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms; "
+            f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB ({os.cpu_count()} CPUs)"
+        )
     assert after - before < RSS_GROWTH_LIMIT, (
         f"RSS grew by {(after - before) / 2**20:.0f} MiB under load"
     )

@@ -37,7 +37,7 @@ def fake_app(rec: Recorder) -> FastAPI:
         body = await request.json()
         rec.bodies.append((request.url.path, body))
         rec.headers.append(dict(request.headers))
-        return body  # type: ignore[no-any-return]
+        return body
 
     @app.post("/api/show")
     async def show(request: Request) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import textwrap
 
@@ -71,12 +72,27 @@ def server_command() -> list[str]:
     return [sys.executable, "-m", "lsp_server.cli", "lsp", "--log-level", "debug"]
 
 
+def _missing(message: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def require_editor(binary: str) -> str:
     """The editor's path; skip locally (fail in CI) when it is not installed."""
     path = shutil.which(binary)
     if path:
         return path
-    message = f"{binary} is not installed: run {PROVISION} (apt-get install -y neovim emacs-nox)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    _missing(f"{binary} is not installed: run {PROVISION} (apt-get install -y neovim emacs-nox)")
+    raise AssertionError("unreachable")
+
+
+def require_eglot(emacs: str) -> None:
+    """Emacs 28 has no built-in eglot: Debian's elpa-eglot provides it."""
+    probe = subprocess.run(
+        [emacs, "--batch", "--eval", "(progn (package-initialize) (require 'eglot))"],
+        capture_output=True,
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        _missing(f"emacs cannot load eglot: run {PROVISION} (apt-get install -y elpa-eglot)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from completion.context import BudgetConfig, ContextBuilder, relative_paths
 from completion.crossfile import SnippetIndex
@@ -117,3 +119,25 @@ def test_tokenizer_counter_head_tail(counter: TokenizerCounter, tmp_path: Path) 
     head, tail = counter.head(text, 40), counter.tail(text, 40)
     assert text.startswith(head) and text.endswith(tail)
     assert 36 <= counter.count(head) <= 40 and 36 <= counter.count(tail) <= 40
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("abc xyz_():\n\t\r{}é€")), max_size=3000),
+    where=st.floats(0, 1),
+    ratio=st.floats(0.1, 0.9),
+)
+def test_context_invariants(
+    counter: TokenizerCounter, text: str, where: float, ratio: float
+) -> None:
+    """Any text, any cursor: the kept prefix/suffix touch the cursor and the budget holds."""
+    offset = int(len(text) * where)
+    cfg = BudgetConfig(context_window=256, max_new_tokens=32, prefix_ratio=ratio)
+    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, cfg).build(
+        CompletionRequest("file:///a.py", text, offset)
+    )
+    lf = text.replace("\r\n", "\n")
+    lf_offset = offset - text[:offset].count("\r\n")
+    assert lf[:lf_offset].endswith(ctx.prefix)
+    assert lf[lf_offset:].startswith(ctx.suffix)
+    assert counter.count(ctx.prefix) + counter.count(ctx.suffix) <= 256 - 32

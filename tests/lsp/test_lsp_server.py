@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 import pytest_lsp
+from lsp_helpers import CORPUS_FILE, REPO, RING_FILE, RING_REPO, SOURCE_URL, server_command
 from lsprotocol import types as T
 from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from .helpers import CORPUS_FILE, REPO, RING_FILE, RING_REPO, SOURCE_URL, server_command
-
 pytestmark = pytest.mark.integration
 CONFIG = ClientServerConfig(server_command=server_command())
+SERVER_CAPABILITIES: list[T.ServerCapabilities] = []
 
 
-def options(index_path: Path, tiny_model: Path | None, **extra: Any) -> dict[str, Any]:
+def options(lsp_index: Path, tiny_model: Path | None, **extra: Any) -> dict[str, Any]:
     """initializationOptions as an editor would send them (camelCase)."""
     completion = None
     if tiny_model:
@@ -31,7 +31,7 @@ def options(index_path: Path, tiny_model: Path | None, **extra: Any) -> dict[str
             "maxNewTokens": 128,
             "crossfileMaxSnippets": 0,  # the tiny model saw no cross-file context in training
         }
-    membership = {"index": str(index_path), "backgroundDebounceMs": 0, "minChars": 100}
+    membership = {"index": str(lsp_index), "backgroundDebounceMs": 0, "minChars": 100}
     return {"membership": membership, "debounceMs": 0, "completion": completion, **extra}
 
 
@@ -58,30 +58,46 @@ async def wait_diagnostics(client: LanguageClient, uri: str, count: int = 1, tim
 
 
 @pytest_lsp.fixture(config=CONFIG, scope="module")
-async def client(lsp_client: LanguageClient, index_path: Path, tiny_model: Path, workspace: Path):
+async def client(lsp_client: LanguageClient, lsp_index: Path, tiny_model: Path, workspace: Path):
     # What the workspace/configuration pull (section "stacklens") answers, as VS Code would.
     lsp_client.set_configuration({"maxCandidates": 2}, section="stacklens")
 
-    await lsp_client.initialize_session(
+    result = await lsp_client.initialize_session(
         T.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"),
             root_uri=workspace.as_uri(),
-            initialization_options=options(index_path, tiny_model),
+            initialization_options=options(lsp_index, tiny_model),
         )
     )
+    SERVER_CAPABILITIES.append(result.capabilities)
     yield
     await lsp_client.shutdown_session()
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_capabilities_advertise_inline_completion(client: LanguageClient) -> None:
-    caps = client.capabilities
-    assert client.protocol  # session is up
-    result = await client.protocol.send_request_async(
-        T.WORKSPACE_EXECUTE_COMMAND, T.ExecuteCommandParams(command="stacklens.status")
+async def test_capabilities_and_layered_configuration(client: LanguageClient) -> None:
+    caps = SERVER_CAPABILITIES[0]
+    assert caps.inline_completion_provider is not None  # VS Code only asks when advertised
+    sync = caps.text_document_sync
+    assert isinstance(sync, T.TextDocumentSyncOptions)
+    assert sync.change == T.TextDocumentSyncKind.Incremental
+    assert caps.hover_provider and caps.code_action_provider
+    assert caps.execute_command_provider is not None
+    assert {"stacklens.searchSelection", "stacklens.status", "stacklens.accept"} <= set(
+        caps.execute_command_provider.commands
     )
-    assert result["membership"].startswith("index ")
-    assert caps is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20  # the pull runs after `initialized`, concurrently with us
+    while True:
+        status = await client.workspace_execute_command_async(
+            T.ExecuteCommandParams(command="stacklens.status")
+        )
+        if status["maxCandidates"] == 2 or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert status["membership"].startswith("index ")  # from initializationOptions
+    assert status["maxCandidates"] == 2  # from the workspace/configuration pull
+    assert status["debounceMs"] == 0
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -120,6 +136,29 @@ async def test_background_scan_highlights_copied_code(client: LanguageClient, wo
     edit = attribution.edit.changes[uri][0]  # type: ignore[union-attr,index]
     assert edit.new_text.strip().startswith("# Adapted from acme/trees/interval_tree.py")
     assert SOURCE_URL in edit.new_text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_incremental_sync_in_utf16_with_astral_characters(client: LanguageClient, workspace):
+    uri = (workspace / "emoji.py").as_uri()
+    open_doc(client, uri, "a = '😀'\nb = '𝔸𝔹'\n")
+    # After the emoji: UTF-16 column 7 (the emoji is two code units), str index 6.
+    insert(client, uri, 2, T.Position(line=0, character=7), "X")
+    insert(client, uri, 3, T.Position(line=1, character=9), "Y")  # between 𝔹 and the quote
+    whole = T.Range(start=T.Position(line=0, character=0), end=T.Position(line=2, character=0))
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(
+            command="stacklens.searchSelection", arguments=[{"uri": uri, "range": whole}]
+        )
+    )
+    assert result["query"] == "a = '😀X'\nb = '𝔸𝔹Y'\n"
+    inner = T.Range(start=T.Position(line=1, character=5), end=T.Position(line=1, character=9))
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(
+            command="stacklens.searchSelection", arguments=[{"uri": uri, "range": inner}]
+        )
+    )
+    assert result["query"] == "𝔸𝔹"
 
 
 @pytest.mark.asyncio(loop_scope="module")

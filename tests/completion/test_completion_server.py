@@ -104,8 +104,12 @@ def test_clear_4xx_errors(
 
 
 def test_bad_json_is_400(stacklens_url: str) -> None:
-    resp = httpx.post(f"{stacklens_url}/v1/completions", content=b"{nope", timeout=10,
-                      headers={"content-type": "application/json"})  # fmt: skip
+    resp = httpx.post(
+        f"{stacklens_url}/v1/completions",
+        content=b"{nope",
+        timeout=10,
+        headers={"content-type": "application/json"},
+    )
     assert resp.status_code == 400
 
 
@@ -150,9 +154,13 @@ def test_bearer_token(token_server: str) -> None:
 
 
 REQ = GenerationRequest(
-    prompt=TEMPLATES["qwen"].render(PREFIX, ""), prefix=PREFIX, suffix="", max_new_tokens=10,
-    temperature=0.0, stop=TEMPLATES["qwen"].stop,
-)  # fmt: skip
+    prompt=TEMPLATES["qwen"].render(PREFIX, ""),
+    prefix=PREFIX,
+    suffix="",
+    max_new_tokens=10,
+    temperature=0.0,
+    stop=TEMPLATES["qwen"].stop,
+)
 
 
 @pytest.mark.asyncio
@@ -187,3 +195,34 @@ async def test_engine_over_stacklens_backend(stacklens_url: str) -> None:
     assert out and out[0].text.startswith("    for value in values:")
     assert out[0].backend == "stacklens" and not out[0].cached
     await engine.aclose()
+
+
+@pytest.mark.asyncio
+async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path) -> None:
+    from completion.backends.transformers_backend import TransformersBackend
+    from completion.batching import Batcher
+
+    backend = TransformersBackend(
+        load_settings({"backend": "transformers", "model": str(qwen_trained_dir)})
+    )
+    await backend.start()
+    reqs = [
+        GenerationRequest(
+            prompt=TEMPLATES["qwen"].render(CORPUS_CODE[: CORPUS_CODE.index(n)], ""),
+            max_new_tokens=m,
+            temperature=0.0,
+            stop=TEMPLATES["qwen"].stop,
+        )
+        for n, m in (("    for value", 8), ("    print(", 5), ("def total", 12))
+    ]
+    alone = [(await backend.generate(r))[0].text for r in reqs]
+    batcher = Batcher(backend)
+    jobs = [asyncio.ensure_future(batcher.submit(r)) for r in reqs]
+    await asyncio.sleep(0)  # all three are queued before the worker starts
+    batcher.start()
+    batched = await asyncio.gather(*jobs)
+    await batcher.aclose()
+    cut = [t.split("<|endoftext|>")[0] for t in batched]
+    assert cut == [t.split("<|endoftext|>")[0] for t in alone]
+    assert backend.stats["batched"] == 1
+    await backend.aclose()

@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 import pytest_lsp
+from lsp_helpers import CORPUS_FILE, REPO, server_command
 from lsprotocol import types as T
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from .helpers import CORPUS_FILE, REPO, server_command
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +31,10 @@ def closed_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def membership_url(index_path: Path) -> Iterator[str]:
+def membership_url(lsp_index: Path) -> Iterator[str]:
     from membership.service import create_app, running, store_opener
 
-    with running(create_app(store_opener(str(index_path), None, None))) as url:
+    with running(create_app(store_opener(str(lsp_index), None, None))) as url:
         yield url
 
 
@@ -162,8 +161,8 @@ def noisy(self):
     os.write(1, b"STRAY FD WRITE\\n")
     orig(self)
 st.StacklensServer.flush_messages = noisy
-from lsp_server.main import main
-sys.exit(main([]))
+from lsp_server.cli import main
+sys.exit(main(["--stdio"]))  # how llm-vscode starts its server binary
 """
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lsp_helpers import CORPUS_FILE, REPO, RING_FILE, require_editor, require_eglot
 
-from .helpers import CORPUS_FILE, REPO, RING_FILE, require_editor
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLIENTS = Path(__file__).parent / "clients"
 ROOT = Path(__file__).resolve().parents[2]
 # A hung editor must fail the test instead of the whole run; healthy runs take seconds.
@@ -55,13 +54,13 @@ def check(found: dict[str, Any], stderr: str) -> None:
     assert found.get("stopped") is True
 
 
-def test_neovim(tmp_path: Path, index_path: Path, tiny_model: Path) -> None:
+def test_neovim(tmp_path: Path, lsp_index: Path, tiny_model: Path) -> None:
     nvim = require_editor("nvim")
     text, line = document()
     target = tmp_path / "copied.py"
     target.write_text(text, encoding="utf-8")
     options = {
-        "membership": {"index": str(index_path), "backgroundDebounceMs": 0},
+        "membership": {"index": str(lsp_index), "backgroundDebounceMs": 0},
         "completion": {"backend": "transformers", "model": str(tiny_model), "device": "cpu"},
     }
     env = env_for({"STACKLENS_TEST_OPTIONS": json.dumps(options), "TEST_LINE": str(line)})
@@ -76,8 +75,9 @@ def test_neovim(tmp_path: Path, index_path: Path, tiny_model: Path) -> None:
     check(results(proc.stdout), proc.stderr)
 
 
-def test_emacs_eglot(tmp_path: Path, index_path: Path, tiny_model: Path) -> None:
+def test_emacs_eglot(tmp_path: Path, lsp_index: Path, tiny_model: Path) -> None:
     emacs = require_editor("emacs")
+    require_eglot(emacs)
     text, line = document()
     target = tmp_path / "copied.py"
     target.write_text(text, encoding="utf-8")
@@ -86,7 +86,7 @@ def test_emacs_eglot(tmp_path: Path, index_path: Path, tiny_model: Path) -> None
         {
             "TEST_FILE": str(target),
             "TEST_LINE": str(line + 1),
-            "STACKLENS_INDEX": str(index_path),
+            "STACKLENS_INDEX": str(lsp_index),
             "STACKLENS_BACKEND": "transformers",
             "STACKLENS_MODEL": str(tiny_model),
             "HOME": str(tmp_path),

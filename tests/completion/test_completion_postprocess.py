@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from completion.mode import CursorLine, cursor_line, decide_mode
@@ -89,6 +89,7 @@ def test_finalize_drops_empty_and_duplicates() -> None:
     assert finalize(["1", "<|endoftext|>", "1\nmore", "  ", "2"], ctx) == ["1", "2"]
 
 
+@settings(deadline=None, max_examples=300)
 @given(st.text(max_size=200), st.sampled_from(["single", "multi"]))
 def test_output_never_carries_stop_tokens_and_is_stable(raw: str, mode: str) -> None:
     ctx = _ctx("    x = ", "", "\n    return x\n", mode=mode)

@@ -1,0 +1,74 @@
+"""`stacklens serve --model <local dir>` as a real process: both APIs answer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from completion_helpers import free_port
+
+from completion.server_cli import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_stacklens_serve_answers_both_apis(starcoder_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lsp_server.cli",
+            "serve",
+            "--model",
+            str(starcoder_dir),
+            "--port",
+            str(port),
+            "--token",
+            "t0ken",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    "stacklens serve did not come up: " + (tmp_path / "serve.log").read_text()
+                )
+            time.sleep(0.2)
+        auth = {"Authorization": "Bearer t0ken"}
+        fim = {"prompt": "def add(a, b):", "suffix": "\n", "max_tokens": 5}
+        oa = httpx.post(f"{base}/v1/completions", headers=auth, timeout=60, json=fim)
+        assert oa.status_code == 200 and isinstance(oa.json()["choices"][0]["text"], str)
+        gen = {"inputs": "def add(a, b):", "parameters": {"max_new_tokens": 5}}
+        tgi = httpx.post(f"{base}/generate", headers=auth, timeout=60, json=gen)
+        assert tgi.status_code == 200 and "generated_text" in tgi.json()
+        assert httpx.post(f"{base}/generate", json={"inputs": "x"}).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert proc.stdout is not None and proc.stdout.read() == b""  # nothing on stdout
+
+
+def test_cli_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+    assert "--model" in capsys.readouterr().err
