@@ -113,8 +113,11 @@ def main() -> None:
         es_build = time.perf_counter() - t0
 
         embedded, elastic = EmbeddedIndex(work / "embedded"), ElasticIndex(url, name)
-        elastic.es.indices.forcemerge(index=f"{name}-*", max_num_segments=1, request_timeout=600)
+        es = elastic.es.options(request_timeout=600)
+        es.indices.forcemerge(index=f"{name}-*", max_num_segments=1)
         emb_size, es_size = embedded.size_bytes(), elastic.size_bytes()
+        stats = es.indices.stats(index=f"{name}-*", metric="store")["indices"]
+        parts = {k: v["primaries"]["store"]["size_in_bytes"] / 1e6 for k, v in sorted(stats.items())}
         queries = make_queries(files, held_out, args.queries)
         emb_ms, emb_found = timed(Matcher(embedded), queries)
         es_ms, es_found = timed(Matcher(elastic), queries)
@@ -123,9 +126,7 @@ def main() -> None:
             subprocess.run(["bash", str(ROOT / "scripts/elasticsearch.sh"), "stop", str(run_dir)])
         shutil.rmtree(work, ignore_errors=True)
 
-    print(
-        f"corpus: {len(files)} files, {mb:.1f} MB of Python; {len(queries)} queries (3/4 indexed)"
-    )
+    print(f"corpus: {len(files)} files, {mb:.1f} MB of Python; {len(queries)} queries (3/4 indexed)")
     print(f"{'':24}{'embedded':>12}{'elasticsearch':>15}{'ratio es/emb':>14}")
     rows = [
         ("build s", emb_build, es_build),
@@ -138,6 +139,7 @@ def main() -> None:
     ]
     for label, a, b in rows:
         print(f"{label:24}{a:12.2f}{b:15.2f}{b / a if a else float('nan'):14.2f}")
+    print("elasticsearch indices: " + ", ".join(f"{k} {v:.1f} MB" for k, v in parts.items()))
 
 
 if __name__ == "__main__":

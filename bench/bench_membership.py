@@ -21,16 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import KINDS, Case, make_cases, make_negatives  # noqa: E402
-from corpus import python_files, site_roots, split, stdlib_root, take_bytes  # noqa: E402
-from dataportraits import Portrait  # noqa: E402
+from cases import KINDS, Case, make_cases, make_negatives
+from corpus import python_files, site_roots, split, stdlib_root, take_bytes
+from dataportraits import Portrait
 
-from index.builder import build  # noqa: E402
-from index.config import BuildLimits, FingerprintParams  # noqa: E402
-from index.sources import DirectorySource  # noqa: E402
-from index.store import EmbeddedIndex  # noqa: E402
-from membership.query import Matcher  # noqa: E402
-from membership.settings import QuerySettings  # noqa: E402
+from index.builder import build
+from index.config import BuildLimits, FingerprintParams
+from index.sources import DirectorySource
+from index.store import EmbeddedIndex
+from membership.query import Matcher
+from membership.settings import QuerySettings
 
 
 class _ListSource:
@@ -54,7 +54,7 @@ def _sources(files: list[Path], roots: list[Path]) -> list[_ListSource]:
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def iou(a: tuple[int, int], b: tuple[int, int]) -> float:
@@ -76,7 +76,10 @@ def quality(args: argparse.Namespace, workdir: Path) -> dict:
     with EmbeddedIndex(path) as idx:  # generated files are skipped by design: sample what is indexed
         indexed = {d["path"] for _, _, d in idx.iter_documents()}
         corpus = sum(d["bytes"] for _, _, d in idx.iter_documents())
-        print(f"[quality] index: {idx.size_bytes() / 1e6:.1f} MB for {corpus / 1e6:.1f} MB (x{idx.size_bytes() / corpus:.3f})")
+        print(
+            f"[quality] index: {idx.size_bytes() / 1e6:.1f} MB for {corpus / 1e6:.1f} MB "
+            f"(x{idx.size_bytes() / corpus:.3f})"
+        )
     seen = [p for p in seen if p.relative_to(root).as_posix() in indexed]
     # Identical code lives in many files (codecs, tests): any of the tied sources is right.
     matcher = Matcher(EmbeddedIndex(path), QuerySettings(max_matches=200))
@@ -205,7 +208,8 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
             f"[speed] {row['corpus_mb']:.0f} MB: build {row['build_mb_s_per_core']:.2f} MB/s/core "
             f"(jobs={jobs}), size x{row['size_ratio']:.3f}, open {row['open_ms_p50']:.2f} ms, "
             f"query p50 {row['query_ms_p50']:.2f} ms p99 {row['query_ms_p99']:.2f} ms | "
-            f"DP: size x{row['dp_size_ratio']:.3f}, query p50 {row['dp_query_ms_p50']:.2f} p99 {row['dp_query_ms_p99']:.2f} ms",
+            f"DP: size x{row['dp_size_ratio']:.3f}, query p50 {row['dp_query_ms_p50']:.2f} "
+            f"p99 {row['dp_query_ms_p99']:.2f} ms",
             flush=True,
         )
     big = workdir / f"speed-{sizes[-1]}"
@@ -216,14 +220,18 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
     exe = Path(sys.executable).parent / "code-search"
     cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "membership"]
     t = time.perf_counter()
-    subprocess.run([*cli, "query", "--index", str(big), "--batch", str(batch)], capture_output=True, check=False)
+    subprocess.run(
+        [*cli, "query", "--index", str(big), "--batch", str(batch)], capture_output=True, check=False
+    )
     batch_s = time.perf_counter() - t
     single = workdir / "one.jsonl"
     single.write_text(json.dumps({"id": 0, "query": probes[0]}) + "\n")
     starts = []
     for _ in range(5):
         t = time.perf_counter()
-        subprocess.run([*cli, "query", "--index", str(big), "--batch", str(single)], capture_output=True, check=False)
+        subprocess.run(
+            [*cli, "query", "--index", str(big), "--batch", str(single)], capture_output=True, check=False
+        )
         starts.append(time.perf_counter() - t)
     cli_row = {
         "queries": len(probes),

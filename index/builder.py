@@ -256,7 +256,10 @@ def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
                     seen.add(doc["key"])
                     remap[i] = len(docs)
                     docs.append(doc)
-                for keys, vals, k, v in ((seg.fp_keys, seg.fp_vals, "fk", "fv"), (seg.mh_keys, seg.mh_vals, "mk", "mv")):
+                for keys, vals, k, v in (
+                    (seg.fp_keys, seg.fp_vals, "fk", "fv"),
+                    (seg.mh_keys, seg.mh_vals, "mk", "mv"),
+                ):
                     new_doc = remap[np.asarray(vals["doc"], dtype=np.int64)]
                     keep = new_doc >= 0
                     kept = np.asarray(vals)[keep].copy()

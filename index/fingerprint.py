@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
 from .config import FingerprintParams
 from .normalize import PLACEHOLDER_ID, Tokens
 

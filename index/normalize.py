@@ -16,7 +16,7 @@ import hashlib
 import keyword
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -62,37 +62,78 @@ _STYLE_OF_LANG = {
     "unknown": ("slash", "hash"),
 }
 LANG_OF_EXT = {
-    ".py": "python", ".pyi": "python", ".pyw": "python", ".sh": "shell", ".bash": "shell",
-    ".rb": "ruby", ".pl": "perl", ".pm": "perl", ".r": "r", ".yml": "yaml", ".yaml": "yaml",
-    ".toml": "toml", ".mk": "make", ".cmake": "cmake", ".c": "c", ".h": "c", ".cc": "cpp",
-    ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".java": "java",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust", ".cs": "csharp",
-    ".kt": "kotlin", ".kts": "kotlin", ".swift": "swift", ".scala": "scala", ".dart": "dart",
-    ".php": "php", ".sql": "sql", ".lua": "lua", ".hs": "haskell",
+    ".py": "python",
+    ".pyi": "python",
+    ".pyw": "python",
+    ".sh": "shell",
+    ".bash": "shell",
+    ".rb": "ruby",
+    ".pl": "perl",
+    ".pm": "perl",
+    ".r": "r",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".toml": "toml",
+    ".mk": "make",
+    ".cmake": "cmake",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".cxx": "cpp",
+    ".hpp": "cpp",
+    ".hh": "cpp",
+    ".java": "java",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".go": "go",
+    ".rs": "rust",
+    ".cs": "csharp",
+    ".kt": "kotlin",
+    ".kts": "kotlin",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".dart": "dart",
+    ".php": "php",
+    ".sql": "sql",
+    ".lua": "lua",
+    ".hs": "haskell",
 }
 # VS Code language ids and The Stack's `lang` values that differ from our names.
 _LANG_ALIASES = {
-    "py": "python", "c++": "cpp", "c#": "csharp", "js": "javascript", "ts": "typescript",
-    "typescriptreact": "typescript", "javascriptreact": "javascript", "shellscript": "shell",
-    "bash": "shell", "golang": "go", "rs": "rust",
+    "py": "python",
+    "c++": "cpp",
+    "c#": "csharp",
+    "js": "javascript",
+    "ts": "typescript",
+    "typescriptreact": "typescript",
+    "javascriptreact": "javascript",
+    "shellscript": "shell",
+    "bash": "shell",
+    "golang": "go",
+    "rs": "rust",
 }
 _PYTHON_NAMES = (
     frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {"self", "cls"}
 )
 # Keywords and ubiquitous library names of the other languages: kept as written in the
 # abstract stream, since renaming a copy never changes them.
-_OTHER_NAMES = frozenset(
-    """abstract auto bool boolean break byte case catch char class const continue debugger default
+_OTHER_WORDS = """
+    abstract auto bool boolean break byte case catch char class const continue debugger default
     defer delete do double else enum export extends extern false final finally float fn for func
-    function go goto if impl implements import in instanceof int interface let long loop match mod
-    module mut namespace native new nil null package private protected pub public register return
-    self Self short signed sizeof static struct super switch synchronized template this throw
-    throws trait true try type typedef typeof union unsafe unsigned use using var virtual void
-    volatile where while yield async await crate dyn readonly undefined string number
+    function go goto if impl implements import in instanceof int interface let long loop match
+    mod module mut namespace native new nil null package private protected pub public register
+    return self Self short signed sizeof static struct super switch synchronized template this
+    throw throws trait true try type typedef typeof union unsafe unsigned use using var virtual
+    void volatile where while yield async await crate dyn readonly undefined string number
     console std printf malloc free None True False def elif except lambda not or and is with
-    pass raise global nonlocal from as del assert local end then elseif nil function""".split()
-)
+    pass raise global nonlocal from as del assert local end then elseif nil function
+"""
+_OTHER_NAMES = frozenset(_OTHER_WORDS.split())
 _KEYWORDS = _PYTHON_NAMES | _OTHER_NAMES
 
 
@@ -125,7 +166,7 @@ def guess_language(text: str) -> str:
     return "unknown"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lexer(lang: str) -> re.Pattern[str]:
     comments = "|".join(_COMMENTS[s] for s in _STYLE_OF_LANG.get(lang, _STYLE_OF_LANG["unknown"]))
     # Groups: leading whitespace, then exactly one of triple quote, string, identifier, comment,
@@ -141,7 +182,9 @@ def _lexer(lang: str) -> re.Pattern[str]:
 
 def token_id(tok: str) -> int:
     """A stable 64-bit id for a token (same in every process, unlike ``hash``)."""
-    return int.from_bytes(hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(tok.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+    )
 
 
 @dataclass(frozen=True)
@@ -174,8 +217,8 @@ def _lex(text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray, np.nd
     if not rows:
         e = np.empty(0, dtype=np.int64)
         return [], e, e.astype(bool), e.astype(bool)
-    ws, triple, string, ident, comment, number, op = zip(*rows)
-    toks = list(map("".join, zip(triple, string, ident, comment, number, op)))
+    ws, triple, string, ident, comment, number, op = zip(*rows, strict=False)
+    toks = list(map("".join, zip(triple, string, ident, comment, number, op, strict=False)))
     lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
     ends = np.cumsum(np.fromiter(map(len, ws), dtype=np.int64, count=len(ws)) + lens)
     is_ident = np.fromiter(map(bool, ident), dtype=bool, count=len(ident))
@@ -188,7 +231,7 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
     toks, end, is_ident, is_comment = _lex(text, lang)
     if is_comment.any():
         keep = ~is_comment
-        toks = [t for t, k in zip(toks, keep) if k]
+        toks = [t for t, k in zip(toks, keep, strict=False) if k]
         end, is_ident = end[keep], is_ident[keep]
     cache = _ID_CACHE
     if len(cache) > 2_000_000:  # bounded: a long-lived server sees unbounded vocabularies
@@ -220,4 +263,4 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
 def normalized_text(text: str, lang: str = "unknown") -> str:
     """The concrete token stream joined by single spaces: what "normalised code" means here."""
     toks, _, _, is_comment = _lex(text, lang)
-    return " ".join(t for t, c in zip(toks, is_comment) if not c)
+    return " ".join(t for t, c in zip(toks, is_comment, strict=False) if not c)

@@ -133,7 +133,7 @@ class Segment:
         self._docs.seek(start)
         raw = self._docs.read(end - start)
         try:
-            return json.loads(raw)  # type: ignore[no-any-return]
+            return json.loads(raw)
         except ValueError as exc:
             raise IndexCorruptError(f"document table of {self.directory} is damaged") from exc
 

@@ -222,7 +222,9 @@ class DirectorySource:
             )
 
 
-def _stack_row(row: dict[str, object], where: str, n: int, limits: BuildLimits, stats: SkipStats) -> SourceFile | None:
+def _stack_row(
+    row: dict[str, object], where: str, n: int, limits: BuildLimits, stats: SkipStats
+) -> SourceFile | None:
     content = row.get("content")
     if not isinstance(content, str):
         stats.skip("no-content")

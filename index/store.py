@@ -148,7 +148,9 @@ class EmbeddedIndex:
             packed = vals["packed"]
             pos = packed & np.uint64(0xFFFFF)
             line = (packed >> np.uint64(20)) & np.uint64(0xFFFFF)
-            meta = (packed >> np.uint64(48)) | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16))
+            meta = (packed >> np.uint64(48)) | (
+                ((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)
+            )
             parts.append((qi, doc | (si << 32), pos, line, meta))
         if not parts:
             e = np.empty(0, dtype=np.int64)

@@ -22,9 +22,9 @@ from index.store import FingerprintHits
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
 
-
 # Separators carry no evidence of shared structure: a list of names is all commas.
-_PUNCTUATION = np.array([token_id(t) for t in ", . ( ) [ ] { } : ;".split()], dtype=np.uint64)
+_SEPARATORS = ", . ( ) [ ] { } : ;"
+_PUNCTUATION = np.array([token_id(t) for t in _SEPARATORS.split()], dtype=np.uint64)
 
 
 def decode_query(data: bytes, max_bytes: int) -> str:
@@ -39,9 +39,7 @@ def decode_query(data: bytes, max_bytes: int) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"the query is not valid UTF-8 (byte {exc.start}); pass UTF-8 text"
-        ) from None
+        raise InputError(f"the query is not valid UTF-8 (byte {exc.start}); pass UTF-8 text") from None
     if not text.strip():
         raise InputError("the query is empty; pass the code to check")
     return text
@@ -165,8 +163,9 @@ class Matcher:
             return None  # scattered hits: shared idioms, not a copy
         exact_ratio = float(exact[idx].mean())
         if exact_ratio < 0.5:
-            # Structure alone (renamed copies) is weaker evidence than text: it must be longer, and mostly code rather than prose or name lists, which abstract to the same
-            # few shapes in unrelated files.
+            # Structure alone (renamed copies) is weaker evidence than text: it must be longer,
+            # and mostly code rather than prose or name lists, which abstract to the same few
+            # shapes in unrelated files.
             if chars < 1.5 * self.settings.min_chars:
                 return None
             span = tokens.abstract[q_start:q_end]
@@ -248,7 +247,7 @@ class Matcher:
             doc = self.store.document(c.doc)
             matches.append(
                 Match(
-                    kind=c.kind,  # type: ignore[arg-type]
+                    kind=c.kind,
                     score=c.score,
                     source=Source(
                         repo=doc.get("repo"),

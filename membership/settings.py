@@ -14,9 +14,7 @@ class QuerySettings(BaseSettings):
     min_chars: int = Field(150, ge=1, description="minimum matched normalised characters")
     max_matches: int = Field(10, ge=1, le=1000, description="matches returned per query")
     max_query_bytes: int = Field(1_000_000, ge=1, description="larger queries are refused")
-    max_postings: int = Field(
-        512, ge=1, description="fingerprints shared by more documents are boilerplate"
-    )
+    max_postings: int = Field(512, ge=1, description="fingerprints shared by more documents are boilerplate")
     min_structure: float = Field(
         0.1,
         ge=0.0,

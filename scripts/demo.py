@@ -8,8 +8,8 @@ index behind the language server.
 
 from __future__ import annotations
 
-import keyword
 import builtins
+import keyword
 import os
 import re
 import subprocess
@@ -31,7 +31,10 @@ def banner(text: str) -> None:
 
 def code_search(*args: str, stdin: str | None = None) -> int:
     cmd = [str(BIN / "code-search"), *args]
-    print("$ " + " ".join(c if " " not in c else repr(c) for c in cmd) + (" < snippet" if stdin else ""), flush=True)
+    print(
+        "$ " + " ".join(c if " " not in c else repr(c) for c in cmd) + (" < snippet" if stdin else ""),
+        flush=True,
+    )
     proc = subprocess.run(cmd, input=stdin, text=True)
     print(f"(exit status {proc.returncode})", flush=True)
     return proc.returncode
@@ -81,10 +84,20 @@ def main() -> int:
     index = WORK / "stdlib-index"
     banner(f"1. Index the Python {VERSION} standard library as the training corpus")
     rc = code_search(
-        "build", "--index", str(index), str(STDLIB),
-        "--exclude", "site-packages/", "--exclude", "dist-packages/",
-        "--repo", "python/cpython", "--license", "PSF-2.0",
-        "--url-template", f"https://github.com/python/cpython/blob/{VERSION}/Lib/{{path}}",
+        "build",
+        "--index",
+        str(index),
+        str(STDLIB),
+        "--exclude",
+        "site-packages/",
+        "--exclude",
+        "dist-packages/",
+        "--repo",
+        "python/cpython",
+        "--license",
+        "PSF-2.0",
+        "--url-template",
+        f"https://github.com/python/cpython/blob/{VERSION}/Lib/{{path}}",
     )
     if rc != 0:
         return rc
@@ -103,7 +116,9 @@ def main() -> int:
     code_search("query", "--index", str(index), "--lang", "python", "-", stdin=UNSEEN)
 
     banner("5. The same answer as JSON, as the language server and HTTP service carry it")
-    code_search("query", "--index", str(index), "--json", "--max-matches", "1", "--lang", "python", "-", stdin=snippet)
+    code_search(
+        "query", "--index", str(index), "--json", "--max-matches", "1", "--lang", "python", "-", stdin=snippet
+    )
 
     extra = ROOT / "scripts" / "demo_lsp.py"
     if extra.exists() and os.environ.get("STACKLENS_DEMO_SKIP_LSP") != "1":

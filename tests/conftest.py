@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from index.builder import build
-from index.sources import DirectorySource
 from index.config import BuildLimits
+from index.sources import DirectorySource
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # Real code that every CPython install carries; the tests compute expectations from the text.

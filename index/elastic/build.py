@@ -76,9 +76,7 @@ def _actions(ref: int, p: _Prepared, fp: str, mh: str) -> Iterator[dict[str, Any
 class ElasticBuilder:
     """Writes batches of prepared documents into one store."""
 
-    def __init__(
-        self, url: str, name: str, params: FingerprintParams | None, timeout: float = 60.0
-    ) -> None:
+    def __init__(self, url: str, name: str, params: FingerprintParams | None, timeout: float = 60.0) -> None:
         self.url, self.name = url, name
         self.es = connect(url, timeout)
         self.docs, self.fp, self.mh = index_names(name)
@@ -156,18 +154,14 @@ def build_elastic(
     summary = BuildSummary()
     started = time.monotonic()
     show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(
-        total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr
-    )
+    bar = tqdm(total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr)
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
 
     def flush(pending: list[tuple[SourceFile, str]]) -> None:
         refs = [doc_ref(src.key) for src, _ in pending]
         known = builder.known(refs)
         todo = [
-            (ref, src, sha)
-            for ref, (src, sha) in zip(refs, pending, strict=True)
-            if known.get(ref) != sha
+            (ref, src, sha) for ref, (src, sha) in zip(refs, pending, strict=True) if known.get(ref) != sha
         ]
         summary.unchanged += len(pending) - len(todo)
         changed = [ref for ref, _, _ in todo if ref in known]

@@ -94,9 +94,7 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str
             "number_of_replicas": replicas,
             "analysis": {
                 # Character trigrams over all characters: code has no reliable word boundaries.
-                "tokenizer": {
-                    "trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": []}
-                },
+                "tokenizer": {"trigram": {"type": "ngram", "min_gram": 3, "max_gram": 3, "token_chars": []}},
                 "analyzer": {
                     "code_trigrams": {
                         "tokenizer": "trigram",

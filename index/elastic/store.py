@@ -45,13 +45,18 @@ def _chunks(values: np.ndarray, size: int) -> Iterator[np.ndarray]:
 
 
 class ElasticIndex:
-    """A read view of a stacklens store in Elasticsearch (thread-safe: one client, no state)."""
+    """A read view of a stacklens store in Elasticsearch. Thread-safe: the client is, and the
+    document cache is a dict whose single operations are atomic."""
 
     def __init__(self, url: str, name: str, *, timeout: float = 10.0) -> None:
         self.url, self.name = url, name
         self.docs_index, self.fp_index, self.mh_index = index_names(name)
         self.es = connect(url, timeout)
-        self.params = read_params(self.es, url, name)
+        try:
+            self.params = read_params(self.es, url, name)
+        except Exception:
+            self.es.close()
+            raise
         self._fields = {self.fp_index: _FP_FIELDS, self.mh_index: _MH_FIELDS}
         self._docs: dict[int, dict[str, Any]] = {}
 
@@ -105,21 +110,17 @@ class ElasticIndex:
         signed = np.unique(np.asarray(keys, dtype=np.uint64)).view(np.int64)
         for chunk in _chunks(signed, TERMS_PER_REQUEST):
             r = self._search_postings(index, chunk.tolist(), FIRST_FETCH, counts=True)
-            counted = {
-                int(b["key"]): int(b["doc_count"]) for b in r["aggregations"]["n"]["buckets"]
-            }
+            counted = {int(b["key"]): int(b["doc_count"]) for b in r["aggregations"]["n"]["buckets"]}
             if r["hits"]["total"]["value"] <= FIRST_FETCH:
                 hits = ([h["fields"][n][0] for n in names] for h in r["hits"]["hits"])
-                rows.extend(row for row in hits if counted[row[0]] <= limit)
+                rows.extend(row for row in hits if counted.get(row[0], 0) <= limit)
             else:
                 todo.extend((k, n) for k, n in counted.items() if n <= limit)
         # Requests of at most MAX_FETCH postings each: no paging, no scroll context to clean up.
         batch: list[int] = []
         total = 0
         for i, (key, n) in enumerate([*todo, (0, MAX_FETCH + 1)]):
-            if batch and (
-                total + n > MAX_FETCH or len(batch) >= TERMS_PER_REQUEST or i == len(todo)
-            ):
+            if batch and (total + n > MAX_FETCH or len(batch) >= TERMS_PER_REQUEST or i == len(todo)):
                 r = self._search_postings(index, batch, total, counts=False)
                 rows.extend([h["fields"][f][0] for f in names] for h in r["hits"]["hits"])
                 batch, total = [], 0
@@ -154,8 +155,7 @@ class ElasticIndex:
         except BackendError as exc:
             if isinstance(exc.__cause__, NotFoundError):
                 raise BackendError(
-                    f"document {ref} of {self.name} is not (yet) in Elasticsearch; "
-                    "is a build running?"
+                    f"document {ref} of {self.name} is not (yet) in Elasticsearch; is a build running?"
                 ) from None
             raise
         if len(self._docs) > 50_000:  # bounded: a long-lived service sees many documents

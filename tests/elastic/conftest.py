@@ -39,14 +39,10 @@ def es_url() -> Iterator[str]:
         pytest.fail("Elasticsearch did not start within 240 s")
     if done.returncode == NOT_PROVISIONED and os.environ.get("CI") != "true":
         shutil.rmtree(run_dir, ignore_errors=True)
-        pytest.skip(
-            "Elasticsearch is not provisioned: run `bash scripts/provision/elasticsearch.sh`"
-        )
+        pytest.skip("Elasticsearch is not provisioned: run `bash scripts/provision/elasticsearch.sh`")
     if done.returncode != 0:
         shutil.rmtree(run_dir, ignore_errors=True)
-        pytest.fail(
-            f"scripts/elasticsearch.sh start failed ({done.returncode}): {done.stderr[-3000:]}"
-        )
+        pytest.fail(f"scripts/elasticsearch.sh start failed ({done.returncode}): {done.stderr[-3000:]}")
     url = done.stdout.strip().splitlines()[-1]
     try:
         with Elasticsearch(url, request_timeout=60) as es:

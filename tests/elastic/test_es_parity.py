@@ -58,9 +58,7 @@ def _queries(corpus: Path, seed: int = 6) -> list[tuple[str, str]]:
     texts = [f.read_text() for f in files]
     queries = [("verbatim", _windows(rng.choice(texts), rng)) for _ in range(160)]
     queries += [("renamed", _rename(_windows(rng.choice(texts), rng), rng)) for _ in range(80)]
-    negatives = [
-        f.read_text() for p in NEGATIVE_PACKAGES for f in sorted((STDLIB / p).glob("*.py"))
-    ]
+    negatives = [f.read_text() for p in NEGATIVE_PACKAGES for f in sorted((STDLIB / p).glob("*.py"))]
     queries += [("negative", _windows(rng.choice(negatives), rng)) for _ in range(50)]
     for _ in range(30):
         lines = _windows(rng.choice(texts), rng, 15, 40).splitlines(keepends=True)
@@ -80,9 +78,7 @@ def stores(es_url: str, parity_corpus: Path, tmp_path_factory: pytest.TempPathFa
     work = tmp_path_factory.mktemp("parity-stores")
     jsonl = work / "stack.jsonl"
     with jsonl.open("w") as f:
-        for p in sorted(parity_corpus.glob("json_*.py")) + sorted(
-            parity_corpus.glob("wsgiref_*.py")
-        ):
+        for p in sorted(parity_corpus.glob("json_*.py")) + sorted(parity_corpus.glob("wsgiref_*.py")):
             row = {
                 "content": p.read_text(),
                 "max_stars_repo_name": "someone/vendored",
@@ -93,9 +89,7 @@ def stores(es_url: str, parity_corpus: Path, tmp_path_factory: pytest.TempPathFa
             f.write(json.dumps(row) + "\n")
     embedded_path = work / "embedded"
     build(embedded_path, _sources(parity_corpus, jsonl), progress=False)
-    summary = build_elastic(
-        es_url, "parity", _sources(parity_corpus, jsonl), jobs=2, progress=False
-    )
+    summary = build_elastic(es_url, "parity", _sources(parity_corpus, jsonl), jobs=2, progress=False)
     embedded, elastic = EmbeddedIndex(embedded_path), ElasticIndex(es_url, "parity")
     assert summary.index_docs == embedded.num_docs == elastic.num_docs
     yield embedded, elastic

@@ -80,9 +80,7 @@ def test_interrupted_build_resumes_and_updates_replace_postings(
     target = small_corpus / "json_decoder.py"
     old_text = target.read_text()
     old_part = old_text[3000:5000]
-    new_part = "".join(
-        f"    value_{i} = compute_{i}(alpha, beta) + offset_{i} * {i}\n" for i in range(40)
-    )
+    new_part = "".join(f"    value_{i} = compute_{i}(alpha, beta) + offset_{i} * {i}\n" for i in range(40))
     target.write_text(old_text.replace(old_part, new_part))
     try:
         updated = build_elastic(es_url, "resume", [source], progress=False)
@@ -136,9 +134,7 @@ def test_missing_index_down_and_silent_elasticsearch(es_url: str, small_corpus: 
         silent.listen()
         with pytest.raises(BackendError, match="ConnectionTimeout"):
             ElasticIndex(f"http://127.0.0.1:{silent.getsockname()[1]}", "x", timeout=0.5)
-    done = _code_search(
-        "query", "--es-url", dead, "--es-index", "x", str(small_corpus / "json_tool.py")
-    )
+    done = _code_search("query", "--es-url", dead, "--es-index", "x", str(small_corpus / "json_tool.py"))
     assert done.returncode == 2 and "cannot reach Elasticsearch" in done.stderr
 
 
@@ -168,9 +164,7 @@ def test_service_on_elasticsearch(es_url: str, small_corpus: Path, tmp_path: Pat
         assert health["status"] == "ok" and "Elasticsearch" in health["store"]
         r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": text}]}, headers=auth)
         assert r.status_code == 200
-        assert r.json()["results"][0]["matches"] == [
-            m.model_dump() for m in Matcher(idx).check(text)
-        ]
+        assert r.json()["results"][0]["matches"] == [m.model_dump() for m in Matcher(idx).check(text)]
 
         def search(**body: Any) -> dict[str, Any]:
             resp = httpx.post(f"{url}/v1/search", json=body, headers=auth)
@@ -182,8 +176,7 @@ def test_service_on_elasticsearch(es_url: str, small_corpus: Path, tmp_path: Pat
         assert {h["license"] for h in found["hits"]} == {"MIT", "GPL-3.0", "Apache-2.0"}
         assert search(query="frobnicate_widget", phrase=True, license=["MIT"])["total"] == 2
         assert (
-            search(query="frobnicate_widget", phrase=True, repo=["org/r1"])["hits"][0]["path"]
-            == "src/m1.py"
+            search(query="frobnicate_widget", phrase=True, repo=["org/r1"])["hits"][0]["path"] == "src/m1.py"
         )
         assert search(query="frobnicate_widget", phrase=True, lang=["rust"])["total"] == 0
         page1 = search(query="frobnicate_widget", phrase=True, size=2)
@@ -218,3 +211,32 @@ def test_sourcefile_keys_give_stable_references() -> None:
     a = SourceFile(key="repo::a.py", text="x", path="a.py")
     assert doc_ref(a.key) == doc_ref("repo::a.py") and 0 <= doc_ref(a.key) < 2**63
     assert doc_ref("repo::a.py") != doc_ref("repo::b.py")
+
+
+def test_schemathesis_on_elasticsearch_service(es_url: str, tmp_path: Path) -> None:
+    """Generated requests against the schema, /v1/search included: never a 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis.checks import not_a_server_error
+
+    jsonl = tmp_path / "rows.jsonl"
+    rows = [{"content": f"def f{i}(x):\n    return x + {i}\n" * 8, "repo_name": f"o/r{i}"} for i in range(6)]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    build_elastic(es_url, "schema", [open_source(str(jsonl), BuildLimits())], progress=False)
+    app = create_app(lambda: ElasticIndex(es_url, "schema"))
+    with running(app) as url:
+        schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+        for op in [r.ok() for r in schema.get_all_operations()]:
+
+            @given(case=op.as_strategy())
+            @settings(
+                max_examples=20,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                case.call_and_validate(checks=[not_a_server_error])
+
+            run()

@@ -60,7 +60,10 @@ def test_structure_hashes_survive_consistent_renaming() -> None:
     a = structure_hashes(tokenize(CODE, "python"), 8)
     b = structure_hashes(tokenize(RENAMED, "python"), 8)
     assert np.array_equal(a, b)
-    assert not np.array_equal(kgram_hashes(tokenize(CODE, "python").concrete, 8), kgram_hashes(tokenize(RENAMED, "python").concrete, 8))
+    assert not np.array_equal(
+        kgram_hashes(tokenize(CODE, "python").concrete, 8),
+        kgram_hashes(tokenize(RENAMED, "python").concrete, 8),
+    )
 
 
 def test_structure_hashes_see_which_names_repeat() -> None:

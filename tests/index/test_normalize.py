@@ -34,7 +34,7 @@ def test_identifiers_are_abstracted_but_keywords_and_literals_kept() -> None:
 def test_offsets_and_lines_with_astral_characters() -> None:
     text = 's = "😀"\n# 🐍 comment\nname_é = s  # ok\n'
     t = tokenize(text, "python")
-    toks = [text[a:b] for a, b in zip(t.start, t.end)]
+    toks = [text[a:b] for a, b in zip(t.start, t.end, strict=False)]
     assert toks == ["s", "=", '"😀"', "name_é", "=", "s"]
     assert list(t.line) == [1, 1, 1, 3, 3, 3]
 
@@ -78,5 +78,5 @@ def test_token_spans_cover_the_text_they_name(text: str) -> None:
     t = tokenize(text, "python")
     assert np.all(t.start < t.end)
     assert np.all(t.start[1:] >= t.end[:-1])
-    for a, b in zip(t.start, t.end):
+    for a, b in zip(t.start, t.end, strict=False):
         assert text[a:b].strip() == text[a:b]

@@ -51,13 +51,17 @@ def test_git_checkout_gives_repository_commit_url_and_licence(tmp_path: Path) ->
 
     git("init", "-q")
     git("remote", "add", "origin", "https://github.com/acme/widgets.git")
-    (tmp_path / "LICENSE").write_text("MIT License\n\nPermission is hereby granted, free of charge, to any person")
+    (tmp_path / "LICENSE").write_text(
+        "MIT License\n\nPermission is hereby granted, free of charge, to any person"
+    )
     (tmp_path / "a.py").write_text(CODE)
     (tmp_path / "ignored.py").write_text(CODE)
     (tmp_path / ".gitignore").write_text("ignored.py\n")
     git("add", "a.py", ".gitignore", "LICENSE")
     git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
-    commit = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     files, _ = _files(DirectorySource(tmp_path, BuildLimits()))
     assert [f.path for f in files] == ["a.py"]
     f = files[0]
@@ -73,7 +77,12 @@ STACK_ROWS = [
         "max_stars_repo_licenses": ["GPL-3.0-only"],
         "lang": "Python",
     },
-    {"content": "fn main() {}\n", "max_stars_repo_name": "octo/rs", "max_stars_repo_path": "src/main.rs", "lang": "Rust"},
+    {
+        "content": "fn main() {}\n",
+        "max_stars_repo_name": "octo/rs",
+        "max_stars_repo_path": "src/main.rs",
+        "lang": "Rust",
+    },
 ]
 
 

@@ -111,9 +111,12 @@ def test_a_process_killed_mid_build_leaves_a_usable_index(tmp_path: Path) -> Non
         "from index.builder import build\nfrom index.sources import DirectorySource\n"
         "from index.config import BuildLimits\n"
         "build(sys.argv[1], [DirectorySource(__import__('pathlib').Path(sys.argv[2]), BuildLimits())],"
-        " limits=BuildLimits(segment_bytes=1), progress=False, on_segment=lambda n: os.kill(os.getpid(), signal.SIGKILL))\n"
+        " limits=BuildLimits(segment_bytes=1), progress=False,"
+        " on_segment=lambda n: os.kill(os.getpid(), signal.SIGKILL))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script, str(idx_path), str(root)], cwd=Path(__file__).parents[2])
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(idx_path), str(root)], cwd=Path(__file__).parents[2]
+    )
     assert proc.returncode == -9
     with EmbeddedIndex(idx_path) as idx:
         assert idx.num_docs == 2  # the earlier document and the one committed before the kill
@@ -162,7 +165,19 @@ def test_shards_fill_one_index_and_merge_into_one_segment(tmp_path: Path) -> Non
     _build(full, root)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "membership", "build", "--index", str(sharded), "--shard", f"{i}/3", "--jobs", "1", str(root)],
+            [
+                sys.executable,
+                "-m",
+                "membership",
+                "build",
+                "--index",
+                str(sharded),
+                "--shard",
+                f"{i}/3",
+                "--jobs",
+                "1",
+                str(root),
+            ],
             cwd=Path(__file__).parents[2],
             stderr=subprocess.PIPE,
         )
@@ -175,7 +190,9 @@ def test_shards_fill_one_index_and_merge_into_one_segment(tmp_path: Path) -> Non
     query = _snippet(CORPUS_FILES[2])
     with EmbeddedIndex(sharded) as a, EmbeddedIndex(full) as b:
         assert len(a.segments) == 1
-        assert [m.model_dump() for m in Matcher(a).check(query)] == [m.model_dump() for m in Matcher(b).check(query)]
+        assert [m.model_dump() for m in Matcher(a).check(query)] == [
+            m.model_dump() for m in Matcher(b).check(query)
+        ]
 
 
 def test_merge_other_indexes_and_drop_deleted_documents(tmp_path: Path) -> None:

@@ -95,7 +95,9 @@ def test_batch_mode_keeps_order_and_reports_bad_rows(cli_index: Path, tmp_path: 
         (b"   \n", "empty"),
     ],
 )
-def test_bad_queries_exit_2_with_a_message(cli_index: Path, tmp_path: Path, content: bytes, message: str) -> None:
+def test_bad_queries_exit_2_with_a_message(
+    cli_index: Path, tmp_path: Path, content: bytes, message: str
+) -> None:
     query = tmp_path / "q.py"
     query.write_bytes(content)
     res = run("query", "--index", str(cli_index), str(query))
@@ -148,7 +150,12 @@ def test_build_from_jsonl_with_stack_metadata(tmp_path: Path) -> None:
     snippet = "".join((STDLIB / CORPUS_FILES[1]).read_text().splitlines(keepends=True)[40:80])
     res = run("query", "--index", str(idx), "--json", "-", stdin=snippet.encode())
     src = json.loads(res.stdout)["matches"][0]["source"]
-    assert src == {"repo": "octo/enc", "path": "lib/enc.py", "license": "MIT", "url": "https://github.com/octo/enc/blob/HEAD/lib/enc.py"}
+    assert src == {
+        "repo": "octo/enc",
+        "path": "lib/enc.py",
+        "license": "MIT",
+        "url": "https://github.com/octo/enc/blob/HEAD/lib/enc.py",
+    }
 
 
 def test_bad_build_arguments_exit_2(tmp_path: Path) -> None:
@@ -166,5 +173,7 @@ def test_query_path_never_imports_torch(cli_index: Path) -> None:
         f"main(['query', '--index', {str(cli_index)!r}, '-'])\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ})
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ}
+    )
     assert proc.returncode == 0, proc.stderr

@@ -133,7 +133,7 @@ def test_sixteen_clients_no_errors_bounded_memory(
     rate = len(lat) / SECONDS
     with capsys.disabled():  # the figures are the point of running it: always show them
         print(
-            f"\nload: {CLIENTS} clients, {len(lat)} requests in {SECONDS:.0f} s = {rate:.0f} req/s; "
+            f"\nload: {CLIENTS} clients, {len(lat)} requests in {SECONDS:.0f} s, {rate:.0f} req/s; "
             f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms; "
             f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB ({os.cpu_count()} CPUs)"
         )
