@@ -43,9 +43,7 @@ def pct(values: list[float], q: float) -> float:
 
 def source_files() -> list[Path]:
     files = sorted(
-        p
-        for d in ("completion", "index", "membership", "lsp_server")
-        for p in (ROOT / d).rglob("*.py")
+        p for d in ("completion", "index", "membership", "lsp_server") for p in (ROOT / d).rglob("*.py")
     )
     return [p for p in files if p.stat().st_size > 3000]
 
@@ -60,9 +58,7 @@ def bench_overhead(n_requests: int, tokenizer: object) -> None:
     builder = ContextBuilder(template, counter, cfg)
     texts = {p: p.read_text(encoding="utf-8") for p in files}
     build_ms, post_ms, base_ms, tokens = [], [], [], []
-    raw_completion = (
-        "value = compute(a, b)\n    return value\n\ndef other():\n    pass\n<|endoftext|>"
-    )
+    raw_completion = "value = compute(a, b)\n    return value\n\ndef other():\n    pass\n<|endoftext|>"
     for _ in range(n_requests):
         main, *others = rng.sample(files, 6)
         text = texts[main]
@@ -138,9 +134,7 @@ async def replay(text: str, typed_ahead: bool) -> tuple[int, int, list[float]]:
         oracle.pos = pos
         if not typed_ahead:
             engine.typed_ahead.forget("file:///typed.py")
-        out = await engine.complete(
-            CompletionRequest("file:///typed.py", text[:pos], pos, "python")
-        )
+        out = await engine.complete(CompletionRequest("file:///typed.py", text[:pos], pos, "python"))
         requests += 1
         if out and not out[0].cached:
             ms = out[0].timings_ms

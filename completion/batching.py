@@ -14,9 +14,7 @@ from completion.backends.transformers_backend import TransformersBackend
 @dataclass
 class _Job:
     req: GenerationRequest
-    future: asyncio.Future[str] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    future: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class Batcher:

@@ -66,9 +66,7 @@ class TypedAheadCache:
         if shown is None or suffix != shown.suffix or not prefix.startswith(shown.prefix):
             return None
         typed = prefix[len(shown.prefix) :]
-        rest = tuple(
-            t[len(typed) :] for t in shown.texts if t.startswith(typed) and len(t) > len(typed)
-        )
+        rest = tuple(t[len(typed) :] for t in shown.texts if t.startswith(typed) and len(t) > len(typed))
         return rest or None
 
     def accept(self, uri: str, text: str) -> None:
@@ -76,9 +74,7 @@ class TypedAheadCache:
         shown = self._shown.get(uri)
         if shown is None:
             return
-        rest = tuple(
-            t[len(text) :] for t in shown.texts if t.startswith(text) and len(t) > len(text)
-        )
+        rest = tuple(t[len(text) :] for t in shown.texts if t.startswith(text) and len(t) > len(text))
         if not rest:
             del self._shown[uri]  # fully accepted: the next request needs the model
             return

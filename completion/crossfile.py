@@ -158,3 +158,16 @@ def as_comment_block(path: str, text: str, language_id: str) -> str:
     mark = comment_mark(language_id)
     body = "\n".join(f"{mark} {line}" if line else mark for line in text.split("\n"))
     return f"{mark} Path: {path}\n{body}\n"
+
+
+_EXT_LANG = {
+    ".py": "python", ".sh": "shellscript", ".rb": "ruby", ".pl": "perl", ".r": "r",
+    ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".jl": "julia", ".ex": "elixir",
+    ".sql": "sql", ".lua": "lua", ".hs": "haskell", ".clj": "clojure", ".erl": "erlang",
+}  # fmt: skip
+
+
+def language_of(path: str) -> str:
+    """A language id from a file name, for the comment style of snippets (others use //)."""
+    dot = path.rfind(".")
+    return _EXT_LANG.get(path[dot:].lower(), "unknown") if dot >= 0 else "unknown"

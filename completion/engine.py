@@ -76,9 +76,7 @@ class CompletionEngine:
             )
             self.backend, self.info = backend, info
             self.builder = ContextBuilder(self.template, counter, config, s.crossfile_window_lines)
-            log.info(
-                "completion engine ready: backend=%s template=%s", s.backend, self.template.name
-            )
+            log.info("completion engine ready: backend=%s template=%s", s.backend, self.template.name)
 
     def start_sync(self) -> None:
         """`start()` for callers without a running event loop."""
@@ -170,11 +168,7 @@ class CompletionEngine:
 
         ctx = self.builder.build(request, mode)
         t1 = time.perf_counter()
-        max_new = (
-            min(s.max_new_tokens, s.single_line_max_tokens)
-            if mode == "single"
-            else s.max_new_tokens
-        )
+        max_new = min(s.max_new_tokens, s.single_line_max_tokens) if mode == "single" else s.max_new_tokens
         n = max(1, request.max_candidates)
         stops = (*self.template.special_tokens, *s.stop)
         post = PostContext(mode, ctx.line, doc_suffix, stops, s.max_lines)
@@ -206,9 +200,7 @@ class CompletionEngine:
     ) -> list[Completion]:
         model = self.info.model if self.info else self.settings.model
         return [
-            Completion(
-                t.replace("\n", "\r\n") if crlf else t, self.settings.backend, model, cached, ms
-            )
+            Completion(t.replace("\n", "\r\n") if crlf else t, self.settings.backend, model, cached, ms)
             for t in texts
         ]
 

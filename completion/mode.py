@@ -41,9 +41,7 @@ def decide_mode(
     """``none`` mid-word (unless explicit); ``single`` when code follows on the line, in a line
     comment, or mid-statement; ``multi`` on a blank line or after a block opener."""
     before, after = line.before, line.after
-    mid_word = (
-        bool(before) and bool(after) and _WORD_CHAR.match(before[-1]) and _WORD_CHAR.match(after[0])
-    )
+    mid_word = bool(before) and bool(after) and _WORD_CHAR.match(before[-1]) and _WORD_CHAR.match(after[0])
     if mid_word and not explicit:
         return "none"
     if setting == "never":

@@ -18,15 +18,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from completion.backends.base import GenerationRequest
-
-if TYPE_CHECKING:
-    from completion.batching import Batcher
-from completion.crossfile import as_comment_block
+from completion.crossfile import as_comment_block, language_of
 from completion.postprocess import cut_at_stops
 from completion.server_schemas import CompletionBody
 from completion.settings import TransformersSettings
 from completion.templates import FimTemplate, SourceFile, resolve_template
 from index.errors import InputError, StacklensError
+
+if TYPE_CHECKING:
+    from completion.batching import Batcher
 
 log = logging.getLogger(__name__)
 Scope = MutableMapping[str, Any]
@@ -48,9 +48,7 @@ class BodyLimit:
     def __init__(self, app: Any, limit: int) -> None:
         self.app, self.limit = app, limit
 
-    async def __call__(
-        self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
@@ -70,9 +68,7 @@ class BodyLimit:
 
 
 def _too_large(limit: int) -> JSONResponse:
-    return _error(
-        413, f"request body over {limit} bytes: send less context or raise --max-body-bytes"
-    )
+    return _error(413, f"request body over {limit} bytes: send less context or raise --max-body-bytes")
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -104,9 +100,7 @@ class ModelService:
                 self.config.template, model_id=self.config.model, tokens=info.special_tokens
             )
         except StacklensError:
-            log.warning(
-                "no FIM template known for %s: requests with `suffix` will fail", self.config.model
-            )
+            log.warning("no FIM template known for %s: requests with `suffix` will fail", self.config.model)
 
     def fim_prompt(self, body: CompletionBody, prompt: str) -> str:
         if body.suffix is None:
@@ -116,7 +110,7 @@ class ModelService:
         files = tuple(SourceFile(f.filename, f.text) for f in body.input_extra)
         if self.template.has_repo_format:
             return self.template.render(prompt, body.suffix, files, body.filename)
-        blocks = "".join(as_comment_block(f.path, f.text, "unknown") for f in files)
+        blocks = "".join(as_comment_block(f.path, f.text, language_of(f.path)) for f in files)
         return self.template.render(blocks + prompt, body.suffix)
 
     async def generate(self, req: GenerationRequest) -> list[str]:

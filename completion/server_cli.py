@@ -20,9 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="hub id or local directory (save_pretrained)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument(
-        "--token", default=None, help=f"bearer token clients must send (or ${TOKEN_ENV})"
-    )
+    p.add_argument("--token", default=None, help=f"bearer token clients must send (or ${TOKEN_ENV})")
     p.add_argument("--max-body-bytes", type=int, default=1_000_000)
     p.add_argument("--template", default=None, help="FIM template name (default: detect)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -49,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from completion.server import ServerConfig, create_app
     from index.errors import StacklensError
 
-    config = ServerConfig(
-        args.model, token, args.max_body_bytes, args.template, args.device, args.dtype
-    )
+    config = ServerConfig(args.model, token, args.max_body_bytes, args.template, args.device, args.dtype)
     try:
         app = create_app(config)
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

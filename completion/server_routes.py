@@ -17,9 +17,7 @@ if TYPE_CHECKING:
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def add_generation_routes(
-    app: FastAPI, service: ModelService, authorize: Callable[..., None]
-) -> None:
+def add_generation_routes(app: FastAPI, service: ModelService, authorize: Callable[..., None]) -> None:
     from completion.server import completion_id, now, sse
 
     model_name = service.config.model
@@ -29,9 +27,7 @@ def add_generation_routes(
         prompt = body.prompt
         if isinstance(prompt, list):
             if len(prompt) != 1 or not isinstance(prompt[0], str):
-                raise InputError(
-                    "`prompt` must be one string (batches of prompts are not supported)"
-                )
+                raise InputError("`prompt` must be one string (batches of prompts are not supported)")
             prompt = prompt[0]
         text_prompt = service.fim_prompt(body, prompt)
         stop_list = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
@@ -58,9 +54,7 @@ def add_generation_routes(
                             "object": "text_completion",
                             "created": created,
                             "model": model_name,
-                            "choices": [
-                                {"index": 0, "text": delta, "finish_reason": None, "logprobs": None}
-                            ],
+                            "choices": [{"index": 0, "text": delta, "finish_reason": None, "logprobs": None}],
                         }
                     )
                 yield sse(
@@ -69,9 +63,7 @@ def add_generation_routes(
                         "object": "text_completion",
                         "created": created,
                         "model": model_name,
-                        "choices": [
-                            {"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}
-                        ],
+                        "choices": [{"index": 0, "text": "", "finish_reason": "stop", "logprobs": None}],
                     }
                 )
                 yield "data: [DONE]\n\n"
@@ -79,8 +71,7 @@ def add_generation_routes(
             return StreamingResponse(events(), media_type="text/event-stream", headers=_SSE_HEADERS)
         texts = await service.generate(req)
         choices = [
-            {"index": i, "text": t, "finish_reason": "stop", "logprobs": None}
-            for i, t in enumerate(texts)
+            {"index": i, "text": t, "finish_reason": "stop", "logprobs": None} for i, t in enumerate(texts)
         ]
         return {
             "id": cid,

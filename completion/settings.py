@@ -7,6 +7,7 @@ from a flat dict (LSP initializationOptions, a TOML table) and still get a discr
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -15,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model
 from completion.templates import CustomTemplateSpec
 from index.errors import ConfigError
 
-BackendName = Literal[
-    "transformers", "tgi", "huggingface", "openai", "ollama", "llamacpp", "stacklens"
-]
+BackendName = Literal["transformers", "tgi", "huggingface", "openai", "ollama", "llamacpp", "stacklens"]
 TOKEN_ENV = "STACKLENS_API_TOKEN"
+log = logging.getLogger(__name__)
 
 
 class CustomTemplate(BaseModel):
@@ -45,7 +45,8 @@ def _token_from_env() -> SecretStr | None:
 class CompletionSettings(BaseModel):
     """Settings common to every backend. Instantiating it dispatches on ``backend``."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # Unknown keys are ignored (editors send whole option blocks); load_settings warns of them.
+    model_config = ConfigDict(extra="ignore", validate_default=True)
     requires_url: ClassVar[bool] = True
 
     backend: BackendName = "transformers"
@@ -60,9 +61,7 @@ class CompletionSettings(BaseModel):
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list)
-    prefix_ratio: float = Field(
-        default=0.75, gt=0.0, lt=1.0
-    )  # share of the in-file budget for the prefix
+    prefix_ratio: float = Field(default=0.75, gt=0.0, lt=1.0)  # share of the in-file budget for the prefix
     crossfile_max_tokens: int = Field(default=512, ge=0)
     crossfile_max_snippets: int = Field(default=4, ge=0, le=32)
     crossfile_window_lines: int = Field(default=30, ge=4, le=400)
@@ -179,9 +178,7 @@ def _backend_class(name: object) -> type[CompletionSettings]:
     try:
         return _CLASSES[str(name)]
     except KeyError:
-        raise ConfigError(
-            f"unknown completion backend {name!r}; use one of {', '.join(_CLASSES)}"
-        ) from None
+        raise ConfigError(f"unknown completion backend {name!r}; use one of {', '.join(_CLASSES)}") from None
 
 
 def load_settings(obj: Any) -> CompletionSettings:
@@ -189,12 +186,14 @@ def load_settings(obj: Any) -> CompletionSettings:
     from pydantic import ValidationError
 
     try:
-        return CompletionSettings.model_validate(obj)
+        settings = CompletionSettings.model_validate(obj)
+        unknown = sorted(set(obj) - set(type(settings).model_fields)) if isinstance(obj, dict) else []
+        if unknown:
+            log.warning("completion settings: ignoring unknown keys %s", ", ".join(unknown))
+        return settings
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"][1:]) or str(
-                err["loc"][0] if err["loc"] else ""
-            )
+            loc = ".".join(str(p) for p in err["loc"][1:]) or str(err["loc"][0] if err["loc"] else "")
             parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
         raise ConfigError("invalid completion settings: " + "; ".join(parts)) from None

@@ -67,10 +67,7 @@ class FimTemplate:
             return f"{self.fim_suffix}{suf}{self.fim_prefix}{pre}"
         head = self._repo_block(files, path, repo)
         if self.order == "spm":
-            return (
-                f"{head}{self.fim_prefix}{self.fim_suffix}{suf}{self.fim_middle}"
-                f"{self.prefix_sep}{prefix}"
-            )
+            return f"{head}{self.fim_prefix}{self.fim_suffix}{suf}{self.fim_middle}{self.prefix_sep}{prefix}"
         if self.repo_style == "starcoder2" and head:
             return f"{head}{self.fim_prefix}{path}\n{prefix}{self.fim_suffix}{suf}{self.fim_middle}"
         return (

@@ -91,9 +91,7 @@ FAMILIES: dict[str, _Family] = {
         "<|endoftext|>",
         "<fim_pad>",
     ),
-    "granite": _Family(
-        "granite", (*_SC, "<reponame>"), "<|endoftext|>", "<|endoftext|>", "<fim_pad>"
-    ),
+    "granite": _Family("granite", (*_SC, "<reponame>"), "<|endoftext|>", "<|endoftext|>", "<fim_pad>"),
     "santacoder": _Family(
         "santacoder",
         ("<|endoftext|>", "<fim-prefix>", "<fim-middle>", "<fim-suffix>", "<fim-pad>"),
@@ -291,9 +289,7 @@ def _fim_examples(family: str, text: str, rng: random.Random, n: int) -> list[st
     return out
 
 
-def _train(
-    model: Any, tokenizer: Any, family: str, texts: list[str], steps: int, seed: int
-) -> None:
+def _train(model: Any, tokenizer: Any, family: str, texts: list[str], steps: int, seed: int) -> None:
     import torch
 
     rng = random.Random(seed)

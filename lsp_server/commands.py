@@ -149,6 +149,8 @@ def register(ls: StacklensServer) -> None:
     @ls.command(STATUS_COMMAND)
     def show_status(ls: StacklensServer, *args: Any) -> dict[str, Any]:
         st = status(ls, timings=bool(_arg(args).get("timings")))
+        if _arg(args).get("quiet"):
+            return st  # polled by the VS Code extension's status bar: no message each time
         engine = (st["completion"]["configured"] or {}).get("engine", "none")
         ls.show(
             f"stacklens {VERSION}: {st['membership']}, policy {st['policy']}, engine {engine}",

@@ -129,9 +129,7 @@ async def _raise_for(resp: httpx.Response, base_url: str) -> None:
         err = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(err, dict):
             err = err.get("message")
-        detail = (
-            str(err or payload.get("detail") or detail) if isinstance(payload, dict) else detail
-        )
+        detail = str(err or payload.get("detail") or detail) if isinstance(payload, dict) else detail
     except ValueError:
         pass
     await resp.aclose()

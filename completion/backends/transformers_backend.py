@@ -121,17 +121,13 @@ class TransformersBackend:
         dtype = pick_dtype(getattr(s, "dtype", "auto"), self.device)
         attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device)
         trust = bool(getattr(s, "trust_remote_code", False))
-        if s.model.startswith(("/", "./", "../", "~")) and not os.path.isdir(
-            os.path.expanduser(s.model)
-        ):
+        if s.model.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(s.model)):
             raise ConfigError(
                 f"cannot load model {s.model!r}: no such directory. Give a directory written by "
                 "save_pretrained (config.json, weights, tokenizer) or a hub id"
             )
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                s.tokenizer or s.model, trust_remote_code=trust
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(s.tokenizer or s.model, trust_remote_code=trust)
             self.model = AutoModelForCausalLM.from_pretrained(
                 s.model, dtype=dtype, attn_implementation=attn, trust_remote_code=trust
             )
@@ -170,12 +166,8 @@ class TransformersBackend:
             kwargs: dict[str, Any] = {
                 "max_new_tokens": req.max_new_tokens,
                 "eos_token_id": eos or None,
-                "pad_token_id": tok.pad_token_id
-                if tok.pad_token_id is not None
-                else (eos or [0])[0],
-                "stopping_criteria": StoppingCriteriaList(
-                    [_Stopper(tok, len(ids), text_stops, cancel)]
-                ),
+                "pad_token_id": tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0],
+                "stopping_criteria": StoppingCriteriaList([_Stopper(tok, len(ids), text_stops, cancel)]),
                 "return_dict_in_generate": True,
                 "num_return_sequences": n,
             }
@@ -216,16 +208,12 @@ class TransformersBackend:
             eos, text_stops = self._stop_ids(tuple(dict.fromkeys(s for r in reqs for s in r.stop)))
             pad = tok.pad_token_id if tok.pad_token_id is not None else (eos or [0])[0]
             ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-            mask = torch.tensor(
-                [[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device
-            )
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
             kwargs: dict[str, Any] = {
                 "max_new_tokens": max(r.max_new_tokens for r in reqs),
                 "eos_token_id": eos or None,
                 "pad_token_id": pad,
-                "stopping_criteria": StoppingCriteriaList(
-                    [_Stopper(tok, width, text_stops, cancel)]
-                ),
+                "stopping_criteria": StoppingCriteriaList([_Stopper(tok, width, text_stops, cancel)]),
             }
             if first.temperature > 0:
                 kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)

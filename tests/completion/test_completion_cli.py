@@ -49,9 +49,7 @@ def test_stacklens_serve_answers_both_apis(starcoder_dir: Path, tmp_path: Path) 
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(
-                    "stacklens serve did not come up: " + (tmp_path / "serve.log").read_text()
-                )
+                pytest.fail("stacklens serve did not come up: " + (tmp_path / "serve.log").read_text())
             time.sleep(0.2)
         auth = {"Authorization": "Bearer t0ken"}
         fim = {"prompt": "def add(a, b):", "suffix": "\n", "max_tokens": 5}

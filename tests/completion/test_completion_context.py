@@ -61,18 +61,14 @@ def test_estimating_counter_without_tokenizer() -> None:
 
 def test_crossfile_ranking_prefers_the_related_document() -> None:
     related = OpenDocument("file:///p/geometry.py", "class Vector:\n    def norm(self): ...\n" * 3)
-    unrelated = OpenDocument(
-        "file:///p/http.py", "def fetch(url, session):\n    return session.get(url)\n"
-    )
+    unrelated = OpenDocument("file:///p/http.py", "def fetch(url, session):\n    return session.get(url)\n")
     idx = SnippetIndex(window_lines=10)
     ranked = idx.rank("v = Vector(1, 2)\nprint(v.norm())", [unrelated, related], 4)
     assert [s.uri for s in ranked] == ["file:///p/geometry.py"]
 
 
 def test_crossfile_in_repo_format_for_qwen(counter: TokenizerCounter) -> None:
-    other = OpenDocument(
-        "file:///proj/pkg/vec.py", "class Vector:\n    def norm(self):\n        pass\n"
-    )
+    other = OpenDocument("file:///proj/pkg/vec.py", "class Vector:\n    def norm(self):\n        pass\n")
     noise = OpenDocument("file:///proj/pkg/net.py", "def fetch(url):\n    return url\n")
     req = CompletionRequest(
         "file:///proj/main.py",
@@ -90,9 +86,7 @@ def test_crossfile_in_repo_format_for_qwen(counter: TokenizerCounter) -> None:
 
 def test_crossfile_as_comment_blocks_otherwise(counter: TokenizerCounter) -> None:
     other = OpenDocument("file:///proj/vec.ts", "class Vector {\n  norm() { return 1; }\n}\n")
-    req = CompletionRequest(
-        "file:///proj/main.ts", "const v = new Vector();\nv.", 26, "typescript", (other,)
-    )
+    req = CompletionRequest("file:///proj/main.ts", "const v = new Vector();\nv.", 26, "typescript", (other,))
     ctx = ContextBuilder(TEMPLATES["starcoder"], counter, BudgetConfig(1024, 64)).build(req)
     assert ctx.prompt.startswith("<fim_prefix>// Path: vec.ts\n// class Vector {\n//   norm()")
     assert ctx.commented_prefix.endswith("const v = new Vector();\nv.")
@@ -127,9 +121,7 @@ def test_tokenizer_counter_head_tail(counter: TokenizerCounter, tmp_path: Path) 
     where=st.floats(0, 1),
     ratio=st.floats(0.1, 0.9),
 )
-def test_context_invariants(
-    counter: TokenizerCounter, text: str, where: float, ratio: float
-) -> None:
+def test_context_invariants(counter: TokenizerCounter, text: str, where: float, ratio: float) -> None:
     """Any text, any cursor: the kept prefix/suffix touch the cursor and the budget holds."""
     offset = int(len(text) * where)
     cfg = BudgetConfig(context_window=256, max_new_tokens=32, prefix_ratio=ratio)

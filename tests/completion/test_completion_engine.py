@@ -181,9 +181,7 @@ async def test_kv_cache_reuse_gives_the_same_tokens(fixture: str, request: Any) 
 
 @pytest.mark.asyncio
 async def test_transformers_stream_matches_generate(starcoder_dir: Path) -> None:
-    backend = TransformersBackend(
-        load_settings({"backend": "transformers", "model": str(starcoder_dir)})
-    )
+    backend = TransformersBackend(load_settings({"backend": "transformers", "model": str(starcoder_dir)}))
     info = await backend.start()
     assert info.tokenizer is not None and "<fim_prefix>" in (info.special_tokens or ())
     prompt = "<fim_prefix>def f(<fim_suffix>\n<fim_middle>"
@@ -216,9 +214,7 @@ def test_start_sync_loads(starcoder_dir: Path) -> None:
     engine = CompletionEngine({"backend": "transformers", "model": str(starcoder_dir)})
     engine.start_sync()
     assert engine.template is not None and engine.template.name == "starcoder"
-    out = asyncio.run(
-        engine.complete(CompletionRequest("file:///a.py", "def f(", 6, explicit=True))
-    )
+    out = asyncio.run(engine.complete(CompletionRequest("file:///a.py", "def f(", 6, explicit=True)))
     assert isinstance(out, list)
 
 

@@ -95,9 +95,7 @@ def test_tgi_generate_and_stream(stacklens_url: str) -> None:
         ("/v1/completions", {"prompt": "x" * 300_000}, 413, "bytes"),
     ],
 )
-def test_clear_4xx_errors(
-    stacklens_url: str, path: str, body: Any, status: int, needle: str
-) -> None:
+def test_clear_4xx_errors(stacklens_url: str, path: str, body: Any, status: int, needle: str) -> None:
     resp = _post(stacklens_url, path, body)
     assert resp.status_code == status
     assert needle in resp.json()["error"]["message"]
@@ -126,9 +124,7 @@ async def test_concurrent_requests_are_safe(stacklens_url: str) -> None:
     ]
     async with httpx.AsyncClient(timeout=120) as client:
         sequential = [
-            (await client.post(f"{stacklens_url}/v1/completions", json=b)).json()["choices"][0][
-                "text"
-            ]
+            (await client.post(f"{stacklens_url}/v1/completions", json=b)).json()["choices"][0]["text"]
             for b in bodies
         ]
         resps = await asyncio.gather(
@@ -189,9 +185,7 @@ async def test_engine_over_stacklens_backend(stacklens_url: str) -> None:
     engine = CompletionEngine({"backend": "stacklens", "url": stacklens_url, "temperature": 0})
     await engine.start()
     assert engine.template is not None and engine.template.name == "qwen"  # from /healthz
-    out = await engine.complete(
-        CompletionRequest("file:///w/greet.py", PREFIX, len(PREFIX), "python")
-    )
+    out = await engine.complete(CompletionRequest("file:///w/greet.py", PREFIX, len(PREFIX), "python"))
     assert out and out[0].text.startswith("    for value in values:")
     assert out[0].backend == "stacklens" and not out[0].cached
     await engine.aclose()
@@ -202,9 +196,7 @@ async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path
     from completion.backends.transformers_backend import TransformersBackend
     from completion.batching import Batcher
 
-    backend = TransformersBackend(
-        load_settings({"backend": "transformers", "model": str(qwen_trained_dir)})
-    )
+    backend = TransformersBackend(load_settings({"backend": "transformers", "model": str(qwen_trained_dir)}))
     await backend.start()
     reqs = [
         GenerationRequest(
@@ -226,3 +218,27 @@ async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path
     assert cut == [t.split("<|endoftext|>")[0] for t in alone]
     assert backend.stats["batched"] == 1
     await backend.aclose()
+
+
+def test_server_fim_prompt_uses_input_extra() -> None:
+    from completion.server import ModelService
+    from completion.server_schemas import CompletionBody
+
+    service = ModelService(ServerConfig("unused"))  # not started: no model needed here
+    body = CompletionBody.model_validate(
+        {
+            "prompt": "x = ",
+            "suffix": "",
+            "filename": "main.py",
+            "input_extra": [{"filename": "util.py", "text": "def u(): ..."}],
+        }
+    )
+    service.template = TEMPLATES["qwen"]
+    assert service.fim_prompt(body, "x = ") == (
+        "<|repo_name|>\n<|file_sep|>util.py\ndef u(): ...\n<|file_sep|>main.py\n"
+        "<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
+    )
+    service.template = TEMPLATES["starcoder"]
+    assert service.fim_prompt(body, "x = ").startswith("<fim_prefix># Path: util.py\n# def u(): ...")
+    body.suffix = None
+    assert service.fim_prompt(body, "raw") == "raw"

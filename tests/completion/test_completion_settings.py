@@ -27,9 +27,7 @@ def test_dispatch_on_backend_from_dict_and_constructor() -> None:
     assert isinstance(load_settings({"backend": "llamacpp"}), LlamaCppSettings)
 
 
-def test_token_from_env_is_secret(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_token_from_env_is_secret(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("STACKLENS_API_TOKEN", "sekret-123")
     s = load_settings({"backend": "tgi", "url": "http://127.0.0.1:1"})
     assert s.token == "sekret-123"
@@ -48,7 +46,6 @@ def test_token_from_env_is_secret(
         ({"backend": "transformers"}, "needs `model`"),
         ({"backend": "nope"}, "backend"),
         ({"backend": "openai", "url": "http://x", "temperature": 9}, "temperature"),
-        ({"backend": "tgi", "url": "http://x", "surprise": 1}, "surprise"),
     ],
 )
 def test_invalid_settings_say_what_to_fix(data: dict[str, object], needle: str) -> None:
@@ -66,3 +63,10 @@ def test_custom_template_in_settings() -> None:
     )
     assert not isinstance(s.template, str) and s.template is not None
     assert s.template.spec().build().render("a", "b") == "<P>a<S>b<M>"
+
+
+def test_unknown_keys_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        s = load_settings({"backend": "tgi", "url": "http://x", "max_new_token": 5})
+    assert s.max_new_tokens == 64
+    assert "max_new_token" in caplog.text

@@ -96,9 +96,7 @@ def test_repo_level_formats() -> None:
 
 
 def test_empty_suffix_becomes_newline() -> None:
-    assert (
-        TEMPLATES["qwen"].render("x = ", "") == "<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
-    )
+    assert TEMPLATES["qwen"].render("x = ", "") == "<|fim_prefix|>x = <|fim_suffix|>\n<|fim_middle|>"
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -131,10 +129,7 @@ def test_detect_from_model_id(model_id: str, family: str | None) -> None:
 def test_resolution_order_and_errors() -> None:
     # A configured name wins over detection; granite's id wins over its starcoder-like tokens.
     assert resolve_template("qwen", model_id="bigcode/starcoder").name == "qwen"
-    assert (
-        resolve_template(None, model_id="granite-8b-code", tokens=["<fim_prefix>"]).name
-        == "granite"
-    )
+    assert resolve_template(None, model_id="granite-8b-code", tokens=["<fim_prefix>"]).name == "granite"
     assert resolve_template("auto", tokens=["<fim_prefix>", "<file_sep>"]).name == "starcoder2"
     with pytest.raises(ConfigError, match="set `template`"):
         resolve_template(None, model_id="gpt2", tokens=["hello"])

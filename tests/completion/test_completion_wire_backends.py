@@ -42,9 +42,7 @@ def fake_app(rec: Recorder) -> FastAPI:
     @app.post("/api/show")
     async def show(request: Request) -> dict[str, Any]:
         await record(request)
-        return {
-            "template": "{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}"
-        }
+        return {"template": "{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}"}
 
     @app.post("/api/generate", response_model=None)
     async def ollama(request: Request) -> Any:
@@ -204,9 +202,7 @@ async def test_hf_inference_api_retries_5xx_and_sends_token(
 @pytest.mark.asyncio
 async def test_hf_error_payload_becomes_backend_error(fake: tuple[str, Recorder]) -> None:
     url, _ = fake
-    backend = make_backend(
-        load_settings({"backend": "huggingface", "url": url, "model": "org/bad"})
-    )
+    backend = make_backend(load_settings({"backend": "huggingface", "url": url, "model": "org/bad"}))
     with pytest.raises(BackendError, match="does not exist"):
         await backend.generate(REQ)
     await backend.aclose()

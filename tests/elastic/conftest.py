@@ -26,6 +26,8 @@ def es_url() -> Iterator[str]:
     """URL of a fresh Elasticsearch on a free loopback port, stopped after the session."""
     run_dir = Path(tempfile.mkdtemp(prefix="stacklens-es-"))
     os.chmod(run_dir, 0o755)
+    # scripts/teardown/elasticsearch.sh stops leftovers whose owner is gone, never ours.
+    (run_dir / "owner.pid").write_text(str(os.getpid()))
     try:
         done = subprocess.run(
             ["bash", str(SCRIPT), "start", str(run_dir)],

@@ -1,0 +1,90 @@
+// Translates the extension's settings (flat `stacklens.*` keys in VS Code) into the configuration
+// object the language server validates (docs/lsp.md). Pure: no `vscode` import, so it is unit tested.
+// The server rejects unknown keys (pydantic extra="forbid"), which is why VS Code's raw section is
+// never forwarded as is: editor-only keys such as `pythonPath` would make the whole layer invalid.
+
+/** Reads one setting below `stacklens.` (e.g. "completion.model"); undefined when absent. */
+export type Getter = (key: string) => unknown;
+
+/** API tokens live in SecretStorage, never in settings.json. */
+export interface Tokens {
+  completion?: string;
+  membership?: string;
+}
+
+/** Settings whose change needs a new server process (they shape its command line). */
+export const RESTART_KEYS = ['stacklens.pythonPath', 'stacklens.server.extraArgs', 'stacklens.logLevel'];
+
+/** Settings the server reads; a change is pushed with workspace/didChangeConfiguration. */
+export const SERVER_SECTION = 'stacklens';
+
+function str(get: Getter, key: string): string | null {
+  const v = get(key);
+  // null means "not set here" to the server's layer merge, so empty strings become null.
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : null;
+}
+
+function num(get: Getter, key: string): number | null {
+  const v = get(key);
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function bool(get: Getter, key: string): boolean | null {
+  const v = get(key);
+  return typeof v === 'boolean' ? v : null;
+}
+
+function list(get: Getter, key: string): string[] | null {
+  const v = get(key);
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
+}
+
+/** True when the user configured a completion engine in VS Code (otherwise the server's own
+ * defaults / STACKLENS_* environment decide, and we must not override them with a half-set one). */
+export function completionConfigured(get: Getter): boolean {
+  const backend = str(get, 'completion.backend') ?? 'transformers';
+  return str(get, 'completion.model') !== null || str(get, 'completion.url') !== null || backend !== 'transformers';
+}
+
+/** The server's configuration object (camelCase keys, nulls for unset values). */
+export function toServerConfig(get: Getter, tokens: Tokens = {}): Record<string, unknown> {
+  const backend = str(get, 'completion.backend') ?? 'transformers';
+  let completion: Record<string, unknown> | null = null;
+  if (completionConfigured(get)) {
+    const template = str(get, 'completion.template');
+    completion = {
+      backend,
+      model: str(get, 'completion.model') ?? '',
+      url: backend === 'transformers' ? null : str(get, 'completion.url'),
+      template: template === 'auto' ? null : template,
+      contextWindow: num(get, 'completion.contextWindow'),
+      maxNewTokens: num(get, 'completion.maxNewTokens'),
+      temperature: num(get, 'completion.temperature'),
+      apiToken: tokens.completion || null,
+    };
+    // `device` only exists for the in-process backend; other backends forbid the key.
+    if (backend === 'transformers') completion.device = str(get, 'completion.device');
+  }
+  return {
+    completion,
+    membership: {
+      index: str(get, 'membership.index'),
+      url: str(get, 'membership.url'),
+      token: tokens.membership || null,
+      policy: str(get, 'membership.policy'),
+      licenseBlock: list(get, 'membership.licenseBlock'),
+      licenseAllow: list(get, 'membership.licenseAllow'),
+      unknownLicense: str(get, 'membership.unknownLicense'),
+      minChars: num(get, 'membership.minChars'),
+      background: bool(get, 'membership.background'),
+    },
+    debounceMs: num(get, 'debounceMs'),
+    maxCandidates: num(get, 'maxCandidates'),
+    logLevel: str(get, 'logLevel'),
+  };
+}
+
+/** Whether a configuration change event touches a setting that needs a server restart. */
+export function needsRestart(affects: (section: string) => boolean): boolean {
+  return RESTART_KEYS.some(affects);
+}

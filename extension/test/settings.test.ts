@@ -1,0 +1,76 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { completionConfigured, needsRestart, toServerConfig } from '../src/settings';
+
+const getter = (values: Record<string, unknown>) => (k: string) => values[k];
+
+test('unset settings become nulls (the server keeps its own defaults)', () => {
+  const cfg = toServerConfig(getter({}));
+  assert.equal(cfg.completion, null);
+  const m = cfg.membership as Record<string, unknown>;
+  assert.equal(m.index, null);
+  assert.equal(m.url, null);
+  assert.equal(m.token, null);
+  assert.equal(cfg.debounceMs, null);
+});
+
+test('a configured in-process model is passed with device, without url', () => {
+  const cfg = toServerConfig(getter({
+    'completion.backend': 'transformers', 'completion.model': ' /models/tiny ', 'completion.url': 'http://x',
+    'completion.device': 'cpu', 'completion.template': 'auto', 'completion.maxNewTokens': 128,
+  }));
+  assert.deepEqual(cfg.completion, {
+    backend: 'transformers', model: '/models/tiny', url: null, template: null, contextWindow: null,
+    maxNewTokens: 128, temperature: null, apiToken: null, device: 'cpu',
+  });
+});
+
+test('remote backends carry url and token but no device (the server forbids unknown keys)', () => {
+  const cfg = toServerConfig(getter({ 'completion.backend': 'openai', 'completion.url': 'http://gpu:8000', 'completion.model': 'sc2' }),
+    { completion: 's3cret', membership: 'm-tok' });
+  const c = cfg.completion as Record<string, unknown>;
+  assert.equal(c.url, 'http://gpu:8000');
+  assert.equal(c.apiToken, 's3cret');
+  assert.ok(!('device' in c));
+  assert.equal((cfg.membership as Record<string, unknown>).token, 'm-tok');
+});
+
+test('completion counts as configured by model, url or a non-default backend', () => {
+  assert.equal(completionConfigured(getter({})), false);
+  assert.equal(completionConfigured(getter({ 'completion.backend': 'transformers', 'completion.model': '' })), false);
+  assert.equal(completionConfigured(getter({ 'completion.model': 'm' })), true);
+  assert.equal(completionConfigured(getter({ 'completion.backend': 'ollama' })), true);
+});
+
+test('membership lists and policy pass through; junk entries are dropped', () => {
+  const cfg = toServerConfig(getter({
+    'membership.licenseBlock': ['GPL*', 3, 'AGPL*'], 'membership.licenseAllow': [], 'membership.policy': 'block',
+    'membership.minChars': 100, 'membership.index': '/srv/idx', 'membership.background': false,
+  }));
+  const m = cfg.membership as Record<string, unknown>;
+  assert.deepEqual(m.licenseBlock, ['GPL*', 'AGPL*']);
+  assert.deepEqual(m.licenseAllow, []);
+  assert.equal(m.policy, 'block');
+  assert.equal(m.minChars, 100);
+  assert.equal(m.index, '/srv/idx');
+  assert.equal(m.background, false);
+});
+
+test('only launcher settings need a restart', () => {
+  assert.equal(needsRestart((s) => s === 'stacklens.pythonPath'), true);
+  assert.equal(needsRestart((s) => s === 'stacklens.membership.index'), false);
+});
+
+test('every contributed setting is either read by the server mapping or editor-only', () => {
+  // package.json sits next to out/ and test/ alike.
+  const pkgPath = [path.join(__dirname, '..', 'package.json'), path.join(__dirname, '..', '..', 'package.json')].find(fs.existsSync)!;
+  const pkg = JSON.parse(fs.readFileSync(pkgPath, 'utf8'));
+  const keys = Object.keys(pkg.contributes.configuration.properties).map((k: string) => k.replace(/^stacklens\./, ''));
+  const read = new Set<string>();
+  toServerConfig((k) => { read.add(k); return undefined; });
+  toServerConfig((k) => { read.add(k); return k === 'completion.model' ? 'm' : undefined; });
+  const editorOnly = new Set(['enableCompletions', 'pythonPath', 'server.extraArgs']);
+  for (const k of keys) assert.ok(read.has(k) || editorOnly.has(k), `setting stacklens.${k} is not passed to the server`);
+});
