@@ -30,7 +30,7 @@ class RemoteChecker:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self.settings = settings or QuerySettings()  # type: ignore[call-arg]
+        self.settings = settings or QuerySettings()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url,
@@ -53,8 +53,7 @@ class RemoteChecker:
             r = self._http.post(path, json=body)
         except httpx.TimeoutException as exc:
             raise BackendError(
-                f"the membership service at {self.url} did not answer in time "
-                f"({type(exc).__name__})"
+                f"the membership service at {self.url} did not answer in time ({type(exc).__name__})"
             ) from exc
         except httpx.TransportError as exc:
             raise BackendError(
@@ -93,8 +92,7 @@ class RemoteChecker:
         """Matches of ``text`` in the service's corpus, best first (as `Matcher.check`)."""
         if len(text) > self.settings.max_query_bytes:
             raise InputError(
-                f"the query has {len(text):,} characters; "
-                f"the limit is {self.settings.max_query_bytes:,}"
+                f"the query has {len(text):,} characters; the limit is {self.settings.max_query_bytes:,}"
             )
         return self.check_many([{"text": text, "lang": lang, "path": path}])[0]
 

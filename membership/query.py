@@ -65,6 +65,11 @@ class _Candidate:
 
 def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
     """Group hits (sorted by q) into chains that advance in both texts with a bounded drift."""
+    if len(q) > 1:
+        dq, ds = np.diff(q), np.diff(s)
+        if (dq > 0).all() and (ds > 0).all() and (dq <= max_gap).all() and (ds <= max_gap).all():
+            if (np.abs(ds - dq) <= max_drift).all():
+                return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
     last_q: list[int] = []
     last_s: list[int] = []
@@ -91,6 +96,26 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
     return chains
 
 
+def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width: int) -> np.ndarray:
+    """Per group, the most hits lying on nearby diagonals (two adjacent bands of ``width``).
+
+    A copy puts its hits on one diagonal (shifted a little by edits); shared idioms scatter
+    theirs. Counting in numpy spares the chaining loop the hundreds of scattered documents
+    a generic query touches.
+    """
+    band = diag // width
+    band -= band.min() if len(band) else 0
+    stride = int(band.max()) + 2 if len(band) else 1
+    keys, counts = np.unique(group * stride + band, return_counts=True)
+    nxt = np.searchsorted(keys, keys + 1)
+    has_next = nxt < len(keys)
+    pair = counts.copy()
+    pair[has_next] += np.where(keys[nxt[has_next]] == keys[has_next] + 1, counts[nxt[has_next]], 0)
+    best = np.zeros(n_groups, dtype=np.int64)
+    np.maximum.at(best, keys // stride, pair)
+    return best
+
+
 class Matcher:
     """Runs membership queries against one index store."""
 
@@ -100,6 +125,9 @@ class Matcher:
         p = store.params
         self._max_gap = 2 * (p.window + p.kgram)
         self._max_drift = 4 * p.window
+        # Identical code in hundreds of files (vendored copies, generated tables) must not make
+        # one query chain them all; the best-supported documents are enough to rank.
+        self._max_docs = max(32, 3 * self.settings.max_matches)
 
     def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
         """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found."""
@@ -126,16 +154,32 @@ class Matcher:
         exact = (hits.meta & 0xFFFF) == qc[hits.qi].astype(np.int64)
         order = np.lexsort((hits.pos, hits.qi, hits.doc))
         docs = hits.doc[order]
-        bounds = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1], True])
+        starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+        ends = np.r_[starts[1:], len(order)]
+        # Cheap bounds first: a document whose hits span too little query text, even all
+        # chained together, cannot give a match; chaining (Python) runs only on the rest, the
+        # documents with the most hits first.
+        q_sorted = hits.qi[order]
+        first_q = np.minimum.reduceat(q_sorted, starts)
+        last_q = np.maximum.reduceat(q_sorted, starts)
+        char_end = np.r_[0, np.cumsum(tokens.end - tokens.start)]
+        span_chars = char_end[np.minimum(last_q + p.kgram, len(tokens))] - char_end[first_q]
+        support = _diagonal_support(
+            np.repeat(np.arange(len(starts)), ends - starts),
+            (hits.pos - hits.qi)[order],
+            len(starts),
+            self._max_drift,
+        )
+        viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars))
+        viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         out: list[_Candidate] = []
-        for b in range(len(bounds) - 1):
-            lo, hi = bounds[b], bounds[b + 1]
-            if hi - lo < 2:
-                continue
-            idx = order[lo:hi]
+        for g in viable:
+            idx = order[starts[g] : ends[g]]
             q, s = hits.qi[idx], hits.pos[idx]
             for chain in _chains(q, s, self._max_gap, self._max_drift):
-                c = self._score_chain(tokens, qa, int(docs[lo]), idx[chain], hits, exact)
+                if len(chain) < 3:
+                    continue  # fewer hits than any copy of the minimum size leaves
+                c = self._score_chain(tokens, qa, int(docs[starts[g]]), idx[chain], hits, exact)
                 if c is not None:
                     out.append(c)
         return out

@@ -110,9 +110,7 @@ def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-@api.post(
-    "/overlap", response_model=OverlapResponse, summary="Spans of a document found in the corpus"
-)
+@api.post("/overlap", response_model=OverlapResponse, summary="Spans of a document found in the corpus")
 def overlap(body: OverlapRequest, request: Request) -> OverlapResponse:
     state = _state(request)
     if len(body.document) > state.limits.max_snippet_chars:
@@ -135,9 +133,7 @@ def search(body: SearchRequest, request: Request) -> SearchResponse:
             "this service answers /v1/check and /overlap from an embedded index",
         )
     filters = {"lang": body.lang, "license": body.license, "repo": body.repo}
-    found = search_fn(
-        body.query, phrase=body.phrase, filters=filters, offset=body.offset, size=body.size
-    )
+    found = search_fn(body.query, phrase=body.phrase, filters=filters, offset=body.offset, size=body.size)
     return SearchResponse.model_validate(found)
 
 

@@ -72,9 +72,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = (
-            f"the request body is larger than the {self.limit:,}-byte limit; send less per request"
-        )
+        detail = f"the request body is larger than the {self.limit:,}-byte limit; send less per request"
         await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
 
 
@@ -102,14 +100,12 @@ def create_app(
     token: str | None = None,
 ) -> FastAPI:
     """The membership service; ``open_store`` runs once, at start-up."""
-    limits = limits or ServiceLimits()  # type: ignore[call-arg]
+    limits = limits or ServiceLimits()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = open_store()
-        lock: Any = (
-            threading.Lock() if isinstance(store, EmbeddedIndex) else contextlib.nullcontext()
-        )
+        lock: Any = threading.Lock() if isinstance(store, EmbeddedIndex) else contextlib.nullcontext()
         app.state.service = ServiceState(store, Matcher(store, settings), limits, lock)
         log.info("membership service ready: %s", store.describe())
         try:
@@ -142,9 +138,7 @@ def create_app(
     return app
 
 
-def store_opener(
-    index: str | None, es_url: str | None, es_index: str | None
-) -> Callable[[], IndexStore]:
+def store_opener(index: str | None, es_url: str | None, es_index: str | None) -> Callable[[], IndexStore]:
     """A function that opens the embedded index or the Elasticsearch store the flags name."""
     if es_url:
         from index.elastic import ElasticIndex
@@ -188,7 +182,8 @@ def running(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iterator[st
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

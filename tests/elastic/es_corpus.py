@@ -9,7 +9,7 @@ from pathlib import Path
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # Indexed in the parity corpus; NEGATIVE packages are not, and give the negative queries.
-CORPUS_PACKAGES = ("json", "http", "logging", "urllib", "importlib", "xml/dom", "wsgiref")
+CORPUS_PACKAGES = ("json", "logging", "urllib", "xml/dom", "wsgiref")
 NEGATIVE_PACKAGES = ("asyncio", "unittest")
 
 

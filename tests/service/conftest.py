@@ -44,9 +44,7 @@ def service_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def service_index(service_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("index") / "idx"
-    source = open_source(
-        str(service_corpus), BuildLimits(), repo="python/cpython", license="PSF-2.0"
-    )
+    source = open_source(str(service_corpus), BuildLimits(), repo="python/cpython", license="PSF-2.0")
     build(path, [source], progress=False)
     return path
 
@@ -63,9 +61,7 @@ def serve(service_index: Path) -> Iterator[Callable[..., str]]:
     """Starts the service on the embedded index (with the given options); returns its URL."""
     with_stack: list[Any] = []
 
-    def start(
-        token: str | None = None, store: Callable[[], Any] | None = None, **limits: Any
-    ) -> str:
+    def start(token: str | None = None, store: Callable[[], Any] | None = None, **limits: Any) -> str:
         app = create_app(
             store or (lambda: EmbeddedIndex(service_index)),
             limits=ServiceLimits(**limits),

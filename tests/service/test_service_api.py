@@ -55,9 +55,7 @@ def test_check_returns_the_matchers_matches_per_snippet(
     assert results[1]["matches"] == [] and results[2]["matches"] == []
 
 
-def test_overlap_spans_cover_the_pasted_text(
-    serve: Serve, service_index: Path, query_text: str
-) -> None:
+def test_overlap_spans_cover_the_pasted_text(serve: Serve, service_index: Path, query_text: str) -> None:
     url = serve()
     r = httpx.post(f"{url}/overlap", json={"document": query_text})
     assert r.status_code == 200, r.text
@@ -95,9 +93,7 @@ def test_token_is_required_when_set(serve: Serve, header: str | None) -> None:
     assert r.status_code == 401
     assert "bearer token" in r.json()["detail"]
     assert r.headers["www-authenticate"] == "Bearer"
-    ok = httpx.post(
-        f"{url}/v1/check", json={"snippets": []}, headers={"Authorization": "Bearer right-token"}
-    )
+    ok = httpx.post(f"{url}/v1/check", json={"snippets": []}, headers={"Authorization": "Bearer right-token"})
     assert ok.status_code == 200 and ok.json() == {"results": []}
 
 
@@ -111,9 +107,7 @@ def test_limits_are_clear_4xx(serve: Serve, query_text: str) -> None:
         for _ in range(20):
             yield b"x" * 5_000
 
-    r = httpx.post(
-        f"{url}/v1/check", content=chunks(), headers={"content-type": "application/json"}
-    )
+    r = httpx.post(f"{url}/v1/check", content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
 
     r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": "a"}] * 4})
@@ -166,9 +160,7 @@ class _FailingStore:
         self.inner.close()
 
 
-def test_store_errors_map_to_their_status(
-    serve: Serve, service_index: Path, query_text: str
-) -> None:
+def test_store_errors_map_to_their_status(serve: Serve, service_index: Path, query_text: str) -> None:
     url = serve(store=lambda: _FailingStore(service_index))
     r = httpx.post(f"{url}/v1/check", json={"snippets": [{"text": query_text}]})
     assert r.status_code == 502
@@ -176,9 +168,7 @@ def test_store_errors_map_to_their_status(
     assert httpx.get(f"{url}/healthz").status_code == 503
 
 
-def test_remote_checker_equals_local_matcher(
-    serve: Serve, service_index: Path, query_text: str
-) -> None:
+def test_remote_checker_equals_local_matcher(serve: Serve, service_index: Path, query_text: str) -> None:
     url = serve(token="abc")
     with RemoteChecker(url, token="abc") as remote, EmbeddedIndex(service_index) as idx:
         assert remote.check(query_text) == Matcher(idx).check(query_text)

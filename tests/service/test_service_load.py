@@ -137,6 +137,4 @@ def test_sixteen_clients_no_errors_bounded_memory(
             f"p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms; "
             f"RSS {before / 2**20:.0f} -> {after / 2**20:.0f} MiB ({os.cpu_count()} CPUs)"
         )
-    assert after - before < RSS_GROWTH_LIMIT, (
-        f"RSS grew by {(after - before) / 2**20:.0f} MiB under load"
-    )
+    assert after - before < RSS_GROWTH_LIMIT, f"RSS grew by {(after - before) / 2**20:.0f} MiB under load"
