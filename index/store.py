@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,12 @@ def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.
     starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
     idx = starts + np.arange(total)
     return idx, qi
+
+
+def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
+    if not parts:
+        return [np.empty(0, dtype=np.int64)] * n
+    return [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(n)]
 
 
 def stored_keys(keys: np.ndarray) -> np.ndarray:
@@ -133,51 +139,40 @@ class EmbeddedIndex:
     def describe(self) -> str:
         return f"{self.path} ({self.num_docs} documents, {len(self.segments)} segments)"
 
-    def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
-        parts = []
+    def _postings(
+        self, table: str, keys: np.ndarray, max_postings: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per segment with hits: (query index, global doc reference, stored values)."""
+        out = []
         short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
-            idx, qi = _gather(seg.fp_keys, short, max_postings)
+            idx, qi = _gather(getattr(seg, f"{table}_keys"), short, max_postings)
             if len(idx) == 0:
                 continue
-            vals = seg.fp_vals[idx]
+            vals = getattr(seg, f"{table}_vals")[idx]
             doc = vals["doc"].astype(np.int64)
             if seg.deleted:
                 keep = ~np.isin(doc, list(seg.deleted))
                 qi, vals, doc = qi[keep], vals[keep], doc[keep]
+            out.append((qi, doc | (si << 32), vals))
+        return out
+
+    def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
+        parts = []
+        for qi, doc, vals in self._postings("fp", keys, max_postings):
             packed = vals["packed"]
             pos = packed & np.uint64(0xFFFFF)
             line = (packed >> np.uint64(20)) & np.uint64(0xFFFFF)
-            meta = (packed >> np.uint64(48)) | (
-                ((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)
-            )
-            parts.append((qi, doc | (si << 32), pos, line, meta))
-        if not parts:
-            e = np.empty(0, dtype=np.int64)
-            return FingerprintHits(e, e, e, e, e)
-        cols = [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(5)]
-        return FingerprintHits(*cols)
+            span = (packed >> np.uint64(40)) & np.uint64(0xFF)
+            parts.append((qi, doc, pos, line, (packed >> np.uint64(48)) | (span << np.uint64(16))))
+        return FingerprintHits(*_columns(parts, 5))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
-        short = stored_keys(keys)
-        for si, seg in enumerate(self.segments):
-            idx, qi = _gather(seg.mh_keys, short, max_postings)
-            if len(idx) == 0:
-                continue
-            vals = seg.mh_vals[idx]
-            doc = vals["doc"].astype(np.int64)
-            if seg.deleted:
-                keep = ~np.isin(doc, list(seg.deleted))
-                qi, vals, doc = qi[keep], vals[keep], doc[keep]
-            lines = vals["lines"]
-            first = lines & np.uint32(0xFFFFF)
-            parts.append((qi, doc | (si << 32), first, first + (lines >> np.uint32(20))))
-        if not parts:
-            e = np.empty(0, dtype=np.int64)
-            return BandHits(e, e, e, e)
-        cols = [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(4)]
-        return BandHits(*cols)
+        for qi, doc, vals in self._postings("mh", keys, max_postings):
+            first = vals["lines"] & np.uint32(0xFFFFF)
+            parts.append((qi, doc, first, first + (vals["lines"] >> np.uint32(20))))
+        return BandHits(*_columns(parts, 4))
 
     def document(self, ref: int) -> dict[str, Any]:
         return self.segments[ref >> 32].doc(ref & 0xFFFFFFFF)
