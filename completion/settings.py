@@ -109,6 +109,11 @@ class TransformersSettings(CompletionSettings):
     attn_implementation: Literal["auto", "flash_attention_2", "sdpa", "eager"] = "auto"
     kv_reuse: bool = True
     trust_remote_code: bool = False
+    # Static KV cache + CUDA graphs for n=1 requests (completion/backends/fast_decode.py);
+    # "auto": on when the model runs on CUDA. "on" also works on CPU (no graphs; for tests).
+    fast_path: Literal["auto", "on", "off"] = "auto"
+    # Prompt-lookup drafts per step on the fast path (greedy only; 0 = off).
+    prompt_lookup_tokens: int = Field(default=0, ge=0, le=32)
 
     @model_validator(mode="after")
     def _need_model(self) -> TransformersSettings:

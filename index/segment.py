@@ -130,8 +130,9 @@ class Segment:
 
     def doc(self, doc_id: int) -> dict[str, Any]:
         start, end = int(self.doc_offsets[doc_id]), int(self.doc_offsets[doc_id + 1])
-        self._docs.seek(start)
-        raw = self._docs.read(end - start)
+        # pread: no shared file position, so threads (the HTTP service, the language server's
+        # background checks) can read documents concurrently.
+        raw = os.pread(self._docs.fileno(), end - start, start)
         try:
             return json.loads(raw)
         except ValueError as exc:

@@ -1,6 +1,8 @@
 """In-process generation with transformers: a hub id or a local directory, bf16/fp16 on CUDA,
 flash-attn 2 when installed (else SDPA), and KV-cache reuse when a new prompt for the same
-document extends the previous one. Imported only when this backend is chosen."""
+document extends the previous one. Single-candidate requests go through the static-cache fast path
+(completion/backends/fast_decode.py) when `fast_path` says so. Imported only when this backend is
+chosen."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, StoppingCriteriaList
 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
+from completion.backends.fast_decode import FastDecoder, supports_fast_path
 from completion.settings import CompletionSettings
 from index.errors import BackendError, ConfigError
 
@@ -39,9 +42,11 @@ def pick_dtype(setting: str, device: str) -> torch.dtype:
     return torch.float32
 
 
-def pick_attention(setting: str, device: str) -> str:
+def pick_attention(setting: str, device: str, fast_path: bool = False) -> str:
     if setting != "auto":
         return setting
+    if fast_path:
+        return "sdpa"  # the static cache needs a cache-position mask (see supports_fast_path)
     if device.startswith("cuda") and importlib.util.find_spec("flash_attn") is not None:
         return "flash_attention_2"
     return "sdpa"
@@ -107,7 +112,8 @@ class TransformersBackend:
         self._lock = threading.Lock()  # one generation at a time on the model
         self._kv: OrderedDict[str, _Kv] = OrderedDict()
         self.kv_reuse = bool(getattr(settings, "kv_reuse", True))
-        self.stats = {"prompt_tokens": 0, "reused_tokens": 0, "generations": 0}
+        self.stats: dict[str, float] = {"prompt_tokens": 0, "reused_tokens": 0, "generations": 0}
+        self.fast: FastDecoder | None = None
 
     async def start(self) -> BackendInfo:
         if self.model is None:
@@ -119,7 +125,9 @@ class TransformersBackend:
         s = self.settings
         self.device = pick_device(getattr(s, "device", "auto"))
         dtype = pick_dtype(getattr(s, "dtype", "auto"), self.device)
-        attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device)
+        fast_setting = getattr(s, "fast_path", "off")
+        want_fast = fast_setting == "on" or (fast_setting == "auto" and self.device.startswith("cuda"))
+        attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device, want_fast)
         trust = bool(getattr(s, "trust_remote_code", False))
         if s.model.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(s.model)):
             raise ConfigError(
@@ -138,6 +146,29 @@ class TransformersBackend:
             ) from exc
         self.model.to(self.device).eval()
         log.info("loaded %s on %s (%s, attention=%s)", s.model, self.device, dtype, attn)
+        if want_fast:
+            self._load_fast(fast_setting == "on")
+
+    def _load_fast(self, required: bool) -> None:
+        s = self.settings
+        # Room for the engine's prompt budget (an estimate near the edges) and the new tokens.
+        max_len = -(-(s.context_window + s.max_new_tokens + 64) // 256) * 256
+        why = supports_fast_path(self.model, max_len)
+        if why is not None:
+            if required:
+                raise ConfigError(f"fast_path 'on' cannot be used with {s.model!r}: {why}")
+            log.info("fast path off for %s: %s", s.model, why)
+            return
+        self.fast = FastDecoder(
+            self.model,
+            max_len,
+            cuda_graphs=self.device.startswith("cuda"),
+            lookup_tokens=int(getattr(s, "prompt_lookup_tokens", 0)),
+            max_docs=_KV_DOCS,
+        )
+        # At start-up, so the first user request does not pay for graph capture and kernel choice.
+        secs = self.fast.warmup(s.context_window)
+        log.info("fast path ready (cache %d tokens, graphs=%s) in %.1f s", max_len, self.fast.cuda_graphs, secs)
 
     # --- generation -------------------------------------------------------------------------
 
@@ -162,6 +193,8 @@ class TransformersBackend:
         with self._lock, torch.inference_mode():
             ids: list[int] = tok(req.prompt)["input_ids"]
             n = req.n if req.temperature > 0 else 1
+            if self.fast is not None and n == 1 and ids and self.fast.fits(len(ids), req.max_new_tokens):
+                return [self._run_fast(req, ids, cancel, streamer)]
             eos, text_stops = self._stop_ids(req.stop)
             kwargs: dict[str, Any] = {
                 "max_new_tokens": req.max_new_tokens,
@@ -195,6 +228,50 @@ class TransformersBackend:
                     self._kv.popitem(last=False)
         reason = "cancelled" if cancel.is_set() else "stop"
         return [Generation(tok.decode(row[len(ids) :]), reason) for row in seqs]
+
+    def _run_fast(
+        self, req: GenerationRequest, ids: list[int], cancel: threading.Event, streamer: _Streamer | None
+    ) -> Generation:
+        """One candidate on the static-cache fast path; same tokens as `_run`'s generate() (greedy)."""
+        assert self.fast is not None
+        tok = self.tokenizer
+        eos, text_stops = self._stop_ids(req.stop)
+
+        def should_stop(new: list[int]) -> bool:
+            # As _Stopper: cancellation, or a stop string in the last 16 tokens' text.
+            if cancel.is_set():
+                return True
+            return bool(text_stops) and any(s in tok.decode(new[-16:]) for s in text_stops)
+
+        on_tokens = None
+        if streamer is not None:
+            streamer.put(torch.tensor([ids]))  # the protocol's first call carries the prompt
+            on_tokens = lambda toks: streamer.put(torch.tensor(toks))  # noqa: E731
+        new, st = self.fast.generate(
+            ids,
+            req.max_new_tokens,
+            doc_key=req.doc_key,
+            reuse=self.kv_reuse and bool(req.doc_key),
+            eos_ids=eos,
+            should_stop=should_stop,
+            on_tokens=on_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+        )
+        if streamer is not None:
+            streamer.end()
+        for key, value in (
+            ("prompt_tokens", st.prompt_tokens),
+            ("reused_tokens", st.reused_tokens),
+            ("generations", 1),
+            ("fast_generations", 1),
+            ("prefilled_tokens", st.prefilled_tokens),
+            ("drafted_tokens", st.drafted_tokens),
+            ("accepted_tokens", st.accepted_tokens),
+        ):
+            self.stats[key] = self.stats.get(key, 0) + value
+        self.stats["last_ttft_ms"] = st.ttft_ms
+        return Generation(tok.decode(new), "cancelled" if cancel.is_set() else "stop")
 
     def run_batch(self, reqs: list[GenerationRequest], cancel: threading.Event) -> list[str]:
         """Greedy or sampled generation of several prompts in one left-padded batch (the server
@@ -285,4 +362,5 @@ class TransformersBackend:
 
     async def aclose(self) -> None:
         self._kv.clear()
+        self.fast = None
         self.model = None

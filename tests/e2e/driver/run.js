@@ -5,7 +5,7 @@
 // the status bar and the "show matches" command. Screenshots of every step go to $ARTIFACTS.
 //
 // Env (tests/e2e/test_vscode.py sets them): CODE_SERVER, VSIX, WORKSPACE, FILE, ARTIFACTS, STATE, PORT,
-// TYPE_TEXT (typed on a new line after the file's text), EXPECT (text the suggestion must contain),
+// TYPE_TEXT (typed at the end of the file, followed by Enter), EXPECT (text the suggestion must contain),
 // EXPECT_SOURCE (source named by the match), CHROMIUM, TIMEOUT_S (whole run), DOCS_IMAGE (optional copy target).
 // Every wait is bounded. Exit status 0 only when every step passed; a JSON summary is the last stdout line.
 'use strict';
@@ -24,7 +24,7 @@ const FILE = env('FILE', 'ring.py');
 const ARTIFACTS = env('ARTIFACTS', path.resolve('artifacts/e2e'));
 const STATE = env('STATE', fs.mkdtempSync(path.join(os.tmpdir(), 'stacklens-e2e-')));
 const PORT = Number(env('PORT', '8089'));
-const TYPE_TEXT = env('TYPE_TEXT', 'ring');
+const TYPE_TEXT = env('TYPE_TEXT', 'def ring_buffer_push(ring, head, capacity, value):');
 const EXPECT = env('EXPECT', 'ring_buffer_items');
 const EXPECT_SOURCE = env('EXPECT_SOURCE', 'acme/ring/ring.py');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
@@ -185,8 +185,10 @@ async function main() {
     await step('03-ghost-text', async () => {
       await p.locator('.monaco-editor .view-lines').first().click();
       await p.keyboard.press('Control+End');
-      await p.keyboard.press('Enter'); // VS Code indents the new line after `def ...:`
-      await p.keyboard.type(TYPE_TEXT, { delay: 80 });
+      // Type a line the way a user does (auto-closed brackets and all), then Enter: VS Code indents the
+      // new line, and the suggestion for the body is requested there.
+      await p.keyboard.type(TYPE_TEXT, { delay: 40 });
+      await p.keyboard.press('Enter');
       // The first request may wait for the model to load; re-trigger (Alt+\) a bounded number of times.
       for (let attempt = 0; attempt < 6 && !ghost.includes(EXPECT); attempt++) {
         if (attempt > 0) await p.keyboard.press('Alt+Backslash');
