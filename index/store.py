@@ -50,6 +50,9 @@ class BandHits:
     end_line: np.ndarray
 
 
+POSTINGS_BUDGET = 2048  # postings one query may read from one table of one segment
+
+
 def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``keys`` equal to each query key, and which query key each belongs to."""
     lo = np.searchsorted(keys, query, side="left")
@@ -58,6 +61,13 @@ def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.
     # Keys shared by very many documents are boilerplate; they cannot attribute anything.
     counts[counts > max_postings] = 0
     total = int(counts.sum())
+    if total > POSTINGS_BUDGET:
+        # Generic queries touch thousands of postings; the rarest keys carry the attribution,
+        # so the most common ones go first until the query fits its budget.
+        by_rarity = np.argsort(counts, kind="stable")
+        fits = int(np.searchsorted(np.cumsum(counts[by_rarity]), POSTINGS_BUDGET, side="right"))
+        counts[by_rarity[fits:]] = 0
+        total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     qi = np.repeat(np.arange(len(query)), counts)

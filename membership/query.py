@@ -22,6 +22,9 @@ from index.store import FingerprintHits
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
 
+_MAX_REPEATS = 8  # occurrences of one k-gram per document considered
+_MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
+
 # Separators carry no evidence of shared structure: a list of names is all commas.
 _SEPARATORS = ", . ( ) [ ] { } : ;"
 _PUNCTUATION = np.array([token_id(t) for t in _SEPARATORS.split()], dtype=np.uint64)
@@ -67,16 +70,16 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
     """Group hits (sorted by q) into chains that advance in both texts with a bounded drift."""
     if len(q) > 1:
         dq, ds = np.diff(q), np.diff(s)
-        if (dq > 0).all() and (ds > 0).all() and (dq <= max_gap).all() and (ds <= max_gap).all():
-            if (np.abs(ds - dq) <= max_drift).all():
-                return [list(range(len(q)))]  # the usual copy: one clean diagonal
+        advancing = (dq > 0).all() and (ds > 0).all()
+        if advancing and max(dq.max(), ds.max()) <= max_gap and (np.abs(ds - dq) <= max_drift).all():
+            return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
     last_q: list[int] = []
     last_s: list[int] = []
     active: list[int] = []
     for h in range(len(q)):
         qh, sh = int(q[h]), int(s[h])
-        active = [c for c in active if qh - last_q[c] <= max_gap]
+        active = [c for c in active if qh - last_q[c] <= max_gap][-_MAX_ACTIVE:]
         best, best_drift = -1, max_drift + 1
         for c in active:
             dq, ds = qh - last_q[c], sh - last_s[c]
@@ -153,6 +156,12 @@ class Matcher:
             return []
         exact = (hits.meta & 0xFFFF) == qc[hits.qi].astype(np.int64)
         order = np.lexsort((hits.pos, hits.qi, hits.doc))
+        # A k-gram repeated all over one file (tables, generated code) can only support so many
+        # chains; keeping a few occurrences per document keeps chaining linear.
+        d, qq = hits.doc[order], hits.qi[order]
+        first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
+        run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        order = order[np.arange(len(order)) - run_start < _MAX_REPEATS]
         docs = hits.doc[order]
         starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
         ends = np.r_[starts[1:], len(order)]

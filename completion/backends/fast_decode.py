@@ -24,10 +24,69 @@ import torch
 log = logging.getLogger(__name__)
 
 # Forward shapes captured as graphs (and used as padding buckets without graphs, so the CPU runs
-# the same shapes). Short prefill deltas after a keystroke go through these; longer ones run eagerly
-# (they are compute bound, where launch overhead no longer matters).
-PREFILL_BUCKETS = (16, 64, 256)
+# the same shapes). Prefill deltas after a keystroke go through these (with a PSM template an edit
+# recomputes the suffix too: ~1/4 of the prompt); longer ones run eagerly (compute bound, where
+# launch overhead no longer matters). Padding to a bucket at most doubles a compute-bound prefill.
+PREFILL_BUCKETS = (16, 64, 256, 512, 1024)
 _MAX_NGRAM = 3  # prompt lookup: the longest suffix n-gram searched for in the context
+_NEUTRAL_GENERATION: dict[str, Any] = {
+    "repetition_penalty": 1.0,
+    "encoder_repetition_penalty": 1.0,
+    "no_repeat_ngram_size": 0,
+    "bad_words_ids": None,
+    "suppress_tokens": None,
+    "begin_suppress_tokens": None,
+    "forced_bos_token_id": None,
+    "forced_eos_token_id": None,
+    "sequence_bias": None,
+    "min_length": 0,
+    "min_new_tokens": None,
+}
+
+
+_GROUPED = "stacklens_grouped_sdpa"  # registered with transformers' attention interfaces
+
+
+def grouped_sdpa(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    is_causal: bool | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """SDPA for grouped-query attention with a mask, without copying K/V per query head.
+
+    HF's SDPA path repeats K/V to every query head whenever a mask is given (and a static cache
+    always needs one): for Qwen2.5-Coder-1.5B (12 query / 2 KV heads) that writes and reads ~0.8 GB
+    per decode step on top of 3.1 GB of weights. Folding the query heads of a group into the query
+    length instead attends each group to its one K/V head, with the mask rows repeated."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    b, hq, n, d = query.shape
+    hkv, s = key.shape[1], key.shape[-2]
+    groups = hq // hkv
+    mask = attention_mask
+    if groups == 1 or mask is None or mask.dtype != torch.bool or mask.shape[1] != 1 or dropout:
+        return sdpa_attention_forward(
+            module, query, key, value, mask, dropout=dropout, scaling=scaling, is_causal=is_causal, **kwargs
+        )
+    # Query head h = kv * groups + g (repeat_kv's order); row g * n + i of a group is query i.
+    q = query.reshape(b, hkv, groups * n, d)
+    mask = mask[:, :, :, :s][:, :, None].expand(b, 1, groups, n, s).reshape(b, 1, groups * n, s)
+    out = torch.nn.functional.scaled_dot_product_attention(q, key, value, attn_mask=mask, scale=scaling)
+    return out.reshape(b, hq, n, d).transpose(1, 2).contiguous(), None
+
+
+def _register_grouped_sdpa() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+
+    AttentionInterface.register(_GROUPED, grouped_sdpa)
+    AttentionMaskInterface.register(_GROUPED, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])
 
 
 @dataclass
@@ -50,34 +109,49 @@ class _Snapshot:
 
 
 class _Step:
-    """One fixed-shape forward: ``length`` input tokens, logits of ``rows`` selected positions.
+    """One fixed-shape forward: ``length`` input tokens, logits (and their argmax) of ``rows``
+    selected positions.
 
-    Inputs live in static buffers so a CUDA graph captured over ``run`` replays with new values."""
+    Inputs live in one static device buffer so a CUDA graph captured over ``run`` replays with new
+    values; one pinned host buffer feeds it with a single copy per step (each separate small copy
+    costs ~10 us of a ~1 ms step)."""
 
     def __init__(self, decoder: FastDecoder, length: int, rows: int) -> None:
         dev = decoder.device
         self.decoder, self.length, self.rows = decoder, length, rows
-        self.ids = torch.zeros((1, length), dtype=torch.long, device=dev)
-        self.pos = torch.zeros((length,), dtype=torch.long, device=dev)
-        self.sel = torch.zeros((rows,), dtype=torch.long, device=dev)
-        self.out: torch.Tensor | None = None
+        size = 2 * length + rows
+        self.buf = torch.zeros((size,), dtype=torch.long, device=dev)
+        self.host = torch.zeros((size,), dtype=torch.long, pin_memory=dev.type == "cuda")
+        self.ids = self.buf[:length].view(1, length)
+        self.pos = self.buf[length : 2 * length]
+        self.sel = self.buf[2 * length :]
+        self.out: tuple[torch.Tensor, torch.Tensor] | None = None
         self.graph: Any = None
 
-    def run(self) -> torch.Tensor:
+    def run(self) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.decoder
-        hidden = d.base(
-            input_ids=self.ids,
-            position_ids=self.pos.unsqueeze(0),
-            cache_position=self.pos,
-            past_key_values=d.cache,
-            use_cache=True,
-        ).last_hidden_state
+        cfg = d.model.config
+        attn = cfg._attn_implementation
+        if d.grouped:
+            # Only for the fast path's steps (a captured graph keeps what ran at capture);
+            # generate() on the same model keeps the implementation it was loaded with.
+            cfg._attn_implementation = _GROUPED
+        try:
+            hidden = d.base(
+                input_ids=self.ids,
+                position_ids=self.pos.unsqueeze(0),
+                cache_position=self.pos,
+                past_key_values=d.cache,
+                use_cache=True,
+            ).last_hidden_state
+        finally:
+            cfg._attn_implementation = attn
         # Only the needed rows go through the LM head: a 2k-token prefill would otherwise
         # materialise 2k x vocab logits (600 MB in bf16 for Qwen's 151k vocabulary).
         logits = d.head(hidden[0].index_select(0, self.sel)).float()
         if d.logit_scale != 1.0:
             logits = logits / d.logit_scale
-        return logits
+        return logits, logits.argmax(-1)  # greedy reads only the argmax back to the host
 
     def capture(self, pool: Any) -> Any:
         """Record ``run`` as a CUDA graph (warm-up on a side stream first, as PyTorch requires)."""
@@ -93,20 +167,28 @@ class _Step:
         self.graph = graph
         return graph.pool()
 
-    def __call__(self, tokens: Sequence[int], start: int, rows: Sequence[int]) -> torch.Tensor:
-        n = len(tokens)
+    def __call__(
+        self, tokens: Sequence[int], start: int, rows: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n, length = len(tokens), self.length
         # Padding tokens go after the real ones: causal masking hides them from the real rows, and
         # their KV slots lie beyond the valid length, to be overwritten by later steps.
-        self.ids[0, :n] = torch.tensor(tokens, dtype=torch.long)
-        self.ids[0, n:] = 0
-        self.pos.copy_(torch.arange(start, start + self.length, dtype=torch.long))
         sel = list(rows) + [rows[-1]] * (self.rows - len(rows))
-        self.sel.copy_(torch.tensor(sel, dtype=torch.long))
+        self.host.copy_(
+            torch.tensor(
+                [*tokens, *([0] * (length - n)), *range(start, start + length), *sel], dtype=torch.long
+            )
+        )
+        # Non-blocking is safe: the host buffer is rewritten only after this step's results were
+        # read back, which waits for everything queued before them.
+        self.buf.copy_(self.host, non_blocking=True)
         if self.graph is None:
-            return self.run()[: len(rows)]
-        self.graph.replay()
-        assert self.out is not None
-        return self.out[: len(rows)]
+            logits, top = self.run()
+        else:
+            self.graph.replay()
+            assert self.out is not None
+            logits, top = self.out
+        return logits[: len(rows)], top[: len(rows)]
 
 
 def supports_fast_path(model: Any, max_cache_len: int) -> str | None:
@@ -123,6 +205,13 @@ def supports_fast_path(model: Any, max_cache_len: int) -> str | None:
         # flash-attn's HF path unpads with nonzero() (a host sync, not capturable) and without a
         # mask would attend to every static slot; SDPA takes the cache-position mask.
         return f"attention {cfg._attn_implementation!r}: the static cache needs 'sdpa' or 'eager'"
+    gen = getattr(model, "generation_config", None)
+    # Logits processors generate() would apply from the model's generation_config; the fast path
+    # implements plain greedy/temperature/top-k/top-p only, and must give generate()'s tokens.
+    for name, neutral in _NEUTRAL_GENERATION.items():
+        value = getattr(gen, name, neutral)
+        if value not in (neutral, None):
+            return f"generation_config.{name}={value!r} is not implemented by the fast path"
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
     if base is None or model.get_output_embeddings() is None:
         return "the model has no separate base model and LM head"
@@ -144,6 +233,7 @@ class FastDecoder:
         cuda_graphs: bool,
         lookup_tokens: int = 0,
         max_docs: int = 4,
+        grouped_attention: bool = True,
     ) -> None:
         from transformers.cache_utils import Cache, StaticLayer
 
@@ -155,12 +245,18 @@ class FastDecoder:
         self.logit_scale = float(getattr(cfg, "logits_scaling", 1.0) or 1.0)
         self.lookup_tokens = lookup_tokens
         self.max_docs = max_docs
-        # Slack past the context: a padded bucket or a draft may write beyond the last real token.
-        self.slack = max(max(PREFILL_BUCKETS), lookup_tokens + 1)
+        self.grouped = grouped_attention and model.config._attn_implementation == "sdpa"
+        if self.grouped:
+            _register_grouped_sdpa()
         self.max_len = max_cache_len
+        # A verify step may write one draft past the budget. Padded prefill buckets get no slack:
+        # one that would run past the end runs eagerly instead, because every decode step's SDPA
+        # reads all slots (slack would cost bandwidth on every token).
+        # Rounded to 64 slots: SDPA's memory-efficient kernel wants an aligned mask row.
+        self.capacity = -(-(max_cache_len + lookup_tokens + 1) // 64) * 64
         # Plain StaticLayers for every layer (StaticCache would roll a sliding window, which cannot
         # be rewound; supports_fast_path() rejects windows shorter than the context).
-        layers = [StaticLayer(max_cache_len + self.slack) for _ in range(cfg.num_hidden_layers)]
+        layers: list[Any] = [StaticLayer(self.capacity) for _ in range(cfg.num_hidden_layers)]
         self.cache = Cache(layers=layers)
         self.cuda_graphs = cuda_graphs and self.device.type == "cuda"
         self._steps: dict[tuple[int, int], _Step] = {}
@@ -176,12 +272,14 @@ class FastDecoder:
         shapes = [(1, 1)]
         if self.lookup_tokens:
             shapes.append((self.lookup_tokens + 1, self.lookup_tokens + 1))
-        shapes += [(b, 1) for b in PREFILL_BUCKETS]
+        shapes += [(b, 1) for b in PREFILL_BUCKETS if b < self.max_len]
         return shapes
 
-    def _step_for(self, n_tokens: int, n_rows: int) -> _Step:
+    def _step_for(self, n_tokens: int, start: int, n_rows: int) -> _Step:
         """The smallest fixed shape that fits, else an exact eager one (long prefills)."""
         for length, rows in self._shapes():
+            if start + length > self.capacity:
+                continue
             if n_tokens <= length and n_rows <= rows and (rows == 1) == (n_rows == 1):
                 return self._step(length, rows)
         return _Step(self, n_tokens, n_rows)  # not kept: one per long prefill
@@ -213,8 +311,10 @@ class FastDecoder:
         self.warmed = True
         return time.perf_counter() - t0
 
-    def _forward(self, tokens: Sequence[int], start: int, rows: Sequence[int]) -> torch.Tensor:
-        step = self._step_for(len(tokens), len(rows))
+    def _forward(
+        self, tokens: Sequence[int], start: int, rows: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        step = self._step_for(len(tokens), start, len(rows))
         return step(tokens, start, rows)
 
     # --- per-document KV ----------------------------------------------------------------------
@@ -258,11 +358,13 @@ class FastDecoder:
         max_new_tokens: int,
         *,
         doc_key: str = "",
+        reuse: bool = True,
         eos_ids: Sequence[int] = (),
         should_stop: Callable[[list[int]], bool] | None = None,
         on_tokens: Callable[[list[int]], None] | None = None,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        top_k: int = 0,
         lookup: bool = True,
     ) -> tuple[list[int], DecodeStats]:
         """New token ids for prompt ``ids`` (EOS included when it ended the generation, as
@@ -276,6 +378,8 @@ class FastDecoder:
         stats = DecodeStats(prompt_tokens=len(ids))
         with torch.inference_mode():
             self._switch_to(doc_key or "")
+            if not reuse:
+                self._ids = []
             # KV of a position depends only on the tokens up to it: the longest common token
             # prefix is exact to reuse. At least the last prompt token is fed to get its logits.
             keep = 0
@@ -288,7 +392,7 @@ class FastDecoder:
             delta = ids[keep:]
             stats.prefilled_tokens = len(delta)
             self._ids = list(ids[:keep])  # KV past `keep` is stale from here on
-            logits = self._forward(delta, keep, [len(delta) - 1])
+            logits, top = self._forward(delta, keep, [len(delta) - 1])
             stats.forwards += 1
             self._ids.extend(delta)
             greedy = temperature <= 0
@@ -296,7 +400,7 @@ class FastDecoder:
             eos = set(eos_ids)
             new: list[int] = []
             context = list(ids)  # prompt + accepted tokens, for n-gram lookup
-            nxt = self._pick(logits[0], temperature, top_p)
+            nxt = int(top[0]) if greedy else self._sample(logits[0], temperature, top_p, top_k)
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
             stats.ttft_ms = (time.perf_counter() - t0) * 1000
@@ -322,9 +426,9 @@ class FastDecoder:
                 draft = draft[: max(0, max_new_tokens - len(new) - 1)]
                 if draft:
                     tokens = [last, *draft]
-                    out = self._forward(tokens, pos, list(range(len(tokens))))
+                    _, top = self._forward(tokens, pos, list(range(len(tokens))))
                     stats.forwards += 1
-                    guess = out.argmax(-1).tolist()
+                    guess = top.tolist()
                     n_ok = 0
                     while n_ok < len(draft) and draft[n_ok] == guess[n_ok]:
                         n_ok += 1
@@ -334,16 +438,19 @@ class FastDecoder:
                     self._ids.extend(tokens[: n_ok + 1])
                     pending = [*draft[:n_ok], guess[n_ok]]
                 else:
-                    out = self._forward([last], pos, [0])
+                    logits, top = self._forward([last], pos, [0])
                     stats.forwards += 1
                     self._ids.append(last)
-                    pending = [self._pick(out[0], temperature, top_p)]
+                    pending = [int(top[0]) if greedy else self._sample(logits[0], temperature, top_p, top_k)]
         return new, stats
 
-    def _pick(self, logits: torch.Tensor, temperature: float, top_p: float) -> int:
-        if temperature <= 0:
-            return int(logits.argmax())
-        probs = torch.softmax(logits / temperature, dim=-1)
+    def _sample(self, logits: torch.Tensor, temperature: float, top_p: float, top_k: int) -> int:
+        """generate()'s order: temperature, top-k, top-p, then a multinomial draw."""
+        logits = logits / temperature
+        if 0 < top_k < logits.shape[-1]:
+            kth = torch.topk(logits, top_k).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
         if top_p < 1.0:
             sorted_p, order = torch.sort(probs, descending=True)
             # Keep the smallest set whose mass reaches top_p (the top token always stays).

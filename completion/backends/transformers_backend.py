@@ -168,7 +168,9 @@ class TransformersBackend:
         )
         # At start-up, so the first user request does not pay for graph capture and kernel choice.
         secs = self.fast.warmup(s.context_window)
-        log.info("fast path ready (cache %d tokens, graphs=%s) in %.1f s", max_len, self.fast.cuda_graphs, secs)
+        log.info(
+            "fast path ready (cache %d tokens, graphs=%s) in %.1f s", max_len, self.fast.cuda_graphs, secs
+        )
 
     # --- generation -------------------------------------------------------------------------
 
@@ -257,6 +259,7 @@ class TransformersBackend:
             on_tokens=on_tokens,
             temperature=req.temperature,
             top_p=req.top_p,
+            top_k=int(getattr(self.model.generation_config, "top_k", 0) or 0),
         )
         if streamer is not None:
             streamer.end()

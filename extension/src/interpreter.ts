@@ -79,8 +79,8 @@ export function notInstalledMessage(tried: Array<Candidate & { detail: string }>
   const where = tried.length
     ? tried.map((t) => `${t.path} (${t.origin}): ${t.detail}`).join('; ')
     : 'no Python interpreter found (workspace .venv, PATH)';
-  return 'stacklens is not installed in any Python interpreter found. Install it (`pip install stacklens[model]`, ' +
-    'or `make install` in a stacklens checkout) and set `stacklens.pythonPath` to that interpreter. Tried: ' + where;
+  return 'stacklens is not installed in any Python interpreter found. Install it (`make install` or ' +
+    '`pip install -e ".[model]"` in a stacklens checkout) and set `stacklens.pythonPath` to that interpreter. Tried: ' + where;
 }
 
 /** The first candidate whose probe succeeds; throws NotInstalledError listing every failure. */

@@ -3,6 +3,7 @@
 // a crash with a bounded back-off, and routes the server's stderr to the "stacklens" output channel.
 import * as cp from 'child_process';
 import * as fs from 'fs';
+import * as readline from 'readline';
 import * as vscode from 'vscode';
 import {
   CloseAction, DidChangeConfigurationNotification, ErrorAction, ExecuteCommandRequest, LanguageClient,
@@ -11,6 +12,7 @@ import {
 import { RestartPolicy } from './backoff';
 import { candidates, findInterpreter, Found, NotInstalledError, PROBE_ARGS, ProbeResult, probeFailure } from './interpreter';
 import { TokenStore } from './secrets';
+import { classify, Level } from './serverLog';
 import { toServerConfig } from './settings';
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'failed';
@@ -24,6 +26,10 @@ function probe(python: string): Promise<ProbeResult> {
       else resolve({ ok: false, detail: probeFailure(stderr, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'ENOENT' : stderr ? undefined : err.message) });
     });
   });
+}
+
+function lines(input: NodeJS.ReadableStream, onLine: (l: string) => void): void {
+  readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', onLine);
 }
 
 function config(): vscode.WorkspaceConfiguration {
@@ -100,6 +106,17 @@ export class ServerManager implements vscode.Disposable {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
+      stdioOptions: {
+        stdout: (input, channel) => lines(input, (l) => channel.info(l)),
+        stderr: (input, channel) => {
+          let level: Level = 'info';
+          lines(input, (l) => {
+            const c = classify(l, level);
+            level = c.level;
+            channel[c.level](c.text);
+          });
+        },
+      },
       initializationOptions: serverConfig(this.tokens),
       errorHandler: {
         error: () => ({ action: ErrorAction.Continue }),

@@ -52,11 +52,13 @@ export class StatusBar implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     const count = editor ? matchDiagnostics(editor.document.uri).length : 0;
     const engine = this.status?.completion?.configured;
-    const model = engine?.engine ? engine.engine.split(/[\\/]/).pop() : 'no model';
+    // "transformers /models/starcoder2-3b" -> "starcoder2-3b": the status bar has little room.
+    const model = engine?.engine ? engine.engine.split(/[\s\\/]+/).filter(Boolean).pop() : 'no model';
     const on = this.completionsEnabled();
     switch (this.server.state) {
       case 'running':
-        this.item.text = `${on ? '$(sparkle)' : '$(circle-slash)'} stacklens: ${matchCountLabel(count)}`;
+        this.item.text = `${on ? '$(sparkle)' : '$(circle-slash)'} stacklens: ${matchCountLabel(count)}` +
+          (engine?.state === 'failed' ? ' · $(warning) model failed' : engine ? ` · ${model}` : '');
         break;
       case 'starting':
         this.item.text = '$(loading~spin) stacklens';

@@ -83,6 +83,6 @@ npm_ci "$ROOT/extension"
 npm_ci "$ROOT/tests/e2e/driver"
 
 # --- 4) the .vsix (compile + package); the e2e test rebuilds it too, so this is a warm-up/check.
-(cd "$ROOT/extension" && npm run --silent package >&2)
+(cd "$ROOT/extension" && npm run --silent package 2>&1 | tail -1 >&2)
 log "built $(ls "$ROOT"/extension/*.vsix | tail -1)"
 log "done in $(( $(date +%s) - t_start )) s"

@@ -98,6 +98,7 @@ async function startCodeServer() {
     'editor.suggestOnTriggerCharacters': false,
     'editor.wordBasedSuggestions': 'off',
     'editor.hover.delay': 300,
+    'editor.hover.above': false,
     'files.autoSave': 'off',
     'files.hotExit': 'off',
     'workbench.colorTheme': 'Default Dark Modern',
@@ -132,7 +133,28 @@ async function step(name, fn, page) {
 }
 
 const editorText = async (p) => (await p.locator('.monaco-editor .view-lines').first().innerText()).replace(/\u00a0/g, ' ');
+// Ghost text: the inline part and the view zone with further lines. Monaco renders spaces as NBSP and
+// splits tokens into spans, so texts are compared with whitespace collapsed.
+const GHOST = '.ghost-text-decoration, .ghost-text';
+const norm = (t) => t.replace(/\s+/g, ' ');
 const shot = (p, n) => p.screenshot({ path: path.join(ARTIFACTS, n) });
+
+// Pids of every server the extension started, from its output channel's log file ("... on stdio (pid N)").
+function serverPids() {
+  const logs = path.join(STATE, 'user-data', 'logs');
+  const pids = [];
+  const walk = (d) => {
+    for (const e of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
+      const f = path.join(d, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (e.name === 'stacklens.log') {
+        for (const m of fs.readFileSync(f, 'utf8').matchAll(/stacklens lsp on stdio \(pid (\d+)\)/g)) pids.push(Number(m[1]));
+      }
+    }
+  };
+  walk(logs);
+  return pids;
+}
 
 async function runCommand(p, title) {
   await p.keyboard.press('F1');
@@ -190,25 +212,26 @@ async function main() {
       await p.keyboard.type(TYPE_TEXT, { delay: 40 });
       await p.keyboard.press('Enter');
       // The first request may wait for the model to load; re-trigger (Alt+\) a bounded number of times.
-      for (let attempt = 0; attempt < 6 && !ghost.includes(EXPECT); attempt++) {
+      for (let attempt = 0; attempt < 6 && !ghost.includes(norm(EXPECT)); attempt++) {
         if (attempt > 0) await p.keyboard.press('Alt+Backslash');
         try {
-          await p.waitForFunction((exp) => [...document.querySelectorAll('.ghost-text-decoration, .ghost-text')]
-            .map((e) => e.textContent).join('\n').replace(/\u00a0/g, ' ').includes(exp), EXPECT, { timeout: 20000 });
+          await p.waitForFunction(([sel, exp]) => [...document.querySelectorAll(sel)].map((e) => e.textContent).join(' ')
+            .replace(/\s+/g, ' ').includes(exp), [GHOST, norm(EXPECT)], { timeout: 20000 });
         } catch { /* retried below */ }
-        ghost = (await p.locator('.ghost-text-decoration, .ghost-text').allTextContents()).join('\n').replace(/\u00a0/g, ' ');
+        ghost = norm((await p.locator(GHOST).allTextContents()).join(' '));
       }
       await shot(p, '03-ghost-text.png');
-      if (!ghost.includes(EXPECT)) throw new Error(`no ghost text containing ${EXPECT}; saw ${JSON.stringify(ghost)}`);
+      if (!ghost.includes(norm(EXPECT))) throw new Error(`no ghost text containing ${EXPECT}; saw ${JSON.stringify(ghost)}`);
       return { ghost: ghost.slice(0, 200) };
     }, p);
 
     await step('04-accept-with-tab', async () => {
       await p.keyboard.press('Tab');
-      await p.waitForFunction((exp) => document.querySelector('.monaco-editor .view-lines')?.textContent
-        ?.replace(/\u00a0/g, ' ').includes(exp) && !document.querySelector('.ghost-text-decoration, .ghost-text'), EXPECT, { timeout: 15000 });
+      await p.waitForFunction(([sel, exp]) => (document.querySelector('.monaco-editor .view-lines')?.textContent ?? '')
+        .replace(/\s+/g, ' ').includes(exp) && !document.querySelector(sel), [GHOST, norm(EXPECT)], { timeout: 15000 });
       const text = await editorText(p);
       await shot(p, '04-accepted.png');
+      await p.keyboard.press('Escape'); // dismiss the next suggestion the server offers after the accepted one
       return { lines: text.split('\n').length };
     }, p);
 
@@ -225,9 +248,12 @@ async function main() {
       }, null, { timeout: 60000 });
       const sb = p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ });
       await sb.first().waitFor({ timeout: 30000 });
+      // Hover target: an underlined word on the last highlighted line, so the hover (shown below it,
+      // editor.hover.above=false) leaves the highlighted code visible in the screenshot.
       target = await p.evaluate(() => {
-        const el = [...document.querySelectorAll('.monaco-editor .view-lines span')]
-          .find((e) => getComputedStyle(e).textDecorationStyle === 'dotted' && getComputedStyle(e).textDecorationLine.includes('underline') && e.textContent.trim().length > 3);
+        const spans = [...document.querySelectorAll('.monaco-editor .view-lines span')]
+          .filter((e) => getComputedStyle(e).textDecorationStyle === 'dotted' && getComputedStyle(e).textDecorationLine.includes('underline') && e.textContent.trim().length > 3);
+        const el = spans.reduce((a, b) => (b.getBoundingClientRect().top > a.getBoundingClientRect().top ? b : a));
         const r = el.getBoundingClientRect();
         return { x: r.left + Math.min(r.width / 2, 40), y: r.top + r.height / 2, text: el.textContent };
       });
@@ -263,6 +289,24 @@ async function main() {
       await shot(p, '07-show-matches.png');
       await p.keyboard.press('Escape');
       return { row: text.replace(/\n/g, ' ') };
+    }, p);
+    await step('08-restart-after-crash', async () => {
+      // Kill the language server (by the pid it logs): the extension must start a new one after its back-off.
+      const before = serverPids();
+      if (!before.length) throw new Error('no server pid in the stacklens output log');
+      const pid = before[before.length - 1];
+      process.kill(pid, 'SIGKILL');
+      const deadline = Date.now() + 60000;
+      let now = before;
+      while (Date.now() < deadline && now.length <= before.length) {
+        await p.waitForTimeout(500);
+        now = serverPids();
+      }
+      if (now.length <= before.length) throw new Error('the server was not restarted within 60 s');
+      // The new server re-checks the open file in the background: the match comes back.
+      await p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ }).first().waitFor({ timeout: 60000 });
+      await shot(p, '08-restarted.png');
+      return { killed: pid, restarted: now[now.length - 1] };
     }, p);
     finishOk = true;
   } finally {
