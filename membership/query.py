@@ -82,10 +82,10 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
         active = [c for c in active if qh - last_q[c] <= max_gap][-_MAX_ACTIVE:]
         best, best_drift = -1, max_drift + 1
         for c in active:
-            dq, ds = qh - last_q[c], sh - last_s[c]
-            if dq <= 0 or ds <= 0 or ds > max_gap:
+            step_q, step_s = qh - last_q[c], sh - last_s[c]
+            if step_q <= 0 or step_s <= 0 or step_s > max_gap:
                 continue
-            drift = abs(ds - dq)
+            drift = abs(step_s - step_q)
             if drift < best_drift:
                 best, best_drift = c, drift
         if best < 0:
