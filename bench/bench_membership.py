@@ -263,11 +263,11 @@ def plot(speed_rows: list[dict], out: Path) -> None:
 
     mb = [r["corpus_mb"] for r in speed_rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
-    a.plot(mb, [r["query_ms_p50"] for r in speed_rows], "o-", label="stacklens p50")
-    a.plot(mb, [r["query_ms_p99"] for r in speed_rows], "o--", label="stacklens p99")
-    a.plot(mb, [r["dp_query_ms_p99"] for r in speed_rows], "s:", label="DP 50/50 p99")
+    a.plot(mb, [r["query_cpu_ms_p50"] for r in speed_rows], "o-", label="stacklens p50")
+    a.plot(mb, [r["query_cpu_ms_p99"] for r in speed_rows], "o--", label="stacklens p99")
+    a.plot(mb, [r["dp_query_cpu_ms_p99"] for r in speed_rows], "s:", label="DP 50/50 p99")
     a.set_xlabel("corpus (MB)")
-    a.set_ylabel("query latency (ms)")
+    a.set_ylabel("query CPU time (ms)")
     a.legend()
     b.plot(mb, [r["index_mb"] for r in speed_rows], "o-", label="stacklens index")
     b.plot(mb, [r["dp_size_ratio"] * r["corpus_mb"] for r in speed_rows], "s:", label="DP Bloom (1% FPR)")
