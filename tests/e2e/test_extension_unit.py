@@ -27,3 +27,64 @@ def test_extension_unit_tests() -> None:
     )
     assert r.returncode == 0, f"npm test failed:\n{r.stdout[-6000:]}\n{r.stderr[-2000:]}"
     assert "# fail 0" in r.stdout
+
+
+# Settings as users write them, turned into the server's configuration by the extension's own code
+# (extension/src/settings.ts); the server must accept every one of them.
+SETTINGS_CASES = {
+    "defaults": {},
+    "in-process model": {"completion.model": "/models/tiny", "completion.device": "cpu"},
+    "remote model": {
+        "completion.backend": "openai",
+        "completion.url": "http://gpu:8000",
+        "completion.model": "starcoder2",
+        "completion.template": "starcoder",
+        "membership.url": "http://127.0.0.1:8700",
+        "membership.policy": "block",
+        "membership.licenseAllow": ["MIT"],
+    },
+}
+MAPPER = """
+const { toServerConfig } = require('./out/src/settings');
+const pkg = require('./package.json');
+const cases = JSON.parse(process.argv[1]);
+const out = {};
+for (const [name, values] of Object.entries(cases)) {
+  const d = {};
+  for (const [k, v] of Object.entries(pkg.contributes.configuration.properties)) d[k.slice(10)] = v.default;
+  Object.assign(d, values);
+  out[name] = toServerConfig((k) => d[k], { completion: 'tok', membership: 'mtok' });
+}
+console.log(JSON.stringify(out));
+"""
+
+
+def test_extension_settings_are_valid_server_configuration() -> None:
+    import json
+
+    from completion.settings import load_settings
+    from lsp_server.config import ConfigLayers
+
+    tsc = EXTENSION / "node_modules" / ".bin" / "tsc"
+    if not shutil.which("node") or not tsc.exists():
+        message = "extension node modules missing: run scripts/provision/vscode-e2e.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    subprocess.run([str(tsc), "-p", "."], cwd=EXTENSION, check=True, timeout=300)
+    r = subprocess.run(
+        ["node", "-e", MAPPER, json.dumps(SETTINGS_CASES)],
+        cwd=EXTENSION, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    configs = json.loads(r.stdout)
+    for name, cfg in configs.items():
+        layers = ConfigLayers({})
+        server = layers.update("init", cfg)  # raises ConfigError on any unknown or invalid key
+        if name == "defaults":
+            assert server.completion is None  # nothing configured: the server's own defaults rule
+            continue
+        assert server.completion is not None
+        settings = load_settings(server.completion)
+        assert settings.token == "tok", name
+        assert server.membership.token == "mtok"
+    assert configs["remote model"]["membership"]["policy"] == "block"

@@ -5,7 +5,8 @@ The workspace points the extension at a tiny local model trained for about a min
 file (so it reproduces it) and at an index of that corpus. The node driver
 (tests/e2e/driver/run.js) types a line, waits for ghost text from our server, accepts it with Tab,
 and checks the match highlight (underline + gutter mark), its hover (source, licence), the status
-bar, the "show matches" command, and that the server is restarted after it is killed.
+bar, the "show matches", "search selection" and "toggle" commands, and that the server is
+restarted after it is killed.
 Screenshots of every step: artifacts/e2e/*.png. Set STACKLENS_E2E_UPDATE_DOCS_IMAGE=1 to refresh
 docs/images/vscode-match-hover.png from the hover screenshot.
 
@@ -120,13 +121,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     key = hashlib.sha256(
         (RING_FILE + str(TRAIN_STEPS) + Path(tm.__file__).read_text(encoding="utf-8")).encode()
-    ).hexdigest()[:16]
-    cached = CACHE / "e2e-model" / key
+    ).hexdigest()[:8]
+    cached = CACHE / "e2e-model" / f"tiny-starcoder-{key}"  # the status bar shows this name
     if (cached / "config.json").is_file():
         return cached
     train = tmp_path_factory.mktemp("train") / "ring.py"
     train.write_text(RING_FILE, encoding="utf-8")
-    tmp = cached.with_name(key + ".tmp")
+    tmp = cached.with_name(cached.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tm.make_tiny_model(tmp, family="starcoder", train_files=[str(train)], train_steps=TRAIN_STEPS)
     shutil.rmtree(cached, ignore_errors=True)
@@ -206,5 +207,5 @@ def test_ghost_text_accept_highlight_and_hover_in_vscode(
         f"{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
     )
     names = [s["name"] for s in summary["steps"]]
-    assert names[-1] == "08-restart-after-crash", names
+    assert names[-1] == "10-restart-after-crash", names
     assert (ARTIFACTS / "06-match-hover.png").is_file()

@@ -139,20 +139,23 @@ const GHOST = '.ghost-text-decoration, .ghost-text';
 const norm = (t) => t.replace(/\s+/g, ' ');
 const shot = (p, n) => p.screenshot({ path: path.join(ARTIFACTS, n) });
 
-// Pids of every server the extension started, from its output channel's log file ("... on stdio (pid N)").
+// The extension's output channel as VS Code writes it: <user-data>/logs/<session>/exthost*/stacklens.stacklens/stacklens.log
+function logFiles(dir) {
+  const out = [];
+  for (const e of fs.existsSync(dir) ? fs.readdirSync(dir, { withFileTypes: true }) : []) {
+    const f = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...logFiles(f));
+    else if (e.name === 'stacklens.log') out.push(f);
+  }
+  return out.sort();
+}
+
+// Pids of every server the extension started, from its output channel ("... on stdio (pid N)").
 function serverPids() {
-  const logs = path.join(STATE, 'user-data', 'logs');
   const pids = [];
-  const walk = (d) => {
-    for (const e of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
-      const f = path.join(d, e.name);
-      if (e.isDirectory()) walk(f);
-      else if (e.name === 'stacklens.log') {
-        for (const m of fs.readFileSync(f, 'utf8').matchAll(/stacklens lsp on stdio \(pid (\d+)\)/g)) pids.push(Number(m[1]));
-      }
-    }
-  };
-  walk(logs);
+  for (const f of logFiles(path.join(STATE, 'user-data', 'logs'))) {
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/stacklens lsp on stdio \(pid (\d+)\)/g)) pids.push(Number(m[1]));
+  }
   return pids;
 }
 
@@ -290,7 +293,30 @@ async function main() {
       await p.keyboard.press('Escape');
       return { row: text.replace(/\n/g, ' ') };
     }, p);
-    await step('08-restart-after-crash', async () => {
+    await step('08-search-selection', async () => {
+      // Select the function body and search it: the server's stacklens.searchSelection, results in a quick pick.
+      await p.locator('.monaco-editor .view-lines').first().click();
+      await p.keyboard.press('Control+A');
+      await runCommand(p, 'stacklens: Search Selection in the Training Corpus');
+      const row = p.locator('.quick-input-list .monaco-list-row', { hasText: EXPECT_SOURCE });
+      await row.first().waitFor({ timeout: 30000 });
+      const text = await row.first().innerText();
+      await shot(p, '08-search-selection.png');
+      await p.keyboard.press('Escape');
+      await p.keyboard.press('Control+End');
+      return { row: text.replace(/\n/g, ' ') };
+    }, p);
+
+    await step('09-toggle-completions', async () => {
+      const item = p.locator('.statusbar-item', { hasText: /stacklens: / }).first();
+      await runCommand(p, 'stacklens: Toggle Inline Completions');
+      await item.locator('.codicon-circle-slash').waitFor({ timeout: 15000 });
+      await shot(p, '09-completions-off.png');
+      await runCommand(p, 'stacklens: Toggle Inline Completions');
+      await item.locator('.codicon-sparkle').waitFor({ timeout: 15000 });
+    }, p);
+
+    await step('10-restart-after-crash', async () => {
       // Kill the language server (by the pid it logs): the extension must start a new one after its back-off.
       const before = serverPids();
       if (!before.length) throw new Error('no server pid in the stacklens output log');
@@ -305,12 +331,15 @@ async function main() {
       if (now.length <= before.length) throw new Error('the server was not restarted within 60 s');
       // The new server re-checks the open file in the background: the match comes back.
       await p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ }).first().waitFor({ timeout: 60000 });
-      await shot(p, '08-restarted.png');
+      await shot(p, '10-restarted.png');
       return { killed: pid, restarted: now[now.length - 1] };
     }, p);
     finishOk = true;
   } finally {
     fs.writeFileSync(path.join(ARTIFACTS, 'browser-console.log'), consoleLines.join('\n'));
+    // The extension's output channel (the server's log included), for diagnosing a failed run.
+    const logs = logFiles(path.join(STATE, 'user-data', 'logs'));
+    if (logs.length) fs.copyFileSync(logs[logs.length - 1], path.join(ARTIFACTS, 'stacklens-output.log'));
     await context.close().catch(() => {});
     fs.rmSync(profile, { recursive: true, force: true });
   }
