@@ -172,9 +172,7 @@ async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[s
             T.InlineCompletionParams(
                 text_document=T.TextDocumentIdentifier(uri=uri),
                 position=T.Position(line=5, character=4),
-                context=T.InlineCompletionContext(
-                    trigger_kind=T.InlineCompletionTriggerKind.Invoked
-                ),
+                context=T.InlineCompletionContext(trigger_kind=T.InlineCompletionTriggerKind.Invoked),
             )
         )
         times.append((time.perf_counter() - t) * 1000)
@@ -259,9 +257,7 @@ def main() -> int:
         )
     check = check_cost(index, candidates, 200)
     print()
-    print(
-        f"candidates: 3 x {CANDIDATE_CHARS} chars copied from the index; {args.requests} requests"
-    )
+    print(f"candidates: 3 x {CANDIDATE_CHARS} chars copied from the index; {args.requests} requests")
     for name, run in (("membership off", off), ("membership on", on)):
         print(f"-- {name}")
         print(line("inline completion round trip (client)", run["ms"]))

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; each prints its figures beside its own baseline.
 
-    .venv/bin/python bench/run_all.py [--quick] [--only NAME ...]
+.venv/bin/python bench/run_all.py [--quick] [--only NAME ...]
 """
 
 from __future__ import annotations

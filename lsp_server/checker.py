@@ -132,9 +132,7 @@ class MembershipGate:
             except Exception as exc:  # a broken index must cost a message, not the server
                 raise StacklensError(f"membership check failed: {exc}") from exc
 
-    async def check(
-        self, text: str, lang: str | None = None, path: str | None = None
-    ) -> list[Match]:
+    async def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._pool, self.check_sync, text, lang, path)
         return await asyncio.wait_for(fut, self.cfg.timeout_s)
@@ -146,9 +144,7 @@ class MembershipGate:
         if limit < len(text):
             log.info("document %s: checking the first %d of %d chars", path, limit, len(text))
         found: list[tuple[int, int, Match]] = []
-        windows = chunks(
-            text[:limit], self.cfg.chunk_chars, overlap=min(1000, self.cfg.chunk_chars // 4)
-        )
+        windows = chunks(text[:limit], self.cfg.chunk_chars, overlap=min(1000, self.cfg.chunk_chars // 4))
         for start, end in windows:
             for m in await self.check(text[start:end], lang, path):
                 s = start + m.query_span.start_char

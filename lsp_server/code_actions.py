@@ -45,15 +45,11 @@ def attribution(m: Match) -> str:
     return f"Adapted from {source_key(m)} ({lines_of(m)}, {licence}){url}"
 
 
-def attribution_edit(
-    uri: str, doc: DocumentText, language: str, h: Highlight
-) -> types.WorkspaceEdit:
+def attribution_edit(uri: str, doc: DocumentText, language: str, h: Highlight) -> types.WorkspaceEdit:
     """Insert the comment on its own line above the highlight, at the line's indentation."""
     line = doc.position_at(h.start).line
     start = doc.starts[line]
-    line_text = doc.text[
-        start : doc.starts[line + 1] if line + 1 < len(doc.starts) else len(doc.text)
-    ]
+    line_text = doc.text[start : doc.starts[line + 1] if line + 1 < len(doc.starts) else len(doc.text)]
     indent = line_text[: len(line_text) - len(line_text.lstrip(" \t"))]
     newline = "\r\n" if "\r\n" in doc.text else "\n"
     insert = indent + comment(language, attribution(h.matches[0])) + newline
@@ -111,9 +107,7 @@ def register(ls: StacklensServer) -> None:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
     )
-    def code_action(
-        ls: StacklensServer, params: types.CodeActionParams
-    ) -> list[types.CodeAction] | None:
+    def code_action(ls: StacklensServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         uri = params.text_document.uri
         snap = ls.snapshot(uri)
         if snap is None:

@@ -127,9 +127,7 @@ def register(ls: StacklensServer) -> None:
             doc, lang = snap
             rng = arg.get("range")
             if rng:
-                r = types.Range(
-                    start=types.Position(**rng["start"]), end=types.Position(**rng["end"])
-                )
+                r = types.Range(start=types.Position(**rng["start"]), end=types.Position(**rng["end"]))
                 text = doc.text[doc.offset_at(r.start) : doc.offset_at(r.end)]
             else:
                 text = doc.text
@@ -165,9 +163,7 @@ def register(ls: StacklensServer) -> None:
         if not url:
             return False
         if caps and caps.show_document and caps.show_document.support:
-            result = await ls.window_show_document_async(
-                types.ShowDocumentParams(uri=url, external=True)
-            )
+            result = await ls.window_show_document_async(types.ShowDocumentParams(uri=url, external=True))
             return bool(result.success)
         ls.show(f"source: {url}", types.MessageType.Info)
         return False

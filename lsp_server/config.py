@@ -31,19 +31,13 @@ class MembershipConfig(_Model):
     """Where matches come from and what happens to them."""
 
     index: str | None = Field(default=None, description="path of an embedded index")
-    url: str | None = Field(
-        default=None, description="membership HTTP service (instead of an index)"
-    )
+    url: str | None = Field(default=None, description="membership HTTP service (instead of an index)")
     token: str | None = Field(default=None, description="bearer token for the membership service")
     min_chars: int = Field(default=150, ge=20, description="minimum matched characters")
-    policy: Action = Field(
-        default="warn", description="warn | block | off for suggestions with a match"
-    )
+    policy: Action = Field(default="warn", description="warn | block | off for suggestions with a match")
     license_block: list[str] = Field(default_factory=lambda: list(DEFAULT_LICENSE_BLOCK))
     license_allow: list[str] = Field(default_factory=list, description="licences never reported")
-    unknown_license: Action = Field(
-        default="warn", description="action for sources without a licence"
-    )
+    unknown_license: Action = Field(default="warn", description="action for sources without a licence")
     context_chars: int = Field(
         default=300, ge=0, le=5000, description="document text checked before a suggestion"
     )
@@ -61,12 +55,8 @@ class ServerConfig(_Model):
         default=None,
         description="completion engine settings (backend, model, ...); None = no completions",
     )
-    membership: MembershipConfig = Field(
-        default_factory=lambda: MembershipConfig.model_validate({})
-    )
-    debounce_ms: int = Field(
-        default=100, ge=0, le=10_000, description="wait before asking the model"
-    )
+    membership: MembershipConfig = Field(default_factory=lambda: MembershipConfig.model_validate({}))
+    debounce_ms: int = Field(default=100, ge=0, le=10_000, description="wait before asking the model")
     max_candidates: int = Field(default=3, ge=1, le=10)
     completion_timeout_s: float = Field(default=30.0, gt=0, le=600)
     llm_ls_client_backend: Literal["auto", "always", "never"] = Field(

@@ -132,9 +132,7 @@ class Engines:
             raise
         except TimeoutError:
             log.warning("completion timed out after %.0f s", self.timeout_s)
-            self.report(
-                f"stacklens: the completion backend did not answer in {self.timeout_s:.0f} s"
-            )
+            self.report(f"stacklens: the completion backend did not answer in {self.timeout_s:.0f} s")
         except StacklensError as exc:
             log.warning("completion failed: %s", exc)
             self.report(f"stacklens: {exc}")

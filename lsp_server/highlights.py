@@ -102,9 +102,7 @@ class HighlightStore:
         accepted = [h for h in hs if h.origin == "accepted"]
         out = list(accepted)
         for h in hs:
-            if h.origin == "scan" and not any(
-                a.start < h.end and h.start < a.end for a in accepted
-            ):
+            if h.origin == "scan" and not any(a.start < h.end and h.start < a.end for a in accepted):
                 out.append(h)
         return sorted(out, key=lambda h: (h.start, h.end))
 
@@ -123,9 +121,7 @@ def diagnostics(store: HighlightStore, uri: str, doc: DocumentText) -> list[type
                 range=doc.range_of(h.start, h.end),
                 message=message_for(h),
                 severity=(
-                    types.DiagnosticSeverity.Error
-                    if h.blocked_license
-                    else types.DiagnosticSeverity.Warning
+                    types.DiagnosticSeverity.Error if h.blocked_license else types.DiagnosticSeverity.Warning
                 ),
                 code=DIAGNOSTIC_CODE,
                 code_description=types.CodeDescription(href=href) if href else None,

@@ -21,10 +21,7 @@ def source_line(m: Match) -> str:
     name = _escape(source_key(m))
     link = f"[{name}]({m.source.url})" if m.source.url else f"`{source_key(m)}`"
     licence = _escape(m.source.license or "licence unknown")
-    return (
-        f"- {link} {lines_of(m)} — **{licence}** — score {m.score:.2f} "
-        f"({m.kind}, {m.matched_chars} chars)"
-    )
+    return f"- {link} {lines_of(m)} — **{licence}** — score {m.score:.2f} ({m.kind}, {m.matched_chars} chars)"
 
 
 def render(highlights: list[Highlight]) -> str:

@@ -67,9 +67,7 @@ async def _gate(
             why = str(exc) or type(exc).__name__
             ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({why})")
             return None
-        matches = ls.policy.reportable(
-            [m for m in found if _overlaps_candidate(m, len(before))], path
-        )
+        matches = ls.policy.reportable([m for m in found if _overlaps_candidate(m, len(before))], path)
         action = ls.policy.action(matches)
         if action == "block":
             log.info("candidate blocked: %s", matches[0].describe())
@@ -138,9 +136,7 @@ async def generate(
         )  # fmt: skip
         return Outcome(rid, uri, offset, doc.position_at(offset), len(before), checked or [])
     except asyncio.CancelledError:
-        log.info(
-            "[%s] %s: cancelled after %.0f ms", rid, uri, (time.perf_counter() - started) * 1000
-        )
+        log.info("[%s] %s: cancelled after %.0f ms", rid, uri, (time.perf_counter() - started) * 1000)
         raise
     finally:
         if ls.inflight.get(uri) is me:
@@ -170,9 +166,7 @@ def register(ls: StacklensServer) -> None:
             return types.InlineCompletionList(items=[])
         items = []
         for c in out.candidates:
-            title = (
-                "stacklens: accepted (found in the corpus)" if c.matches else "stacklens: accepted"
-            )
+            title = "stacklens: accepted (found in the corpus)" if c.matches else "stacklens: accepted"
             items.append(
                 types.InlineCompletionItem(
                     insert_text=c.text,

@@ -24,17 +24,14 @@ def _protect_stdout() -> BinaryIO:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="stacklens lsp",
-        description="stacklens language server: inline completions checked against "
-        "the training corpus.",
+        description="stacklens language server: inline completions checked against the training corpus.",
     )
     p.add_argument("--stdio", action="store_true", help="talk JSON-RPC on stdin/stdout (default)")
     p.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
     p.add_argument("--index", help="membership index path (sets STACKLENS_INDEX)")
-    p.add_argument(
-        "--membership-url", help="membership service URL (sets STACKLENS_MEMBERSHIP_URL)"
-    )
+    p.add_argument("--membership-url", help="membership service URL (sets STACKLENS_MEMBERSHIP_URL)")
     p.add_argument(
         "--log-level", default=os.environ.get("STACKLENS_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],

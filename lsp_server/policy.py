@@ -62,9 +62,7 @@ class Allowlist:
             return
         data: dict[str, Any] = {
             "repositories": sorted(self.repos),
-            "ignored": [
-                {"file": fi, "source": s, "lines": [a, b]} for fi, s, a, b in sorted(self.ignored)
-            ],
+            "ignored": [{"file": fi, "source": s, "lines": [a, b]} for fi, s, a, b in sorted(self.ignored)],
         }
         f.parent.mkdir(parents=True, exist_ok=True)
         # Write-then-rename so a crash never leaves a half-written file behind.

@@ -96,9 +96,7 @@ def _documents(ls: StacklensServer) -> None:
             task.cancel()
         ls.recent.pop(uri, None)
         ls.highlights.clear(uri)
-        ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-        )
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
 def create_server() -> StacklensServer:

@@ -75,9 +75,7 @@ class StacklensServer(LanguageServer):
     # -- messages ---------------------------------------------------------------------------
     def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """`window/showMessage`, queued until the client is initialized."""
-        log.log(
-            logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message
-        )
+        log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)
         if not self.initialized:
             self.pending_messages.append((kind, message))
             return
@@ -156,9 +154,7 @@ class StacklensServer(LanguageServer):
     def other_documents(self, uri: str) -> tuple[OpenDocument, ...]:
         docs = self.workspace.text_documents
         uris = [u for u in reversed(self.recent) if u != uri and u in docs][:MAX_OTHER_DOCUMENTS]
-        return tuple(
-            OpenDocument(u, docs[u].source, language_of(u, docs[u].language_id)) for u in uris
-        )
+        return tuple(OpenDocument(u, docs[u].source, language_of(u, docs[u].language_id)) for u in uris)
 
     def publish(self, uri: str) -> None:
         snap = self.snapshot(uri)
@@ -196,9 +192,7 @@ class StacklensServer(LanguageServer):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dead index: one message, the document stays usable
-            self.show_once(
-                f"stacklens: membership check unavailable ({str(exc) or type(exc).__name__})"
-            )
+            self.show_once(f"stacklens: membership check unavailable ({str(exc) or type(exc).__name__})")
             return
         found: list[Highlight] = []
         for r in regions:
@@ -206,9 +200,7 @@ class StacklensServer(LanguageServer):
             if not shown or self.policy.action(shown) == "off":
                 continue
             blocked = any(self.policy.license_action(m.source.license) == "block" for m in shown)
-            found.append(
-                Highlight(r.start, r.end, doc.text[r.start : r.end], shown, "scan", blocked)
-            )
+            found.append(Highlight(r.start, r.end, doc.text[r.start : r.end], shown, "scan", blocked))
         self.highlights.set_scan(uri, found)
         current = self.snapshot(uri)
         if current is not None and current[0].text != doc.text:

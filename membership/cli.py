@@ -35,17 +35,36 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--index", help="index directory (created if missing)")
     b.add_argument("--es-url", help="build into Elasticsearch at this URL instead of --index")
     b.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
-    b.add_argument("sources", nargs="+", metavar="SOURCE", help="directory, git checkout, .jsonl[.gz] or .parquet")
+    b.add_argument(
+        "sources", nargs="+", metavar="SOURCE", help="directory, git checkout, .jsonl[.gz] or .parquet"
+    )
     b.add_argument("--shard", help="i/N: index only the i-th of N parts (run N workers, then `merge`)")
     b.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1)), help="worker processes")
     b.add_argument("--repo", help="repository name for directory sources (git checkouts are detected)")
     b.add_argument("--license", help="licence for directory sources (else read from a LICENSE file)")
-    b.add_argument("--url-template", help="source URL for directory sources, e.g. https://host/blob/main/{path}")
-    b.add_argument("--exclude", action="append", default=[], metavar="PATTERN", help="gitignore-style pattern to skip (repeatable)")
+    b.add_argument(
+        "--url-template", help="source URL for directory sources, e.g. https://host/blob/main/{path}"
+    )
+    b.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="gitignore-style pattern to skip (repeatable)",
+    )
     b.add_argument("--max-file-bytes", type=int, default=BuildLimits().max_file_bytes)
-    b.add_argument("--kgram", type=int, default=FingerprintParams().kgram, help="tokens per fingerprint (new index only)")
-    b.add_argument("--window", type=int, default=FingerprintParams().window, help="winnowing window (new index only)")
-    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help="progress bar (default: on a terminal)")
+    b.add_argument(
+        "--kgram", type=int, default=FingerprintParams().kgram, help="tokens per fingerprint (new index only)"
+    )
+    b.add_argument(
+        "--window", type=int, default=FingerprintParams().window, help="winnowing window (new index only)"
+    )
+    b.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: on a terminal)",
+    )
 
     q = sub.add_parser("query", help="look code up in the index")
     where = q.add_mutually_exclusive_group(required=True)
@@ -55,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
     q.add_argument("file", nargs="?", default="-", help="file to check, or - for standard input")
     q.add_argument("--json", action="store_true", help="print one JSON object")
-    q.add_argument("--batch", metavar="FILE.jsonl", help='rows {"id", "query"} in; rows {"id", "matches"} out')
+    q.add_argument(
+        "--batch", metavar="FILE.jsonl", help='rows {"id", "query"} in; rows {"id", "matches"} out'
+    )
     q.add_argument("--lang", help="language of the query (default: from the file name, else guessed)")
     q.add_argument("--min-chars", type=int, help="minimum matched normalised characters (default 150)")
     q.add_argument("--max-matches", type=int, help="matches per query (default 10)")

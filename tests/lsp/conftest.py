@@ -23,9 +23,7 @@ def lsp_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("corpus") / "trees"
     d.mkdir()
     (d / "interval_tree.py").write_text(CORPUS_FILE, encoding="utf-8")
-    (d / "LICENSE").write_text(
-        "GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n", encoding="utf-8"
-    )
+    (d / "LICENSE").write_text("GNU GENERAL PUBLIC LICENSE\nVersion 3, 29 June 2007\n", encoding="utf-8")
     ring = d.parent / "ring"
     ring.mkdir()
     (ring / "ring.py").write_text(RING_FILE, encoding="utf-8")

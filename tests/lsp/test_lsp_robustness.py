@@ -86,9 +86,7 @@ async def test_dead_backend_and_index_give_empty_results_and_one_message(dead: L
             T.InlineCompletionParams(
                 text_document=T.TextDocumentIdentifier(uri=uri),
                 position=T.Position(line=1, character=0),
-                context=T.InlineCompletionContext(
-                    trigger_kind=T.InlineCompletionTriggerKind.Invoked
-                ),
+                context=T.InlineCompletionContext(trigger_kind=T.InlineCompletionTriggerKind.Invoked),
             )
         )
         assert result is not None and not getattr(result, "items", result)
@@ -97,9 +95,7 @@ async def test_dead_backend_and_index_give_empty_results_and_one_message(dead: L
     completion_errors = [m for m in errors if "membership" not in m.message]
     assert len(completion_errors) == 1, [m.message for m in errors]
     assert len([m for m in errors if "membership" in m.message]) == 1
-    status = await dead.workspace_execute_command_async(
-        T.ExecuteCommandParams(command="stacklens.status")
-    )
+    status = await dead.workspace_execute_command_async(T.ExecuteCommandParams(command="stacklens.status"))
     assert status["membership"].startswith("membership service")
 
 
@@ -109,9 +105,7 @@ async def remote(lsp_client: LanguageClient, membership_url: str, tmp_path_facto
         T.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"),
             root_uri=tmp_path_factory.mktemp("remote").as_uri(),
-            initialization_options={
-                "membership": {"url": membership_url, "backgroundDebounceMs": 0}
-            },
+            initialization_options={"membership": {"url": membership_url, "backgroundDebounceMs": 0}},
         )
     )
     yield

@@ -38,9 +38,7 @@ def options(lsp_index: Path, tiny_model: Path | None, **extra: Any) -> dict[str,
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
     client.text_document_did_open(
         T.DidOpenTextDocumentParams(
-            text_document=T.TextDocumentItem(
-                uri=uri, language_id="python", version=version, text=text
-            )
+            text_document=T.TextDocumentItem(uri=uri, language_id="python", version=version, text=text)
         )
     )
 
@@ -147,16 +145,12 @@ async def test_incremental_sync_in_utf16_with_astral_characters(client: Language
     insert(client, uri, 3, T.Position(line=1, character=9), "Y")  # between 𝔹 and the quote
     whole = T.Range(start=T.Position(line=0, character=0), end=T.Position(line=2, character=0))
     result = await client.workspace_execute_command_async(
-        T.ExecuteCommandParams(
-            command="stacklens.searchSelection", arguments=[{"uri": uri, "range": whole}]
-        )
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"uri": uri, "range": whole}])
     )
     assert result["query"] == "a = '😀X'\nb = '𝔸𝔹Y'\n"
     inner = T.Range(start=T.Position(line=1, character=5), end=T.Position(line=1, character=9))
     result = await client.workspace_execute_command_async(
-        T.ExecuteCommandParams(
-            command="stacklens.searchSelection", arguments=[{"uri": uri, "range": inner}]
-        )
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"uri": uri, "range": inner}])
     )
     assert result["query"] == "𝔸𝔹"
 
@@ -176,11 +170,7 @@ async def test_search_selection_command(client: LanguageClient, workspace: Path)
 
 
 def inline_params(uri: str, line: int, character: int, invoked: bool = True):
-    kind = (
-        T.InlineCompletionTriggerKind.Invoked
-        if invoked
-        else T.InlineCompletionTriggerKind.Automatic
-    )
+    kind = T.InlineCompletionTriggerKind.Invoked if invoked else T.InlineCompletionTriggerKind.Automatic
     return T.InlineCompletionParams(
         text_document=T.TextDocumentIdentifier(uri=uri),
         position=T.Position(line=line, character=character),
@@ -193,9 +183,7 @@ def insert(client: LanguageClient, uri: str, version: int, at: T.Position, text:
     client.text_document_did_change(
         T.DidChangeTextDocumentParams(
             text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[
-                T.TextDocumentContentChangePartial(range=T.Range(start=at, end=at), text=text)
-            ],
+            content_changes=[T.TextDocumentContentChangePartial(range=T.Range(start=at, end=at), text=text)],
         )
     )
 
@@ -238,18 +226,14 @@ async def test_block_policy_drops_matching_candidates(client: LanguageClient, wo
     uri = (workspace / "ring_block.py").as_uri()
     open_doc(client, uri, RING_HEAD)
     client.workspace_did_change_configuration(
-        T.DidChangeConfigurationParams(
-            settings={"stacklens": {"membership": {"licenseBlock": ["MIT"]}}}
-        )
+        T.DidChangeConfigurationParams(settings={"stacklens": {"membership": {"licenseBlock": ["MIT"]}}})
     )
     await asyncio.sleep(0.3)
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
     items = result.items if isinstance(result, T.InlineCompletionList) else result
     assert all("ring_buffer_items" not in i.insert_text for i in items or [])
     client.workspace_did_change_configuration(
-        T.DidChangeConfigurationParams(
-            settings={"stacklens": {"membership": {"licenseBlock": ["GPL*"]}}}
-        )
+        T.DidChangeConfigurationParams(settings={"stacklens": {"membership": {"licenseBlock": ["GPL*"]}}})
     )
     await asyncio.sleep(0.3)
     result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
@@ -308,23 +292,16 @@ async def test_any_request_order_and_odd_positions(client: LanguageClient, works
     # on disk but never opened: read from disk
     on_disk = workspace / "on_disk.py"
     on_disk.write_text(RING_HEAD, encoding="utf-8")
-    result = await client.text_document_inline_completion_async(
-        inline_params(on_disk.as_uri(), 1, 0)
-    )
+    result = await client.text_document_inline_completion_async(inline_params(on_disk.as_uri(), 1, 0))
     assert result is not None
     # past the end of the file and of the line; empty and untitled documents
     uri = (workspace / "short.py").as_uri()
     open_doc(client, uri, "x = 1")
     for line, char in ((0, 400), (50, 3)):
-        assert (
-            await client.text_document_inline_completion_async(inline_params(uri, line, char))
-            is not None
-        )
+        assert await client.text_document_inline_completion_async(inline_params(uri, line, char)) is not None
     open_doc(client, "untitled:Untitled-1", "")
     assert (
-        await client.text_document_inline_completion_async(
-            inline_params("untitled:Untitled-1", 0, 0)
-        )
+        await client.text_document_inline_completion_async(inline_params("untitled:Untitled-1", 0, 0))
         is not None
     )
     hover = await client.text_document_hover_async(
@@ -369,9 +346,7 @@ async def test_cancel_request_and_newer_request_cancel(client: LanguageClient, w
 @pytest.mark.asyncio(loop_scope="module")
 async def test_bad_setting_gets_a_message_not_a_crash(client: LanguageClient):
     client.workspace_did_change_configuration(
-        T.DidChangeConfigurationParams(
-            settings={"stacklens": {"membership": {"policy": "sometimes"}}}
-        )
+        T.DidChangeConfigurationParams(settings={"stacklens": {"membership": {"policy": "sometimes"}}})
     )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
@@ -380,9 +355,7 @@ async def test_bad_setting_gets_a_message_not_a_crash(client: LanguageClient):
         await asyncio.sleep(0.05)
     msg = next(m for m in client.messages if key in m.message)
     assert msg.type == T.MessageType.Error and "stacklens.membership.policy" in msg.message
-    status = await client.workspace_execute_command_async(
-        T.ExecuteCommandParams(command="stacklens.status")
-    )
+    status = await client.workspace_execute_command_async(T.ExecuteCommandParams(command="stacklens.status"))
     assert status["policy"] == "warn"  # the previous, valid value
 
 

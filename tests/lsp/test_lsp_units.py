@@ -91,9 +91,7 @@ class TestConfig:
         layers = ConfigLayers({"STACKLENS_INDEX": "/idx", "STACKLENS_POLICY": "block"})
         assert layers.current.membership.index == "/idx"
         assert layers.current.membership.policy == "block"
-        cfg = layers.update(
-            "init", {"stacklens": {"membership": {"minChars": 80}, "debounceMs": 5}}
-        )
+        cfg = layers.update("init", {"stacklens": {"membership": {"minChars": 80}, "debounceMs": 5}})
         assert cfg.membership.min_chars == 80 and cfg.membership.index == "/idx"
         assert cfg.debounce_ms == 5
         cfg = layers.update("pull", {"membership": {"policy": "warn"}})
@@ -114,9 +112,7 @@ class TestConfig:
         assert layers.current.membership.policy == "warn"
 
     def test_completion_section_is_passed_through(self) -> None:
-        layers = ConfigLayers(
-            {"STACKLENS_BACKEND": "openai", "STACKLENS_COMPLETION_URL": "http://h"}
-        )
+        layers = ConfigLayers({"STACKLENS_BACKEND": "openai", "STACKLENS_COMPLETION_URL": "http://h"})
         assert layers.current.completion == {"backend": "openai", "url": "http://h"}
         cfg = layers.update("init", {"completion": {"backend": "tgi", "maxNewTokens": 9}})
         assert cfg.completion == {"backend": "tgi", "url": "http://h", "max_new_tokens": 9}
