@@ -33,23 +33,15 @@ from membership.query import Matcher
 from membership.settings import QuerySettings
 
 
-class _ListSource:
-    """A fixed list of files under one root, as a directory source would yield them."""
-
-    def __init__(self, root: Path, files: list[Path]) -> None:
-        self.inner = DirectorySource(root, BuildLimits())
-        self.wanted = {p.relative_to(root).as_posix() for p in files}
-
-    def files(self, stats):  # type: ignore[no-untyped-def]
-        return (f for f in self.inner.files(stats) if f.path in self.wanted)
-
-
-def _sources(files: list[Path], roots: list[Path]) -> list[_ListSource]:
+def _sources(files: list[Path], roots: list[Path]) -> list[DirectorySource]:
     by_root: dict[Path, list[Path]] = {}
     for f in files:
         root = next(r for r in roots if f.is_relative_to(r))
         by_root.setdefault(root, []).append(f)
-    return [_ListSource(r, fs) for r, fs in by_root.items()]
+    return [
+        DirectorySource(r, BuildLimits(), paths=tuple(f.relative_to(r).as_posix() for f in fs))
+        for r, fs in by_root.items()
+    ]
 
 
 def pct(values: list[float], q: float) -> float:
