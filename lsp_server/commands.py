@@ -41,7 +41,13 @@ def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def highlight_inserted(
-    ls: StacklensServer, uri: str, start: int, text: str, context_chars: int, matches: list[Match]
+    ls: StacklensServer,
+    uri: str,
+    start: int,
+    text: str,
+    context_chars: int,
+    matches: list[Match],
+    retry: bool = True,
 ) -> Highlight | None:
     """Highlight the part of freshly inserted ``text`` (at offset ``start``) that the matches
     cover; their query spans count from ``context_chars`` before ``start``."""
@@ -53,7 +59,13 @@ def highlight_inserted(
         # The client may report the position before a line was re-indented: look nearby.
         found = doc.text.find(text, max(0, start - 200))
         if found < 0:
-            log.info("accepted text not found in %s; no highlight", uri)
+            if retry:
+                # Some clients run the item's command before they send the edit: try again on
+                # the document's next change.
+                ls.pending_accepts[uri] = (start, text, context_chars, matches)
+                log.info("accepted text not in %s yet; will highlight after the edit", uri)
+            else:
+                log.info("accepted text not found in %s; no highlight", uri)
             return None
         start = found
     base = start - context_chars

@@ -78,6 +78,9 @@ def _documents(ls: StacklensServer) -> None:
     def did_change(ls: StacklensServer, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
         ls.touch(uri)
+        pending = ls.pending_accepts.pop(uri, None)
+        if pending is not None:
+            commands.highlight_inserted(ls, uri, *pending, retry=False)
         if not ls.highlights.get(uri):
             return  # nothing to keep in place: no work per keystroke
         doc = ls.workspace.text_documents.get(uri)

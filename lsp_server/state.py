@@ -63,6 +63,8 @@ class StacklensServer(LanguageServer):
         self.recent: OrderedDict[str, None] = OrderedDict()  # uris, most recently used last
         self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()  # llm-ls request id -> shown
         self.pending_messages: list[tuple[types.MessageType, str]] = []
+        # uri -> (offset, text, context chars, matches) of an accept that arrived before its edit
+        self.pending_accepts: dict[str, tuple[int, str, int, list[Any]]] = {}
         self.initialized = False
         self.shutdown_requested = False
         self.closing: asyncio.Future[None] | None = None

@@ -222,6 +222,24 @@ async def test_inline_completion_carries_match_and_highlights_on_accept(
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_accept_command_before_the_edit_still_highlights(client: LanguageClient, workspace: Path):
+    """Some clients run the item's command first and send the insertion after it."""
+    uri = (workspace / "ring_command_first.py").as_uri()
+    open_doc(client, uri, RING_HEAD)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    items = result.items if isinstance(result, T.InlineCompletionList) else result
+    assert items and items[0].command is not None
+    item = items[0]
+    await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+    )
+    insert(client, uri, 2, T.Position(line=1, character=0), item.insert_text)
+    diags = await wait_diagnostics(client, uri)
+    assert diags and "acme/ring/ring.py" in diags[0].message
+    assert diags[0].range.start.line >= 1
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_block_policy_drops_matching_candidates(client: LanguageClient, workspace: Path):
     uri = (workspace / "ring_block.py").as_uri()
     open_doc(client, uri, RING_HEAD)
