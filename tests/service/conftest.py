@@ -3,7 +3,6 @@ index, and the service running on a free loopback port."""
 
 from __future__ import annotations
 
-import shutil
 import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,27 +16,16 @@ from index.sources import open_source
 from index.store import EmbeddedIndex
 from membership.limits import ServiceLimits
 from membership.service import create_app, running
+from tests.elastic.es_corpus import copy_packages
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TOKEN = "test-token-1234"
 
 
-def copy_corpus(dest: Path, packages: tuple[str, ...]) -> list[Path]:
-    """Copies of the stdlib packages' modules (flattened names), sorted."""
-    dest.mkdir(parents=True, exist_ok=True)
-    out = []
-    for pkg in packages:
-        for f in sorted((STDLIB / pkg).glob("*.py")):
-            target = dest / f"{pkg.replace('/', '_')}_{f.name}"
-            shutil.copy(f, target)
-            out.append(target)
-    return out
-
-
 @pytest.fixture(scope="session")
 def service_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("service_corpus")
-    copy_corpus(root, ("json", "email"))
+    copy_packages(root, ("json", "email"))
     return root
 
 
