@@ -130,7 +130,7 @@ class Matcher:
         self._max_drift = 4 * p.window
         # Identical code in hundreds of files (vendored copies, generated tables) must not make
         # one query chain them all; the best-supported documents are enough to rank.
-        self._max_docs = max(32, 3 * self.settings.max_matches)
+        self._max_docs = max(16, 2 * self.settings.max_matches)
 
     def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
         """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found."""
