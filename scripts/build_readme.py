@@ -1,7 +1,7 @@
 """Assemble README.md from the documentation pages in docs/ (one source for each part).
 
-    .venv/bin/python scripts/build_readme.py          # rewrite README.md
-    .venv/bin/python scripts/build_readme.py --check  # exit 1 if README.md is stale (a test runs this)
+.venv/bin/python scripts/build_readme.py          # rewrite README.md
+.venv/bin/python scripts/build_readme.py --check  # exit 1 if README.md is stale (a test runs this)
 """
 
 from __future__ import annotations

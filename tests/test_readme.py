@@ -6,7 +6,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_readme_is_generated_from_docs() -> None:
-    res = subprocess.run([sys.executable, "scripts/build_readme.py", "--check"], cwd=ROOT, capture_output=True)
+    res = subprocess.run(
+        [sys.executable, "scripts/build_readme.py", "--check"], cwd=ROOT, capture_output=True
+    )
     assert res.returncode == 0, res.stderr.decode()
 
 
