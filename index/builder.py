@@ -46,6 +46,22 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(digest, "little") % shard[1] == shard[0]
 
 
+def sharded_files(
+    sources: Iterable[Any], stats: SkipStats, shard: tuple[int, int] | None
+) -> Iterator[tuple[SourceFile, str]]:
+    """This worker's files from every source, each with the SHA-1 that incremental builds compare."""
+    for source in sources:
+        for src in source.files(stats):
+            if in_shard(src.key, shard):
+                yield src, hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def progress_bar(progress: bool | None) -> tqdm:
+    """A byte-counting bar on stderr; by default only when stderr is a terminal."""
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr)
+
+
 @dataclass
 class BuildSummary:
     files: int = 0
@@ -70,13 +86,13 @@ class BuildSummary:
 
 
 @dataclass
-class _Prepared:
+class PreparedDocument:
     doc: dict[str, Any]
     fp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     mh: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def _prepare(item: tuple[SourceFile, str, FingerprintParams]) -> _Prepared | None:
+def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> PreparedDocument | None:
     src, sha, params = item
     tokens = tokenize(src.text, src.lang)
     if len(tokens) > MAX_POS:
@@ -97,7 +113,7 @@ def _prepare(item: tuple[SourceFile, str, FingerprintParams]) -> _Prepared | Non
         "bytes": len(src.text.encode("utf-8", "surrogatepass")),
     }
     win = bands.window
-    return _Prepared(doc, (fp.keys, fp.pos, fp.line, fp.meta), (bands.keys, lines[win], ends[win]))
+    return PreparedDocument(doc, (fp.keys, fp.pos, fp.line, fp.meta), (bands.keys, lines[win], ends[win]))
 
 
 class _Batch:
@@ -107,7 +123,7 @@ class _Batch:
         self.mh: list[tuple[np.ndarray, ...]] = []
         self.bytes = 0
 
-    def add(self, p: _Prepared) -> None:
+    def add(self, p: PreparedDocument) -> None:
         doc_id = len(self.docs)
         self.docs.append(p.doc)
         self.fp.append((np.full(len(p.fp[0]), doc_id, dtype=np.uint32), *p.fp))
@@ -173,20 +189,15 @@ def build(
     known = _known(path)
     summary = BuildSummary()
     started = time.monotonic()
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr)
+    bar = progress_bar(progress)
 
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
-        for source in sources:
-            for src in source.files(summary.skipped):
-                if not in_shard(src.key, shard):
-                    continue
-                sha = hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
-                old = known.get(src.key)
-                if old is not None and old[2] == sha:
-                    summary.unchanged += 1
-                    continue
-                yield src, sha, writer.params
+        for src, sha in sharded_files(sources, summary.skipped, shard):
+            old = known.get(src.key)
+            if old is not None and old[2] == sha:
+                summary.unchanged += 1
+                continue
+            yield src, sha, writer.params
 
     batch = _Batch()
     deletes: dict[str, list[int]] = {}
@@ -203,7 +214,7 @@ def build(
 
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
     try:
-        prepared = pool.imap(_prepare, todo(), chunksize=8) if pool else map(_prepare, todo())
+        prepared = pool.imap(prepare_document, todo(), chunksize=8) if pool else map(prepare_document, todo())
         for p in prepared:
             if p is None:
                 summary.skipped.skip("over-large")

@@ -53,7 +53,7 @@ class BandHits:
 POSTINGS_BUDGET = 2048  # postings one query may read from one table of one segment
 
 
-def _gather(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
+def gather_postings(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``keys`` equal to each query key, and which query key each belongs to."""
     lo = np.searchsorted(keys, query, side="left")
     hi = np.searchsorted(keys, query, side="right")
@@ -156,7 +156,7 @@ class EmbeddedIndex:
         out = []
         short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
-            idx, qi = _gather(getattr(seg, f"{table}_keys"), short, max_postings)
+            idx, qi = gather_postings(getattr(seg, f"{table}_keys"), short, max_postings)
             if len(idx) == 0:
                 continue
             vals = getattr(seg, f"{table}_vals")[idx]

@@ -9,19 +9,16 @@ with exponential back-off on 429 (Elasticsearch's "slow down"), which throttles 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
-from tqdm import tqdm
 
-from ..builder import BuildSummary, _prepare, _Prepared, in_shard
+from ..builder import BuildSummary, PreparedDocument, prepare_document, progress_bar, sharded_files
 from ..config import BuildLimits, FingerprintParams
 from ..errors import IndexCorruptError, IndexNotFoundError
 from ..sources import SourceFile
@@ -62,7 +59,7 @@ def ensure_indices(
     return existing
 
 
-def _actions(ref: int, p: _Prepared, fp: str, mh: str) -> Iterator[dict[str, Any]]:
+def _actions(ref: int, p: PreparedDocument, fp: str, mh: str) -> Iterator[dict[str, Any]]:
     # Keys are uint64; Elasticsearch's long is signed, so they travel as the same 64 bits.
     keys, pos, line, meta = (a.tolist() for a in (p.fp[0].view("int64"), *p.fp[1:]))
     for k, ps, ln, mt in zip(keys, pos, line, meta, strict=True):
@@ -117,7 +114,7 @@ class ElasticBuilder:
             ):
                 pass
 
-    def write(self, batch: list[tuple[int, _Prepared, str]]) -> None:
+    def write(self, batch: list[tuple[int, PreparedDocument, str]]) -> None:
         """Postings first, then the document records that make them count as present."""
         self._bulk(a for ref, p, _ in batch for a in _actions(ref, p, self.fp, self.mh))
         self._bulk(
@@ -153,8 +150,7 @@ def build_elastic(
     builder = ElasticBuilder(url, name, params)
     summary = BuildSummary()
     started = time.monotonic()
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=None, unit="B", unit_scale=True, desc="indexing", disable=not show, file=sys.stderr)
+    bar = progress_bar(progress)
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
 
     def flush(pending: list[tuple[SourceFile, str]]) -> None:
@@ -169,7 +165,9 @@ def build_elastic(
             builder.drop_postings(changed)
             summary.updated += len(changed)
         items = [(src, sha, builder.params) for _, src, sha in todo]
-        prepared = pool.map(_prepare, items, chunksize=8) if pool else [_prepare(i) for i in items]
+        prepared = (
+            pool.map(prepare_document, items, chunksize=8) if pool else [prepare_document(i) for i in items]
+        )
         ready = []
         for (ref, src, _), p in zip(todo, prepared, strict=True):
             if p is None:  # too many tokens to be code: skipped, as the embedded build does
@@ -185,15 +183,11 @@ def build_elastic(
 
     try:
         pending: list[tuple[SourceFile, str]] = []
-        for source in sources:
-            for src in source.files(summary.skipped):
-                if not in_shard(src.key, shard):
-                    continue
-                sha = hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
-                pending.append((src, sha))
-                if len(pending) >= BATCH_DOCS:
-                    flush(pending)
-                    pending = []
+        for src, sha in sharded_files(sources, summary.skipped, shard):
+            pending.append((src, sha))
+            if len(pending) >= BATCH_DOCS:
+                flush(pending)
+                pending = []
         if pending:
             flush(pending)
         builder.refresh()

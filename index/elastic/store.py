@@ -22,7 +22,7 @@ import numpy as np
 from elasticsearch import NotFoundError
 
 from ..errors import BackendError, InputError
-from ..store import BandHits, FingerprintHits, _gather
+from ..store import BandHits, FingerprintHits, gather_postings
 from .common import (
     FIRST_FETCH,
     MAX_FETCH,
@@ -136,7 +136,7 @@ class ElasticIndex:
         post_keys = rows[:, 0].view(np.uint64)
         order = np.argsort(post_keys, kind="stable")
         rows, post_keys = rows[order], post_keys[order]
-        idx, qi = _gather(post_keys, np.asarray(keys, dtype=np.uint64), max_postings)
+        idx, qi = gather_postings(post_keys, np.asarray(keys, dtype=np.uint64), max_postings)
         return [qi.astype(np.int64), *(rows[idx, c] for c in range(1, rows.shape[1]))]
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
