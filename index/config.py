@@ -22,11 +22,6 @@ class FingerprintParams(BaseModel):
     def num_perm(self) -> int:
         return self.minhash_bands * self.minhash_rows
 
-    @property
-    def guarantee_tokens(self) -> int:
-        """Any shared run of at least this many normalised tokens shares a fingerprint."""
-        return self.window + self.kgram - 1
-
 
 class BuildLimits(BaseModel):
     """Which files a build skips."""

@@ -16,7 +16,7 @@ import hashlib
 import keyword
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -134,7 +134,6 @@ _OTHER_WORDS = """
     pass raise global nonlocal from as del assert local end then elseif nil function
 """
 _OTHER_NAMES = frozenset(_OTHER_WORDS.split())
-_KEYWORDS = _PYTHON_NAMES | _OTHER_NAMES
 
 
 def keywords_for(lang: str) -> frozenset[str]:
@@ -201,13 +200,17 @@ class Tokens:
     def __len__(self) -> int:
         return len(self.concrete)
 
+    @cached_property
+    def char_prefix(self) -> np.ndarray:
+        """``char_prefix[i]``: normalised characters of tokens ``[0, i)`` (length ``n + 1``)."""
+        return np.r_[0, np.cumsum(self.end - self.start)]
+
     def norm_chars(self, i: int, j: int) -> int:
         """Normalised characters (token text without whitespace) of tokens ``[i, j)``."""
-        return int((self.end[i:j] - self.start[i:j]).sum())
+        return int(self.char_prefix[j] - self.char_prefix[i])
 
 
 PLACEHOLDER_ID = token_id(PLACEHOLDER)
-_PLACEHOLDER_ID = PLACEHOLDER_ID
 _ID_CACHE: dict[str, int] = {}
 
 
@@ -243,7 +246,7 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
     concrete = np.asarray(ids, dtype=np.uint64)
     if is_ident.any():
         is_kw = np.fromiter(map(keywords_for(lang).__contains__, toks), dtype=bool, count=len(toks))
-        abstract = np.where(is_ident & ~is_kw, np.uint64(_PLACEHOLDER_ID), concrete)
+        abstract = np.where(is_ident & ~is_kw, np.uint64(PLACEHOLDER_ID), concrete)
     else:
         abstract = concrete.copy()
     start = end - np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))

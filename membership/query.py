@@ -171,8 +171,8 @@ class Matcher:
         q_sorted = hits.qi[order]
         first_q = np.minimum.reduceat(q_sorted, starts)
         last_q = np.maximum.reduceat(q_sorted, starts)
-        char_end = np.r_[0, np.cumsum(tokens.end - tokens.start)]
-        span_chars = char_end[np.minimum(last_q + p.kgram, len(tokens))] - char_end[first_q]
+        prefix = tokens.char_prefix
+        span_chars = prefix[np.minimum(last_q + p.kgram, len(tokens))] - prefix[first_q]
         support = _diagonal_support(
             np.repeat(np.arange(len(starts)), ends - starts),
             (hits.pos - hits.qi)[order],
