@@ -165,7 +165,10 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--file", type=Path, default=ROOT / "completion" / "postprocess.py")
+    ap.add_argument("--quick", action="store_true", help="100 requests")
     args = ap.parse_args()
+    if args.quick:
+        args.requests = 100
     with tempfile.TemporaryDirectory() as tmp:
         corpus = [p.read_text(encoding="utf-8") for p in source_files()[:40]]
         tokenizer = make_tiny_tokenizer(tmp, "qwen", corpus, vocab_size=8000)

@@ -92,7 +92,10 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--es-url", help="an Elasticsearch to use (default: start one)")
+    ap.add_argument("--quick", action="store_true", help="1 MB corpus, 50 queries")
     args = ap.parse_args()
+    if args.quick:
+        args.corpus_mb, args.queries = 1.0, 50
 
     work = Path(tempfile.mkdtemp(prefix="bench-elastic-"))
     work.chmod(0o755)  # Elasticsearch runs as another user and must reach run_dir

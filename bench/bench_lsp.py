@@ -231,7 +231,10 @@ def main() -> int:
     ap.add_argument("--index", type=Path, help="an existing index (default: build the stdlib)")
     ap.add_argument("--corpus-mb", type=float, default=0, help="cap the stdlib corpus (0 = all)")
     ap.add_argument("--requests", type=int, default=1000, help="inline completions per run")
+    ap.add_argument("--quick", action="store_true", help="20 MB of the stdlib, 200 completions")
     args = ap.parse_args()
+    if args.quick:
+        args.corpus_mb, args.requests = args.corpus_mb or 20, 200
 
     files = stdlib_corpus(args.corpus_mb)
     index = args.index or build_stdlib_index(args.corpus_mb, files)

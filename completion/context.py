@@ -14,6 +14,10 @@ from completion.tokens import TokenCounter
 from completion.types import CompletionRequest
 
 _TEMPLATE_OVERHEAD_TOKENS = 16  # sentinels, path lines, slack for BPE merges at the seams
+# A cut prefix starts on a line number that is a multiple of this (counted from the top of the
+# file), and a cut suffix ends on one counted from the bottom. Without it the cut moves with
+# every line typed, and the KV cache keeps nothing of the prompt after a moved start.
+CUT_GRID_LINES = 8
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class BudgetConfig:
     crossfile_max_snippets: int = 4
     repo_name: str = ""
     multiline: str = "auto"
+    cut_grid_lines: int = CUT_GRID_LINES  # 1: cut at the first whole line (no grid)
 
 
 @dataclass(frozen=True)
@@ -117,9 +122,9 @@ class ContextBuilder:
         if pre_used < budget - suf_used and len(suffix) < len(full_suffix):
             suffix, suf_used = counter.head_n(full_suffix, budget - pre_used)
         if len(prefix) < len(full_prefix) and "\n" in prefix:
-            prefix = prefix[prefix.index("\n") + 1 :]  # start on a whole line
+            prefix = snap_prefix(full_prefix, prefix, cfg.cut_grid_lines)
         if len(suffix) < len(full_suffix) and "\n" in suffix:
-            suffix = suffix[: suffix.rindex("\n") + 1]
+            suffix = snap_suffix(full_suffix, suffix, cfg.cut_grid_lines)
 
         commented = "".join(blocks) + prefix
         if self.template.has_repo_format:
@@ -183,6 +188,40 @@ class ContextBuilder:
             used += cost
         # Most relevant closest to the cursor: it is read last.
         return tuple(reversed(files)), list(reversed(blocks)), used
+
+
+def snap_prefix(full: str, kept: str, grid: int) -> str:
+    """``kept`` (a tail of ``full`` holding a newline) cut to start on a whole line whose number
+    is a multiple of ``grid``. The grid halves until that drops at most an eighth of it."""
+    first = full.index("\n", len(full) - len(kept)) + 1  # the first whole line
+    line = full.count("\n", 0, first)
+    while grid > 1:
+        snapped = first
+        for _ in range(-line % grid):
+            snapped = full.find("\n", snapped) + 1
+            if snapped == 0 or (snapped - first) * 8 > len(full) - first:
+                break
+        else:
+            return full[snapped:]
+        grid //= 2
+    return full[first:]
+
+
+def snap_suffix(full: str, kept: str, grid: int) -> str:
+    """``kept`` (a head of ``full`` holding a newline) cut to end on a whole line, so that the
+    lines below the cut are a multiple of ``grid`` (halved as in ``snap_prefix``)."""
+    end = kept.rindex("\n") + 1
+    below = full.count("\n", end) + (not full.endswith("\n"))
+    while grid > 1:
+        snapped = end
+        for _ in range(-below % grid):
+            snapped = full.rfind("\n", 0, snapped - 1) + 1
+            if snapped == 0 or (end - snapped) * 8 > end:
+                break
+        else:
+            return full[:snapped]
+        grid //= 2
+    return full[:end]
 
 
 def normalised(request: CompletionRequest) -> tuple[str, int]:

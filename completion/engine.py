@@ -87,7 +87,7 @@ class CompletionEngine:
         setting = self.settings.template
         spec = setting.spec() if isinstance(setting, CustomTemplate) else setting
         try:
-            return resolve_template(
+            template = resolve_template(
                 spec or info.template,
                 model_id=info.model or self.settings.model,
                 tokens=info.special_tokens,
@@ -96,6 +96,7 @@ class CompletionEngine:
             if info.server_side_fim:
                 return _SERVER_SIDE
             raise
+        return template.ordered(self.settings.fim_order)
 
     def _counter(self, info: BackendInfo) -> TokenCounter:
         if info.tokenizer is not None:

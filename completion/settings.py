@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 
-from completion.templates import CustomTemplateSpec
+from completion.templates import CustomTemplateSpec, OrderSetting
 from index.errors import ConfigError
 
 BackendName = Literal["transformers", "tgi", "huggingface", "openai", "ollama", "llamacpp", "stacklens"]
@@ -54,6 +54,9 @@ class CompletionSettings(BaseModel):
     url: str | None = None
     api_token: SecretStr | None = Field(default_factory=_token_from_env, repr=False)
     template: str | CustomTemplate | None = None  # None or "auto": detect
+    # "spm" puts the suffix before the prefix, so typing only appends to the prompt (KV reuse);
+    # only for families trained that way. "auto": the family's usual order (PSM for most).
+    fim_order: OrderSetting = "auto"
     tokenizer: str | None = None  # local dir/hub id for token-accurate budgets of remote models
     context_window: int = Field(default=2048, ge=64, le=1_000_000)
     max_new_tokens: int = Field(default=64, ge=1, le=4096)

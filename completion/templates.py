@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from index.errors import ConfigError
 
 Order = Literal["psm", "spm", "codestral"]
+OrderSetting = Literal["auto", "psm", "spm"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class FimTemplate:
     file_sep: str | None = None
     repo_style: Literal["starcoder2", "qwen", "deepseek", "codestral", "none"] = "none"
     empty_suffix: str = "\n"
+    # Trained on suffix-prefix-middle too, so `fim_order: spm` may be used (see ordered()).
+    spm_trained: bool = False
 
     @property
     def has_repo_format(self) -> bool:
@@ -67,13 +70,31 @@ class FimTemplate:
             return f"{self.fim_suffix}{suf}{self.fim_prefix}{pre}"
         head = self._repo_block(files, path, repo)
         if self.order == "spm":
-            return f"{head}{self.fim_prefix}{self.fim_suffix}{suf}{self.fim_middle}{self.prefix_sep}{prefix}"
+            return (
+                f"{head}{self.fim_prefix}{self.prefix_sep}{self.fim_suffix}{suf}"
+                f"{self.middle_sep}{self.fim_middle}{self.prefix_sep}{prefix}"
+            )
         if self.repo_style == "starcoder2" and head:
             return f"{head}{self.fim_prefix}{path}\n{prefix}{self.fim_suffix}{suf}{self.fim_middle}"
         return (
             f"{head}{self.fim_prefix}{self.prefix_sep}{prefix}{self.prefix_sep}"
             f"{self.fim_suffix}{suf}{self.middle_sep}{self.fim_middle}"
         )
+
+    def ordered(self, order: OrderSetting) -> FimTemplate:
+        """This template with the prompt order ``order`` ("auto": the family's usual one)."""
+        if order == "auto" or order == self.order:
+            return self
+        if self.order == "codestral":
+            raise ConfigError("the codestral template is suffix-first already: set `fim_order: auto`")
+        if order == "spm" and not self.spm_trained:
+            trained = ", ".join(sorted(n for n, t in TEMPLATES.items() if t.spm_trained))
+            raise ConfigError(
+                f"the {self.name} family was not trained with suffix-first (SPM) prompts: set "
+                f"`fim_order: auto` (SPM is available for {trained}, or a custom template with "
+                "suffix_first: true)"
+            )
+        return replace(self, order=order)
 
     def _repo_block(self, files: Sequence[SourceFile], path: str, repo: str) -> str:
         if not files or self.repo_style == "none":
@@ -113,6 +134,7 @@ TEMPLATES: dict[str, FimTemplate] = {
             "<fim-suffix>",
             "<fim-middle>",
             stop=("<|endoftext|>", "<fim-prefix>", "<fim-suffix>", "<fim-middle>", "<fim-pad>"),
+            spm_trained=True,
         ),
         FimTemplate(
             "starcoder",
@@ -120,6 +142,7 @@ TEMPLATES: dict[str, FimTemplate] = {
             "<fim_suffix>",
             "<fim_middle>",
             stop=(*_SC_STOP, "<filename>"),
+            spm_trained=True,
         ),
         FimTemplate(
             "starcoder2",
@@ -130,6 +153,7 @@ TEMPLATES: dict[str, FimTemplate] = {
             repo_name="<repo_name>",
             file_sep="<file_sep>",
             repo_style="starcoder2",
+            spm_trained=True,
         ),
         FimTemplate(
             "codellama",
@@ -139,6 +163,7 @@ TEMPLATES: dict[str, FimTemplate] = {
             stop=("<EOT>", "</s>"),
             prefix_sep=" ",
             middle_sep=" ",
+            spm_trained=True,
         ),
         FimTemplate(
             "deepseek",
@@ -153,6 +178,7 @@ TEMPLATES: dict[str, FimTemplate] = {
                 "<｜fim▁end｜>",
             ),
             repo_style="deepseek",
+            spm_trained=True,
         ),
         FimTemplate(
             "qwen",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,51 @@ def test_context_invariants(counter: TokenizerCounter, text: str, where: float, 
     assert lf[:lf_offset].endswith(ctx.prefix)
     assert lf[lf_offset:].startswith(ctx.suffix)
     assert counter.count(ctx.prefix) + counter.count(ctx.suffix) <= 256 - 32
+
+
+def _typing_session(builder: ContextBuilder, text: str, at: int, typed: str) -> list[str]:
+    """The prompts for typing ``typed`` one character at a time at ``at`` in ``text``."""
+    prompts = []
+    for i in range(1, len(typed) + 1):
+        doc = text[:at] + typed[:i] + text[at:]
+        prompts.append(builder.build(CompletionRequest("file:///a.py", doc, at + i)).prompt)
+    return prompts
+
+
+def _not_appends(prompts: list[str]) -> int:
+    return sum(not b.startswith(a) for a, b in itertools.pairwise(prompts))
+
+
+def test_suffix_first_prompt_only_grows_while_typing(counter: TokenizerCounter) -> None:
+    """With SPM and the cut grid, typing only appends to the prompt (the KV cache keeps all of
+    it); the prefix start moves about once per grid of lines typed, not once per line."""
+    text = _doc(300)
+    at = text.index("def func_150")
+    typed = "".join(f"def typed_{i}(x):\n    return x * {i}\n" for i in range(8))  # 16 lines
+    spm = TEMPLATES["starcoder"].ordered("spm")
+    cfg = BudgetConfig(context_window=1024, max_new_tokens=64)
+    prompts = _typing_session(ContextBuilder(spm, counter, cfg), text, at, typed)
+    assert all(p.startswith("<fim_prefix><fim_suffix>") for p in prompts)
+    moved_grid = _not_appends(prompts)
+    no_grid = BudgetConfig(context_window=1024, max_new_tokens=64, cut_grid_lines=1)
+    moved_lines = _not_appends(_typing_session(ContextBuilder(spm, counter, no_grid), text, at, typed))
+    assert moved_grid <= 16 // 8 + 1 and moved_lines >= 16
+    # PSM: every keystroke changes the text before the suffix.
+    psm = _typing_session(ContextBuilder(TEMPLATES["starcoder"], counter, cfg), text, at, typed[:40])
+    assert _not_appends(psm) == len(psm) - 1
+
+
+def test_cut_grid_counts_prefix_lines_from_the_top_and_suffix_lines_from_the_bottom(
+    counter: TokenizerCounter,
+) -> None:
+    text = _doc(300)
+    offset = text.index("def func_150")
+    cfg = BudgetConfig(context_window=2048, max_new_tokens=64, cut_grid_lines=8)
+    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, cfg).build(
+        CompletionRequest("file:///a.py", text, offset)
+    )
+    start = offset - len(ctx.prefix)
+    end = offset + len(ctx.suffix)
+    assert start > 0 and end < len(text)
+    assert text.count("\n", 0, start) % 8 == 0 and text[start - 1] == "\n"
+    assert text.count("\n", end) % 8 == 0 and text[end - 1] == "\n"

@@ -5,6 +5,7 @@ CPU; the CUDA graph path itself where a GPU is present."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,42 @@ async def test_cuda_graphs_give_the_same_tokens(fixture: str, request: Any) -> N
     assert all(s.graph is not None for s in fast.fast._steps.values())
     await fast.aclose()
     await plain.aclose()
+
+
+@pytest.mark.asyncio
+async def test_typing_with_suffix_first_prefills_only_the_typed_tokens(starcoder_dir: Path) -> None:
+    """Through the engine: with `fim_order: spm` each keystroke prefills the new tokens only;
+    with PSM the suffix after the cursor is recomputed every time."""
+    from completion import CompletionEngine, CompletionRequest
+
+    at = CORPUS_CODE.index("    return message")
+    typed = "    print(name)\n    x = 1\n"
+    per_call = {}
+    for order in ("psm", "spm"):
+        engine = CompletionEngine(
+            {
+                "backend": "transformers",
+                "model": str(starcoder_dir),
+                "fast_path": "on",
+                "fim_order": order,
+                "context_window": 256,
+                "max_new_tokens": 4,
+                "temperature": 0,
+                "cache_size": 0,
+            }
+        )
+        await engine.start()
+        backend = engine.backend
+        assert isinstance(backend, TransformersBackend)
+        prefilled = []
+        for i in range(1, len(typed) + 1):
+            doc = CORPUS_CODE[:at] + typed[:i] + CORPUS_CODE[at:]
+            calls, before = backend.stats.get("fast_generations", 0), backend.stats.get("prefilled_tokens", 0)
+            await engine.complete(CompletionRequest("file:///g.py", doc, at + i, "python", explicit=True))
+            if backend.stats["fast_generations"] > calls:  # not answered from a cache
+                prefilled.append(backend.stats["prefilled_tokens"] - before)
+        assert len(prefilled) > len(typed) // 2
+        per_call[order] = statistics.median(prefilled[1:])
+        await engine.aclose()
+    suffix_tokens = len(CORPUS_CODE[at:]) // 4
+    assert per_call["spm"] <= 3 < suffix_tokens < per_call["psm"]

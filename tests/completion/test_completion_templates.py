@@ -144,3 +144,29 @@ def test_custom_template_from_config() -> None:
     assert "<E>" in t.special_tokens
     spm = CustomTemplateSpec("<P>", "<S>", "<M>", suffix_first=True).build()
     assert spm.render("a", "b") == "<P><S>b<M>a"
+
+
+@pytest.mark.parametrize(
+    ("family", "expected"),
+    [
+        ("starcoder", f"<fim_prefix><fim_suffix>{SUF}<fim_middle>{PRE}"),
+        ("santacoder", f"<fim-prefix><fim-suffix>{SUF}<fim-middle>{PRE}"),
+        ("codellama", f"<PRE> <SUF>{SUF} <MID> {PRE}"),
+        ("deepseek", f"<｜fim▁begin｜><｜fim▁hole｜>{SUF}<｜fim▁end｜>{PRE}"),
+    ],
+)
+def test_suffix_first_order_per_family(family: str, expected: str) -> None:
+    """SPM as each family was trained with it (reference: fim-performance.md's table)."""
+    t = TEMPLATES[family].ordered("spm")
+    assert t.render(PRE, SUF) == expected
+    assert TEMPLATES[family].ordered("auto") is TEMPLATES[family]
+    assert t.ordered("psm").render(PRE, SUF) == EXPECTED[family]
+
+
+def test_suffix_first_refused_where_not_trained() -> None:
+    for family in ("qwen", "codegemma", "granite"):
+        with pytest.raises(ConfigError, match="not trained with suffix-first"):
+            TEMPLATES[family].ordered("spm")
+    with pytest.raises(ConfigError, match="suffix-first already"):
+        TEMPLATES["codestral"].ordered("psm")
+    assert TEMPLATES["codestral"].ordered("auto").render(PRE, SUF) == EXPECTED["codestral"]
