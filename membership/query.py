@@ -76,26 +76,30 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
     chains: list[list[int]] = []
     last_q: list[int] = []
     last_s: list[int] = []
-    active: list[int] = []
-    for h in range(len(q)):
-        qh, sh = int(q[h]), int(s[h])
-        active = [c for c in active if qh - last_q[c] <= max_gap][-_MAX_ACTIVE:]
+    active: list[int] = []  # chains in the order they last grew, so by their last q
+    for h, (qh, sh) in enumerate(zip(q.tolist(), s.tolist(), strict=True)):
+        while active and qh - last_q[active[0]] > max_gap:
+            del active[0]  # out of reach, and so is nothing behind it
         best, best_drift = -1, max_drift + 1
         for c in active:
             step_q, step_s = qh - last_q[c], sh - last_s[c]
             if step_q <= 0 or step_s <= 0 or step_s > max_gap:
                 continue
-            drift = abs(step_s - step_q)
+            drift = step_s - step_q if step_s > step_q else step_q - step_s
             if drift < best_drift:
                 best, best_drift = c, drift
         if best < 0:
             best = len(chains)
-            chains.append([])
+            chains.append([h])
             last_q.append(qh)
             last_s.append(sh)
-            active.append(best)
-        chains[best].append(h)
-        last_q[best], last_s[best] = qh, sh
+        else:
+            chains[best].append(h)
+            last_q[best], last_s[best] = qh, sh
+            active.remove(best)
+        active.append(best)
+        if len(active) > _MAX_ACTIVE:
+            del active[0]  # the chain that has waited longest
     return chains
 
 
@@ -181,13 +185,18 @@ class Matcher:
         )
         viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars))
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
+        prefix_list = prefix.tolist()
         out: list[_Candidate] = []
         for g in viable:
             idx = order[starts[g] : ends[g]]
             q, s = hits.qi[idx], hits.pos[idx]
+            q_list = q.tolist()
             for chain in _chains(q, s, self._max_gap, self._max_drift):
                 if len(chain) < 3:
                     continue  # fewer hits than any copy of the minimum size leaves
+                end = min(q_list[chain[-1]] + p.kgram, len(tokens))
+                if prefix_list[end] - prefix_list[q_list[chain[0]]] < self.settings.min_chars:
+                    continue  # what _score_chain rejects first, without its numpy calls
                 c = self._score_chain(tokens, qa, int(docs[starts[g]]), idx[chain], hits, exact)
                 if c is not None:
                     out.append(c)
@@ -208,10 +217,8 @@ class Matcher:
         chars = tokens.norm_chars(q_start, q_end)
         if chars < self.settings.min_chars:
             return None
-        covered = np.zeros(q_end - q_start, dtype=bool)
-        for qq in q:
-            covered[qq - q_start : qq - q_start + k] = True
-        coverage = float(covered.mean())
+        # q is sorted: the union of the k-grams [qq, qq + k) grows by min(step, k) per hit.
+        coverage = float(np.minimum(np.diff(q), k).sum() + k) / (q_end - q_start)
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
         exact_ratio = float(exact[idx].mean())
