@@ -127,8 +127,10 @@ def register(ls: StacklensServer) -> None:
 
     @ls.command(SEARCH_COMMAND)
     async def search(ls: StacklensServer, *args: Any) -> dict[str, Any]:
-        """Arguments: ``{"text"}``, or ``{"uri", "range"}`` for the editor's selection."""
+        """Arguments: ``{"text"}``, or ``{"uri", "range"}`` for the editor's selection; ``quiet``
+        when the client shows the result itself (no ``window/showMessage``)."""
         arg = _arg(args)
+        quiet = bool(arg.get("quiet"))
         text = arg.get("text")
         uri = arg.get("uri")
         lang = None
@@ -148,12 +150,16 @@ def register(ls: StacklensServer) -> None:
         try:
             found = await ls.gate.check(str(text), lang, path_hint(str(uri)) if uri else None)
         except Exception as exc:
-            ls.show_error(f"stacklens: search failed: {exc}")
+            if quiet:
+                log.warning("search failed: %s", exc)  # the client reports the returned error
+            else:
+                ls.show_error(f"stacklens: search failed: {exc}")
             return {"matches": [], "error": str(exc)}
-        message = f"{len(found)} match(es) in the corpus" + (
-            f"; best: {found[0].describe()}" if found else ""
-        )
-        ls.show(message, types.MessageType.Info)
+        if not quiet:
+            message = f"{len(found)} match(es) in the corpus" + (
+                f"; best: {found[0].describe()}" if found else ""
+            )
+            ls.show(message, types.MessageType.Info)
         return {"matches": match_data(found), "query": text}
 
     @ls.command(STATUS_COMMAND)

@@ -1,8 +1,9 @@
 """The server's typed settings and how the layers that set them are merged.
 
 Layers, lowest first: built-in defaults, ``STACKLENS_*`` environment variables,
-``initializationOptions``, ``workspace/didChangeConfiguration`` and the ``workspace/configuration``
-pull (section ``stacklens``). Keys may be camelCase (editor settings) or snake_case.
+``initializationOptions``, then the editor's configuration section (``stacklens``), whether it was
+pushed with ``workspace/didChangeConfiguration`` or pulled with ``workspace/configuration``. Keys
+may be camelCase (editor settings) or snake_case.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 Action = Literal["off", "warn", "block"]
+Severity = Literal["error", "warning", "information", "hint"]
 
 # Copyleft families: a suggestion copied from these may oblige the user to relicense their code.
 DEFAULT_LICENSE_BLOCK = ["GPL*", "AGPL*", "LGPL*", "SSPL*", "EUPL*", "OSL*"]
@@ -66,6 +68,12 @@ class ServerConfig(_Model):
     )
     log_level: Literal["debug", "info", "warning", "error"] | None = Field(
         default=None, description="overrides --log-level when set"
+    )
+    # Editors that draw their own match highlights (the VS Code extension) ask for "hint", so the
+    # editor's squiggle does not underline the same text a second time.
+    diagnostic_severity: Severity = Field(default="warning", description="severity of match diagnostics")
+    blocked_diagnostic_severity: Severity = Field(
+        default="error", description="severity of matches whose licence the policy blocks"
     )
 
 
@@ -129,13 +137,37 @@ def normalise(data: Any) -> Any:
     return {_norm_key(str(key)): normalise(value) for key, value in data.items()}
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def merge(base: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep merge; ``None`` in a layer means "not set here" (editors send null for unset keys)."""
+    """Deep merge; ``None`` in a layer means "not set here" (editors send null for unset keys),
+    at every depth, so the result holds no nulls from the layer."""
     out = dict(base)
     for key, value in layer.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = merge(out[key], value)
+        if isinstance(value, Mapping):
+            out[key] = merge(_mapping(out.get(key)), value)
         elif value is not None:
+            out[key] = value
+    return out
+
+
+def overlay(base: Mapping[str, Any], defaults: Mapping[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge of the editor's section, where ``None`` means "unset": the key goes back to
+    ``defaults`` (the environment layer, else the built-in default), not to ``base``. The VS Code
+    extension sends its whole configuration in ``initializationOptions`` too, so falling back to
+    ``base`` would bring back the value the user just cleared."""
+    out = dict(base)
+    for key, value in layer.items():
+        if value is None:
+            if key in defaults:
+                out[key] = defaults[key]
+            else:
+                out.pop(key, None)
+        elif isinstance(value, Mapping):
+            out[key] = overlay(_mapping(out.get(key)), _mapping(defaults.get(key)), value)
+        else:
             out[key] = value
     return out
 
@@ -161,8 +193,17 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+# Pushed and pulled sections are two deliveries of the same editor settings: the latest replaces
+# the other, so a key the user removed cannot survive in the older copy.
+_SECTION_LAYERS = {"push": "section", "pull": "section"}
+
+
 class ConfigLayers:
-    """Keeps each layer so a later bad layer can be rejected without losing earlier ones."""
+    """Keeps each layer so a later bad layer can be rejected without losing earlier ones.
+
+    The settings are always rebuilt from the layers (defaults, environment, init, the latest
+    section), never patched onto the previous result: a removed key goes back to its default.
+    """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -183,13 +224,13 @@ class ConfigLayers:
         return ServerConfig.model_validate(data)
 
     def merged(self) -> dict[str, Any]:
-        data = dict(self.env)
-        for name in ("init", "push", "pull"):
-            data = merge(data, self.layers.get(name, {}))
-        return data
+        data = merge(self.env, self.layers.get("init", {}))
+        return overlay(data, self.env, self.layers.get("section", {}))
 
     def update(self, name: str, raw: Any) -> ServerConfig:
-        """Apply one layer; raises `ConfigError` (and keeps the old settings) when invalid."""
+        """Apply one layer ("init", "push" or "pull"); raises `ConfigError` (and keeps the old
+        settings) when invalid."""
+        name = _SECTION_LAYERS.get(name, name)
         layer = normalise(unwrap_section(raw))
         previous = self.layers.get(name)
         self.layers[name] = layer

@@ -9,11 +9,18 @@ from lsprotocol import types
 
 from membership import Match
 
+from .config import Severity
 from .documents import DocumentText
 from .policy import source_key
 
 Origin = Literal["accepted", "scan"]
 DIAGNOSTIC_CODE = "corpus-match"
+SEVERITIES: dict[Severity, types.DiagnosticSeverity] = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
 
 
 @dataclass
@@ -111,7 +118,15 @@ def match_data(matches: list[Match]) -> list[dict[str, Any]]:
     return [m.model_dump(mode="json") for m in matches]
 
 
-def diagnostics(store: HighlightStore, uri: str, doc: DocumentText) -> list[types.Diagnostic]:
+def diagnostics(
+    store: HighlightStore,
+    uri: str,
+    doc: DocumentText,
+    severity: Severity = "warning",
+    blocked_severity: Severity = "error",
+) -> list[types.Diagnostic]:
+    """``data.blocked`` says whether the licence policy blocks the source, because clients that
+    ask for one severity for every match can no longer tell that from the severity."""
     out: list[types.Diagnostic] = []
     for h in store.visible(uri):
         top = h.matches[0]
@@ -120,13 +135,16 @@ def diagnostics(store: HighlightStore, uri: str, doc: DocumentText) -> list[type
             types.Diagnostic(
                 range=doc.range_of(h.start, h.end),
                 message=message_for(h),
-                severity=(
-                    types.DiagnosticSeverity.Error if h.blocked_license else types.DiagnosticSeverity.Warning
-                ),
+                severity=SEVERITIES[blocked_severity if h.blocked_license else severity],
                 code=DIAGNOSTIC_CODE,
                 code_description=types.CodeDescription(href=href) if href else None,
                 source="stacklens",
-                data={"id": h.id, "origin": h.origin, "matches": match_data(h.matches)},
+                data={
+                    "id": h.id,
+                    "origin": h.origin,
+                    "blocked": h.blocked_license,
+                    "matches": match_data(h.matches),
+                },
             )
         )
     return out

@@ -44,9 +44,12 @@ def _lifecycle(ls: StacklensServer) -> None:
         ls: StacklensServer, params: types.DidChangeConfigurationParams
     ) -> None:
         settings = params.settings
-        # Pull-model clients (VS Code) send null: the change has to be fetched.
         if isinstance(settings, dict) and settings:
+            # The pushed section is the new configuration; a pull now could only answer the same
+            # settings, or, from a client whose answer differs, undo the change just pushed.
             await ls.apply_layer("push", settings)
+            return
+        # Pull-model clients send null: the change has to be fetched.
         await ls.pull_configuration()
 
     @ls.feature(types.SHUTDOWN)

@@ -122,6 +122,13 @@ class StacklensServer(LanguageServer):
             self._reported.clear()
             for uri in list(self.workspace.text_documents):
                 self.schedule_scan(uri, delay=0.0)
+        elif (self.config.diagnostic_severity, self.config.blocked_diagnostic_severity) != (
+            old.diagnostic_severity,
+            old.blocked_diagnostic_severity,
+        ):
+            for uri in list(self.workspace.text_documents):
+                if self.highlights.get(uri):
+                    self.publish(uri)
         await self.engines.configure(self.config.completion)
 
     async def pull_configuration(self) -> None:
@@ -166,7 +173,15 @@ class StacklensServer(LanguageServer):
             version = open_doc.version
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(
-                uri=uri, diagnostics=diagnostics(self.highlights, uri, doc), version=version
+                uri=uri,
+                diagnostics=diagnostics(
+                    self.highlights,
+                    uri,
+                    doc,
+                    self.config.diagnostic_severity,
+                    self.config.blocked_diagnostic_severity,
+                ),
+                version=version,
             )
         )
 

@@ -65,6 +65,7 @@ async function searchSelection(server: ServerManager): Promise<void> {
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'stacklens: searching the corpus' },
     () => server.execute<{ matches?: Match[]; error?: string }>('stacklens.searchSelection', {
+      quiet: true, // the results go in our quick pick; a server message would pop up over it
       uri: ed.document.uri.toString(),
       range: { start: { line: s.start.line, character: s.start.character }, end: { line: s.end.line, character: s.end.character } },
     }),

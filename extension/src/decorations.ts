@@ -1,24 +1,28 @@
 // Match highlights: an underline plus a gutter mark on every range the server reports as found in
-// the corpus (diagnostics with source "stacklens"). The diagnostics alone give a squiggle that looks
-// like any lint warning; the decoration makes "this code came from elsewhere" recognisable at a glance.
+// the corpus (diagnostics with source "stacklens"). A diagnostic's squiggle looks like any lint warning;
+// the decoration makes "this code came from elsewhere" recognisable at a glance. The extension asks
+// for "hint" diagnostics by default (settings.ts), so VS Code draws no second underline below ours.
 import * as vscode from 'vscode';
-import { DIAGNOSTIC_SOURCE, Match, matchesOf } from './matches';
+import { blockedOf, DIAGNOSTIC_SOURCE, Match, matchesOf } from './matches';
 
 export interface MatchDiagnostic {
   diagnostic: vscode.Diagnostic;
   matches: Match[];
-  blocked: boolean; // a licence the policy blocks: the server sends these as errors
+  blocked: boolean; // a licence the policy blocks (diagnostic data.blocked)
 }
 
 /** The server's match diagnostics for a document. languageclient keeps LSP `data` on the object. */
 export function matchDiagnostics(uri: vscode.Uri): MatchDiagnostic[] {
   return vscode.languages.getDiagnostics(uri)
     .filter((d) => d.source === DIAGNOSTIC_SOURCE)
-    .map((d) => ({
-      diagnostic: d,
-      matches: matchesOf((d as vscode.Diagnostic & { data?: unknown }).data),
-      blocked: d.severity === vscode.DiagnosticSeverity.Error,
-    }));
+    .map((d) => {
+      const data = (d as vscode.Diagnostic & { data?: unknown }).data;
+      return {
+        diagnostic: d,
+        matches: matchesOf(data),
+        blocked: blockedOf(data, d.severity === vscode.DiagnosticSeverity.Error),
+      };
+    });
 }
 
 export class MatchDecorations implements vscode.Disposable {

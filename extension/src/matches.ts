@@ -31,6 +31,13 @@ export function matchesOf(data: unknown): Match[] {
   return Array.isArray(raw) ? raw.filter(isMatch) : [];
 }
 
+/** Whether the licence policy blocks a diagnostic's source: the server says so in `data.blocked`
+ * (its severity is whatever the user chose, "hint" by default); older servers only used Error. */
+export function blockedOf(data: unknown, isError: boolean): boolean {
+  const blocked = (data as { blocked?: unknown } | undefined)?.blocked;
+  return typeof blocked === 'boolean' ? blocked : isError;
+}
+
 export function sourceName(m: Match): string {
   return m.source.repo ? `${m.source.repo}/${m.source.path}` : m.source.path;
 }

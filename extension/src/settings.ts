@@ -39,6 +39,15 @@ function list(get: Getter, key: string): string[] | null {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
 }
 
+/** Diagnostic severities the server accepts (docs/lsp.md). */
+export const SEVERITIES = ['hint', 'information', 'warning', 'error'] as const;
+export const DEFAULT_SEVERITY = 'hint';
+
+function severity(get: Getter, key: string): string {
+  const v = str(get, key);
+  return v !== null && (SEVERITIES as readonly string[]).includes(v) ? v : DEFAULT_SEVERITY;
+}
+
 /** True when the user configured a completion engine in VS Code (otherwise the server's own
  * defaults / STACKLENS_* environment decide, and we must not override them with a half-set one). */
 export function completionConfigured(get: Getter): boolean {
@@ -81,6 +90,10 @@ export function toServerConfig(get: Getter, tokens: Tokens = {}): Record<string,
     debounceMs: num(get, 'debounceMs'),
     maxCandidates: num(get, 'maxCandidates'),
     logLevel: str(get, 'logLevel'),
+    // The extension draws its own underline and gutter mark on every match (decorations.ts), so
+    // by default it asks for hints: a warning squiggle would underline the same text a second time.
+    diagnosticSeverity: severity(get, 'diagnosticSeverity'),
+    blockedDiagnosticSeverity: severity(get, 'blockedDiagnosticSeverity'),
   };
 }
 

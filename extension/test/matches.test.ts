@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { attributionLines, commentLine, describe, Match, matchCountLabel, matchesOf } from '../src/matches';
+import { attributionLines, blockedOf, commentLine, describe, Match, matchCountLabel, matchesOf } from '../src/matches';
 
 const m: Match = {
   kind: 'exact', score: 0.97,
@@ -14,6 +14,13 @@ test('matches are read from diagnostic data and junk is ignored', () => {
   assert.deepEqual(matchesOf({ id: 1, origin: 'accepted', matches: [m, { nope: true }, null] }), [m]);
   assert.deepEqual(matchesOf(undefined), []);
   assert.deepEqual(matchesOf({ matches: 'x' }), []);
+});
+
+test('blocked comes from diagnostic data, whatever the severity; older servers: from Error', () => {
+  assert.equal(blockedOf({ blocked: true, matches: [m] }, false), true); // a hint for a blocked licence
+  assert.equal(blockedOf({ blocked: false, matches: [m] }, true), false); // an error the user asked for
+  assert.equal(blockedOf({ matches: [m] }, true), true);
+  assert.equal(blockedOf(undefined, false), false);
 });
 
 test('describe names source, lines and licence', () => {

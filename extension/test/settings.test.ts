@@ -58,6 +58,16 @@ test('membership lists and policy pass through; junk entries are dropped', () =>
   assert.equal(m.background, false);
 });
 
+test('match diagnostics are hints unless the user asks otherwise (the decoration is the highlight)', () => {
+  const unset = toServerConfig(getter({}));
+  assert.equal(unset.diagnosticSeverity, 'hint');
+  assert.equal(unset.blockedDiagnosticSeverity, 'hint');
+  const chosen = toServerConfig(getter({ diagnosticSeverity: 'warning', blockedDiagnosticSeverity: 'error' }));
+  assert.equal(chosen.diagnosticSeverity, 'warning');
+  assert.equal(chosen.blockedDiagnosticSeverity, 'error');
+  assert.equal(toServerConfig(getter({ diagnosticSeverity: 'loud' })).diagnosticSeverity, 'hint');
+});
+
 test('only launcher settings need a restart', () => {
   assert.equal(needsRestart((s) => s === 'stacklens.pythonPath'), true);
   assert.equal(needsRestart((s) => s === 'stacklens.membership.index'), false);

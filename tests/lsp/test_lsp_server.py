@@ -377,6 +377,98 @@ async def test_bad_setting_gets_a_message_not_a_crash(client: LanguageClient):
     assert status["policy"] == "warn"  # the previous, valid value
 
 
+async def status_when(client: LanguageClient, done: Any, timeout: float = 10) -> dict[str, Any]:
+    """`stacklens.status` once ``done(status)`` holds (or at timeout): settings apply asynchronously."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        status = await client.workspace_execute_command_async(
+            T.ExecuteCommandParams(command="stacklens.status", arguments=[{"quiet": True}])
+        )
+        if done(status) or loop.time() > deadline:
+            return status
+        await asyncio.sleep(0.05)
+
+
+async def severities_when(client: LanguageClient, uri: str, expected: list[T.DiagnosticSeverity]):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while loop.time() < deadline:
+        found = [d.severity for d in client.diagnostics.get(uri, [])]
+        if found == expected:
+            break
+        await asyncio.sleep(0.05)
+    return client.diagnostics.get(uri, [])
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_diagnostic_severity_setting(client: LanguageClient, workspace: Path):
+    """Editors that draw their own highlight (the VS Code extension) ask for hints."""
+    uri = (workspace / "severity.py").as_uri()
+    open_doc(client, uri, CORPUS_FILE + "\n\n" + RING_FILE)  # GPL (blocked licence), then MIT
+    default = [T.DiagnosticSeverity.Error, T.DiagnosticSeverity.Warning]
+    diags = await severities_when(client, uri, default)
+    assert [d.severity for d in diags] == default
+    assert [d.data["blocked"] for d in diags] == [True, False]
+    settings = {"maxCandidates": 2, "diagnosticSeverity": "hint", "blockedDiagnosticSeverity": "information"}
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": settings})
+    )
+    chosen = [T.DiagnosticSeverity.Information, T.DiagnosticSeverity.Hint]
+    diags = await severities_when(client, uri, chosen)  # re-published without a new scan
+    assert [d.severity for d in diags] == chosen
+    assert [d.data["blocked"] for d in diags] == [True, False]
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": {"maxCandidates": 2}})
+    )
+    assert [d.severity for d in await severities_when(client, uri, default)] == default
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_removed_setting_goes_back_to_its_default(client: LanguageClient):
+    """No restart needed: a setting the user clears is reset, whichever way the change arrives."""
+    # Pushed, then removed in a pull-model change (settings: null, then workspace/configuration).
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": {"maxCandidates": 5}})
+    )
+    assert (await status_when(client, lambda s: s["maxCandidates"] == 5))["maxCandidates"] == 5
+    client.set_configuration({}, section="stacklens")
+    client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+    assert (await status_when(client, lambda s: s["maxCandidates"] == 3))["maxCandidates"] == 3
+    # initializationOptions set debounceMs 0; VS Code sends null once the setting is cleared.
+    client.workspace_did_change_configuration(
+        T.DidChangeConfigurationParams(settings={"stacklens": {"debounceMs": None}})
+    )
+    assert (await status_when(client, lambda s: s["debounceMs"] == 100))["debounceMs"] == 100
+    # Back to this module's configuration for the tests that follow.
+    client.set_configuration({"maxCandidates": 2}, section="stacklens")
+    client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+    status = await status_when(client, lambda s: s["maxCandidates"] == 2 and s["debounceMs"] == 0)
+    assert (status["maxCandidates"], status["debounceMs"]) == (2, 0)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_search_selection_quiet_shows_no_message(client: LanguageClient):
+    """The VS Code extension shows the results in a quick pick: no server message on top of it."""
+    text = CORPUS_FILE[200:800]
+
+    def search_messages() -> list[str]:
+        return [m.message for m in client.messages if "match(es) in the corpus" in m.message]
+
+    before = len(search_messages())
+    quiet = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"text": text, "quiet": True}])
+    )
+    assert quiet["matches"][0]["source"]["path"] == "interval_tree.py"
+    loud = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"text": text}])
+    )
+    assert loud["matches"] == quiet["matches"]
+    # Messages and responses share one ordered stream: the quiet call's message would be here too.
+    assert len(search_messages()) == before + 1
+    assert f"best: {REPO}/interval_tree.py" in search_messages()[-1]
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_ignore_then_allowlist_are_persisted(client: LanguageClient, workspace: Path):
     """Runs last in this module: allow-listing the corpus repository hides every later match."""

@@ -14,7 +14,7 @@ from lsp_server.checker import chunks, group
 from lsp_server.code_actions import comment
 from lsp_server.config import ConfigError, ConfigLayers
 from lsp_server.documents import DocumentText, language_of
-from lsp_server.highlights import Highlight, HighlightStore
+from lsp_server.highlights import Highlight, HighlightStore, diagnostics
 from lsp_server.llmls import settings_from
 from lsp_server.policy import Allowlist, Policy
 from membership import Match
@@ -117,6 +117,42 @@ class TestConfig:
         cfg = layers.update("init", {"completion": {"backend": "tgi", "maxNewTokens": 9}})
         assert cfg.completion == {"backend": "tgi", "url": "http://h", "max_new_tokens": 9}
 
+    def test_removed_key_goes_back_to_its_default(self) -> None:
+        layers = ConfigLayers({"STACKLENS_MIN_CHARS": "90"})
+        layers.update("init", {"debounceMs": 5, "maxCandidates": 4, "membership": {"minChars": 70}})
+        layers.update("push", {"maxCandidates": 6, "logLevel": "debug", "membership": {"policy": "block"}})
+        # The pulled section no longer has the pushed keys: they were removed, not kept from the push.
+        cfg = layers.update("pull", {"debounceMs": 7})
+        assert cfg.debounce_ms == 7 and cfg.log_level is None and cfg.membership.policy == "warn"
+        assert cfg.max_candidates == 4  # never in a section: initializationOptions still apply
+        # What the VS Code extension sends for a cleared setting: null, which must not bring back the
+        # (stale) initializationOptions value but the default: the environment, else built in.
+        cfg = layers.update("push", {"maxCandidates": None, "membership": {"minChars": None}})
+        assert cfg.max_candidates == 3 and cfg.membership.min_chars == 90 and cfg.debounce_ms == 5
+
+    def test_settings_sent_twice_change_nothing(self) -> None:
+        """VS Code sends its settings as initializationOptions and again as the section, nulls for
+        unset keys included: a different completion dict would load the model a second time."""
+        vscode = {
+            "completion": {"backend": "transformers", "model": "/m", "url": None, "template": None},
+            "membership": {"index": None, "policy": "warn"},
+        }
+        layers = ConfigLayers({})
+        first = layers.update("init", vscode)
+        assert first.completion == {"backend": "transformers", "model": "/m"}
+        assert layers.update("pull", vscode) == first
+
+    def test_diagnostic_severity_setting(self) -> None:
+        layers = ConfigLayers({})
+        cfg = layers.current
+        assert (cfg.diagnostic_severity, cfg.blocked_diagnostic_severity) == ("warning", "error")
+        cfg = layers.update(
+            "init", {"diagnosticSeverity": "hint", "blockedDiagnosticSeverity": "information"}
+        )
+        assert (cfg.diagnostic_severity, cfg.blocked_diagnostic_severity) == ("hint", "information")
+        with pytest.raises(ConfigError, match=r"stacklens\.diagnostic_severity|diagnosticSeverity"):
+            layers.update("push", {"diagnosticSeverity": "loud"})
+
 
 class TestPolicy:
     def test_licence_policy(self, tmp_path: Path) -> None:
@@ -183,6 +219,21 @@ class TestChunksAndHighlights:
         assert moved[h.start : h.end] == "COPIED CODE"
         assert store.relocate("u", moved.replace("COPIED", "MINE"))
         assert store.get("u") == []
+
+
+def test_match_diagnostics_use_the_configured_severity() -> None:
+    doc = DocumentText.of("warned code here\nblocked code here\n", UTF16)
+    store = HighlightStore()
+    store.add("u", Highlight(0, 16, doc.text[0:16], [make_match(license="MIT")], "scan"))
+    store.add("u", Highlight(17, 34, doc.text[17:34], [make_match(license="GPL-3.0")], "scan", True))
+    default = diagnostics(store, "u", doc)
+    assert [d.severity for d in default] == [T.DiagnosticSeverity.Warning, T.DiagnosticSeverity.Error]
+    assert [d.data["blocked"] for d in default] == [False, True]
+    hints = diagnostics(store, "u", doc, "hint", "hint")
+    assert [d.severity for d in hints] == [T.DiagnosticSeverity.Hint, T.DiagnosticSeverity.Hint]
+    assert [d.data["blocked"] for d in hints] == [False, True]
+    mixed = diagnostics(store, "u", doc, "information", "warning")
+    assert [d.severity for d in mixed] == [T.DiagnosticSeverity.Information, T.DiagnosticSeverity.Warning]
 
 
 def test_comment_syntax() -> None:

@@ -249,6 +249,11 @@ async function main() {
           .some((el) => getComputedStyle(el).backgroundImage.includes('match'));
         return under && gutter;
       }, null, { timeout: 60000 });
+      // Only our decoration underlines the match: the extension asks the server for hint diagnostics,
+      // which VS Code draws as three dots, not as a second (warning or error) squiggle.
+      await p.waitForTimeout(500);
+      const squiggles = await p.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error, .monaco-editor .squiggly-info').count();
+      if (squiggles) throw new Error(`${squiggles} diagnostic squiggle(s) drawn under the match decoration`);
       const sb = p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ });
       await sb.first().waitFor({ timeout: 30000 });
       // Hover target: an underlined word on the last highlighted line, so the hover (shown below it,
@@ -301,6 +306,10 @@ async function main() {
       const row = p.locator('.quick-input-list .monaco-list-row', { hasText: EXPECT_SOURCE });
       await row.first().waitFor({ timeout: 30000 });
       const text = await row.first().innerText();
+      // The extension asks with quiet: true, so no server notification pops up over the quick pick.
+      await p.waitForTimeout(1000);
+      const toasts = await p.locator('.notification-toast', { hasText: 'in the corpus' }).count();
+      if (toasts) throw new Error('the server showed a message on top of the search results');
       await shot(p, '08-search-selection.png');
       await p.keyboard.press('Escape');
       await p.keyboard.press('Control+End');
