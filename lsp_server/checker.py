@@ -137,6 +137,15 @@ class MembershipGate:
         fut = loop.run_in_executor(self._pool, self.check_sync, text, lang, path)
         return await asyncio.wait_for(fut, self.cfg.timeout_s)
 
+    async def check_many(
+        self, texts: list[str], lang: str | None = None, path: str | None = None
+    ) -> list[list[Match]]:
+        """``check`` of each text in one trip to the worker thread (a completion's candidates):
+        each hand-off costs the event loop a wake-up and the GIL a switch."""
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, lambda: [self.check_sync(t, lang, path) for t in texts])
+        return await asyncio.wait_for(fut, self.cfg.timeout_s)
+
     async def scan(self, text: str, lang: str | None, path: str | None) -> list[Region]:
         """Whole-document check, chunk by chunk; cancelling the task stops between chunks."""
         started = time.perf_counter()

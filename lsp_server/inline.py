@@ -57,16 +57,16 @@ async def _gate(
                 types.MessageType.Warning,
             )
         return [Candidate(t) for t in texts]
+    try:
+        found_all = await ls.gate.check_many([before + text for text in texts], lang, path)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        why = str(exc) or type(exc).__name__
+        ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({why})")
+        return None
     out: list[Candidate] = []
-    for text in texts:
-        try:
-            found = await ls.gate.check(before + text, lang, path)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            why = str(exc) or type(exc).__name__
-            ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({why})")
-            return None
+    for text, found in zip(texts, found_all, strict=True):
         matches = ls.policy.reportable([m for m in found if _overlaps_candidate(m, len(before))], path)
         action = ls.policy.action(matches)
         if action == "block":
