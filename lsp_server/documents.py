@@ -15,9 +15,10 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
-from pygls.workspace import PositionCodec, Workspace
+from pygls.workspace import PositionCodec, TextDocument, Workspace
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 MAX_UNOPENED_BYTES = 2_000_000
 
 
@@ -70,6 +71,43 @@ class DocumentText:
 
     def end_position(self) -> types.Position:
         return self.position_at(len(self.text))
+
+
+class LspTextDocument(TextDocument):
+    """pygls's document with LSP's line breaks. pygls splits lines with ``str.splitlines``,
+    which also breaks at U+2028, U+0085, form feeds and more; LSP counts only CR, LF and CRLF.
+    A document holding one of those got every later edit applied on the wrong line."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(_LINE.findall(self.source))
+
+
+class LspWorkspace(Workspace):
+    """Creates `LspTextDocument`s (installed over pygls's workspace at initialize)."""
+
+    def _create_text_document(
+        self,
+        doc_uri: str,
+        source: str | None = None,
+        version: int | None = None,
+        language_id: str | None = None,
+    ) -> TextDocument:
+        return LspTextDocument(
+            doc_uri,
+            source=source,
+            version=version,
+            language_id=language_id,
+            sync_kind=self._sync_kind,
+            position_codec=self._position_codec,
+        )
+
+
+def use_lsp_lines(workspace: Workspace) -> None:
+    """Make ``workspace`` (built by pygls at initialize, before any document opens) split
+    lines as LSP does. Same fields, one method overridden: swapping the class is enough."""
+    if type(workspace) is Workspace:
+        workspace.__class__ = LspWorkspace
 
 
 def codec_of(workspace: Workspace | None) -> PositionCodec:

@@ -10,6 +10,7 @@ import sys
 from lsprotocol import types
 
 from . import code_actions, commands, hover, inline, llmls
+from .documents import use_lsp_lines
 from .state import StacklensServer
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ def _lifecycle(ls: StacklensServer) -> None:
         if root is None and params.workspace_folders:
             root = params.workspace_folders[0].uri
         ls.set_root(root)
+        use_lsp_lines(ls.workspace)
         if params.initialization_options is not None:
             await ls.apply_layer("init", params.initialization_options)
 

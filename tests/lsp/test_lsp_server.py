@@ -156,6 +156,21 @@ async def test_incremental_sync_in_utf16_with_astral_characters(client: Language
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_edits_after_unicode_line_separators_land_on_the_right_line(client: LanguageClient, workspace):
+    """LSP breaks lines at CR, LF and CRLF only: U+2028, U+0085 and form feeds stay inside a line
+    (pygls's own documents split there, and put the edit below on the wrong line)."""
+    uri = (workspace / "separators.py").as_uri()
+    open_doc(client, uri, "a = '\u2028\x85'\n\x0cb = 1\r\nc = 2\n")
+    insert(client, uri, 2, T.Position(line=1, character=1), "X")
+    insert(client, uri, 3, T.Position(line=2, character=0), "Y")
+    whole = T.Range(start=T.Position(line=0, character=0), end=T.Position(line=3, character=0))
+    result = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.searchSelection", arguments=[{"uri": uri, "range": whole}])
+    )
+    assert result["query"] == "a = '\u2028\x85'\n\x0cXb = 1\r\nYc = 2\n"
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_search_selection_command(client: LanguageClient, workspace: Path):
     result = await client.workspace_execute_command_async(
         T.ExecuteCommandParams(

@@ -7,13 +7,15 @@ import itertools
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsprotocol import types as T
-from pygls.workspace import PositionCodec
+from pygls.workspace import PositionCodec, Workspace
 
 from lsp_server.checker import chunks, group
 from lsp_server.code_actions import comment
 from lsp_server.config import ConfigError, ConfigLayers
-from lsp_server.documents import DocumentText, language_of
+from lsp_server.documents import DocumentText, language_of, use_lsp_lines
 from lsp_server.highlights import Highlight, HighlightStore, diagnostics
 from lsp_server.llmls import settings_from
 from lsp_server.policy import Allowlist, Policy
@@ -84,6 +86,27 @@ class TestPositions:
         assert language_of("untitled:Untitled-1", None) == "unknown"
         assert language_of("file:///a/b.rs", None) == "rust"
         assert language_of("file:///a/b.rs", "python") == "python"
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab\n\r\u2028\u2029\x85\x0b\x0c\x1c😀")), max_size=40),
+    edit=st.tuples(st.integers(0, 40), st.integers(0, 40), st.text(alphabet="xy\n\u2028", max_size=3)),
+)
+def test_workspace_edits_match_lsp_positions(text: str, edit: tuple[int, int, str]) -> None:
+    """An incremental edit through the server's workspace changes exactly the text between the
+    two offsets that LSP's line rules give (pygls alone splits at U+2028 and more)."""
+    a, b, new = edit
+    doc = DocumentText.of(text, UTF16)
+    a, b = sorted((min(a, len(text)), min(b, len(text))))
+    if "\r\n" in (text[a - 1 : a + 1], text[b - 1 : b + 1]):
+        return  # inside a CRLF pair: no position names it
+    ws = Workspace(None, position_encoding=T.PositionEncodingKind.Utf16)
+    use_lsp_lines(ws)
+    ws.put_text_document(T.TextDocumentItem(uri="file:///p.py", language_id="python", version=1, text=text))
+    change = T.TextDocumentContentChangePartial(range=doc.range_of(a, b), text=new)
+    ws.update_text_document(T.VersionedTextDocumentIdentifier(uri="file:///p.py", version=2), change)
+    assert ws.get_text_document("file:///p.py").source == text[:a] + new + text[b:]
 
 
 class TestConfig:
