@@ -10,6 +10,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -64,6 +65,37 @@ class _Candidate:
         # Exactness dominates length: a verbatim source outranks a slightly longer near one
         # (near-identical files such as generated codecs differ in a name or two).
         return self.chars * self.score**8
+
+
+class _Shape:
+    """Per-query counts over token ranges for the structure-only checks, computed once on first
+    use instead of once per chain."""
+
+    def __init__(self, tokens: Tokens, structure: np.ndarray) -> None:
+        self._tokens, self._structure = tokens, structure
+
+    @cached_property
+    def _specific_prefix(self) -> list[int]:
+        abstract = self._tokens.abstract
+        specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
+        return np.r_[0, np.cumsum(specific)].tolist()
+
+    @cached_property
+    def _previous_same(self) -> np.ndarray:
+        """Index of the previous k-gram with the same structure hash, or -1."""
+        order = np.argsort(self._structure, kind="stable")
+        same = self._structure[order[1:]] == self._structure[order[:-1]]
+        prev = np.full(len(order), -1, dtype=np.int64)
+        prev[order[1:][same]] = order[:-1][same]
+        return prev
+
+    def specific(self, i: int, j: int) -> int:
+        """Tokens in ``[i, j)`` that are neither placeholders nor separators."""
+        return self._specific_prefix[j] - self._specific_prefix[i]
+
+    def distinct(self, i: int, j: int) -> int:
+        """Distinct structure hashes among the k-grams ``[i, j)``: those first seen there."""
+        return int((self._previous_same[i:j] < i).sum())
 
 
 def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
@@ -134,7 +166,7 @@ class Matcher:
         self._max_drift = 4 * p.window
         # Identical code in hundreds of files (vendored copies, generated tables) must not make
         # one query chain them all; the best-supported documents are enough to rank.
-        self._max_docs = max(16, 2 * self.settings.max_matches)
+        self._max_docs = max(8, self.settings.max_matches + 2)
 
     def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
         """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found."""
@@ -186,6 +218,7 @@ class Matcher:
         viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars))
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         prefix_list = prefix.tolist()
+        shape = _Shape(tokens, qa)
         out: list[_Candidate] = []
         for g in viable:
             idx = order[starts[g] : ends[g]]
@@ -197,7 +230,7 @@ class Matcher:
                 end = min(q_list[chain[-1]] + p.kgram, len(tokens))
                 if prefix_list[end] - prefix_list[q_list[chain[0]]] < self.settings.min_chars:
                     continue  # what _score_chain rejects first, without its numpy calls
-                c = self._score_chain(tokens, qa, int(docs[starts[g]]), idx[chain], hits, exact)
+                c = self._score_chain(tokens, shape, int(docs[starts[g]]), idx[chain], hits, exact)
                 if c is not None:
                     out.append(c)
         return out
@@ -205,7 +238,7 @@ class Matcher:
     def _score_chain(
         self,
         tokens: Tokens,
-        structure: np.ndarray,
+        shape: _Shape,
         doc: int,
         idx: np.ndarray,
         hits: FingerprintHits,
@@ -228,14 +261,13 @@ class Matcher:
             # shapes in unrelated files.
             if chars < 1.5 * self.settings.min_chars:
                 return None
-            span = tokens.abstract[q_start:q_end]
-            specific = float(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).mean())
+            specific = shape.specific(q_start, q_end) / (q_end - q_start)
             if specific < self.settings.min_structure:
                 return None
             # Repetitive blocks (``self.a = None`` twenty times) have one shape that many
             # unrelated files share; a copy has mostly distinct k-grams.
-            shapes = structure[q_start : q_end - k + 1]
-            if len(np.unique(shapes)) < 0.5 * len(shapes):
+            n_shapes = q_end - k + 1 - q_start
+            if shape.distinct(q_start, q_end - k + 1) < 0.5 * n_shapes:
                 return None
         diagonal = hits.pos[idx] - q
         verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())

@@ -147,3 +147,28 @@ def test_any_long_enough_copy_is_found(matcher: Matcher, rel: str, where: float,
         return
     matches = matcher.check(text, lang="python")
     assert any(m.source.path == f"src/{rel}" for m in matches)
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab(), =\n+:")), min_size=40, max_size=300),
+    bounds=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+)
+def test_per_query_shape_counts_equal_the_direct_ones(text: str, bounds: tuple[float, float]) -> None:
+    """The structure-only checks count over token ranges from per-query arrays; the counts must be
+    those of a direct computation on the range."""
+    import numpy as np
+
+    from index.fingerprint import structure_hashes
+    from index.normalize import PLACEHOLDER_ID, tokenize
+    from membership.query import _PUNCTUATION, _Shape
+
+    tokens = tokenize(text, "python")
+    structure = structure_hashes(tokens, 3)
+    if len(structure) < 2:
+        return
+    i, j = sorted(int(b * len(structure)) for b in bounds)
+    shape = _Shape(tokens, structure)
+    assert shape.distinct(i, j) == len(np.unique(structure[i:j]))
+    span = tokens.abstract[i:j]
+    assert shape.specific(i, j) == int(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).sum())
