@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything issue 7 needs from a GPU machine, in one device call:
 #   run(command="bash bench/gpu/device_run.sh", carry=[".whl"], timeout_s=540)
-# after scripts/gpu/fetch_wheels.sh here (docs/gpu.md, "On the lent GPU machine"). Writes env.txt, tests.log, bench.log and
-# gpu_decode.json to $OUT; a failing step is logged and the next one still runs.
+# after scripts/gpu/fetch_wheels.sh here (docs/gpu.md, "On the lent GPU machine"). Writes
+# env.txt, tests.log, bench.log and gpu_decode.json to $OUT; a failing step is logged and the
+# next one still runs.
 set -uo pipefail
 OUT=${OUT:-/tmp/stacklens-gpu}
 mkdir -p "$OUT"
