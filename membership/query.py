@@ -62,9 +62,13 @@ class _Candidate:
 
     @property
     def weight(self) -> float:
-        # Exactness dominates length: a verbatim source outranks a slightly longer near one
-        # (near-identical files such as generated codecs differ in a name or two).
-        return self.chars * self.score**8
+        # A verbatim source outranks a near one of about its length (near-identical files such
+        # as generated codecs differ in a name or two), but a near chain that explains clearly
+        # more of the query (the file an edited or comment-stripped copy came from) outranks a
+        # short verbatim fragment that its near-identical siblings share. bench_membership: the
+        # square beats both the 8th power (edited attribution 0.910 -> 0.935, comment-stripped
+        # 0.975 -> 0.980) and the plain score.
+        return self.chars * self.score**2
 
 
 class _Shape:
