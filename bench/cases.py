@@ -13,7 +13,10 @@ from index.normalize import keywords_for, normalized_text
 
 KINDS = ("verbatim", "reindented", "renamed", "comment_stripped", "embedded", "edited")
 _IDENT = re.compile(r"\b[A-Za-z_]\w*\b(?![\"'])")
-_STRINGS = re.compile(r"(\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')")
+# With their prefixes (b"", rb'', f""): renaming the b of b"..." would make invalid code.
+_STRINGS = re.compile(
+    r"((?:\b[rRbBuUfF]{1,2})?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'))"
+)
 
 
 @dataclass
