@@ -70,7 +70,9 @@ class Snippet:
 
 
 def _words(text: str) -> frozenset[str]:
-    return frozenset(w for w in _WORD.findall(text) if len(w) > 1 and w not in _STOPWORDS)
+    found = set(_WORD.findall(text))
+    found -= _STOPWORDS  # on the distinct words: a window repeats most of its own
+    return frozenset(w for w in found if len(w) > 1)
 
 
 class SnippetIndex:
@@ -89,10 +91,16 @@ class SnippetIndex:
             return hit[1]
         lines = doc.text[:MAX_DOC_CHARS].split("\n")
         step = max(1, self.window_lines // 2)
+        # Windows overlap by half: find the words of each half once, a window unites two.
+        halves = [_words("\n".join(lines[i : i + step])) for i in range(0, len(lines), step)]
         out: list[tuple[str, frozenset[str]]] = []
         for start in range(0, max(1, len(lines) - step), step):
             chunk = "\n".join(lines[start : start + self.window_lines])
-            words = _words(chunk)
+            h, whole = start // step, self.window_lines // step
+            words = halves[h].union(*halves[h + 1 : h + whole])
+            extra = lines[start + whole * step : start + self.window_lines]  # an odd last line
+            if extra:
+                words |= _words("\n".join(extra))
             if words:
                 out.append((chunk, words))
         self._cache[doc.uri] = (doc.text, out)
