@@ -2,19 +2,24 @@
 
 Documents go in batches. For each batch the builder asks which documents are already present
 with the same content hash (skipped: this is what makes an interrupted build resumable), drops the
-postings of changed ones, writes the postings and only then the document records. Postings have
-deterministic ids, so a batch interrupted half-way is simply written again. Bulk requests retry
-with exponential back-off on 429 (Elasticsearch's "slow down"), which throttles many workers.
+postings of changed ones, writes the postings and only then the document records. A new file
+first gets a record marked PENDING, so a build stopped before its real record is written leaves
+a record that the next build treats as changed: its partial postings are dropped, not kept
+beside the new ones. Postings go in chunks with deterministic ids, so a batch written twice
+overwrites itself. Bulk requests retry with exponential back-off on 429 (Elasticsearch's "slow
+down"), which throttles many workers.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import multiprocessing
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
@@ -22,7 +27,19 @@ from ..builder import BuildSummary, PreparedDocument, prepare_document, progress
 from ..config import BuildLimits, FingerprintParams
 from ..errors import IndexCorruptError, IndexNotFoundError
 from ..sources import SourceFile
-from .common import connect, doc_ref, docs_body, es_errors, index_names, postings_body, read_params
+from . import common
+from .common import (
+    FP_ROW,
+    MH_ROW,
+    PENDING,
+    connect,
+    doc_ref,
+    docs_body,
+    es_errors,
+    index_names,
+    postings_body,
+    read_params,
+)
 from .store import ElasticIndex
 
 log = logging.getLogger(__name__)
@@ -42,8 +59,8 @@ def ensure_indices(
     docs, fp, mh = index_names(name)
     with es_errors(url):
         bodies = {
-            fp: postings_body(("p", "l", "m"), shards, replicas),
-            mh: postings_body(("l", "e"), shards, replicas),
+            fp: postings_body(shards, replicas),
+            mh: postings_body(shards, replicas),
             # Created last: its presence means the postings indices exist too.
             docs: docs_body(params or FingerprintParams.model_validate({}), shards, replicas),
         }
@@ -59,15 +76,25 @@ def ensure_indices(
     return existing
 
 
+def _chunk_actions(index: str, ref: int, rows: np.ndarray) -> Iterator[dict[str, Any]]:
+    """One Elasticsearch document per CHUNK_POSTINGS consecutive postings of one file. Ids are
+    deterministic (file reference and chunk number): a batch written again after an
+    interruption overwrites its chunks instead of adding copies."""
+    size = common.CHUNK_POSTINGS
+    for i, start in enumerate(range(0, len(rows), size)):
+        part = rows[start : start + size]
+        src = {"d": ref, "k": np.unique(part["k"]).tolist(), "c": base64.b64encode(part.tobytes()).decode()}
+        yield {"_index": index, "_id": f"{ref:x}.{i}", "_source": src}
+
+
 def _actions(ref: int, p: PreparedDocument, fp: str, mh: str) -> Iterator[dict[str, Any]]:
     # Keys are uint64; Elasticsearch's long is signed, so they travel as the same 64 bits.
-    keys, pos, line, meta = (a.tolist() for a in (p.fp[0].view("int64"), *p.fp[1:]))
-    for k, ps, ln, mt in zip(keys, pos, line, meta, strict=True):
-        src = {"k": k, "d": ref, "p": ps, "l": ln, "m": mt}
-        yield {"_index": fp, "_id": f"{ref:x}.{ps}", "_source": src}
-    mkeys, mline, mend = (a.tolist() for a in (p.mh[0].view("int64"), *p.mh[1:]))
-    for i, (k, ln, e) in enumerate(zip(mkeys, mline, mend, strict=True)):
-        yield {"_index": mh, "_id": f"{ref:x}.b{i}", "_source": {"k": k, "d": ref, "l": ln, "e": e}}
+    rows = np.empty(len(p.fp[0]), dtype=FP_ROW)
+    rows["k"], rows["p"], rows["l"], rows["m"] = p.fp[0].view("int64"), *p.fp[1:]
+    yield from _chunk_actions(fp, ref, rows)
+    rows = np.empty(len(p.mh[0]), dtype=MH_ROW)
+    rows["k"], rows["l"], rows["e"] = p.mh[0].view("int64"), *p.mh[1:]
+    yield from _chunk_actions(mh, ref, rows)
 
 
 class ElasticBuilder:
@@ -114,8 +141,17 @@ class ElasticBuilder:
             ):
                 pass
 
-    def write(self, batch: list[tuple[int, PreparedDocument, str]]) -> None:
-        """Postings first, then the document records that make them count as present."""
+    def write(self, batch: list[tuple[int, PreparedDocument, str]], new: set[int]) -> None:
+        """Postings first, then the document records that make them count as present.
+
+        New files first get a record whose hash is PENDING: if the build stops before their
+        real record is written, the next build sees them as changed and deletes whatever
+        postings got in before writing them again (their chunks may differ by then)."""
+        self._bulk(
+            {"_index": self.docs, "_id": str(ref), "_source": {**p.doc, "ref": ref, "sha": PENDING}}
+            for ref, p, _ in batch
+            if ref in new
+        )
         self._bulk(a for ref, p, _ in batch for a in _actions(ref, p, self.fp, self.mh))
         self._bulk(
             {
@@ -160,10 +196,11 @@ def build_elastic(
             (ref, src, sha) for ref, (src, sha) in zip(refs, pending, strict=True) if known.get(ref) != sha
         ]
         summary.unchanged += len(pending) - len(todo)
+        # Changed files, and new ones whose postings an interrupted build began (PENDING).
         changed = [ref for ref, _, _ in todo if ref in known]
         if changed:
             builder.drop_postings(changed)
-            summary.updated += len(changed)
+            summary.updated += sum(known[ref] != PENDING for ref in changed)
         items = [(src, sha, builder.params) for _, src, sha in todo]
         prepared = (
             pool.map(prepare_document, items, chunksize=8) if pool else [prepare_document(i) for i in items]
@@ -179,7 +216,7 @@ def build_elastic(
             summary.files += 1
             summary.bytes += p.doc["bytes"]
             bar.update(p.doc["bytes"])
-        builder.write(ready)
+        builder.write(ready, new={ref for ref, _, _ in todo if ref not in known})
 
     try:
         pending: list[tuple[SourceFile, str]] = []

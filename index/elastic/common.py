@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError
 
@@ -14,10 +15,26 @@ from ..config import FingerprintParams
 from ..errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
 
 FORMAT = "stacklens-es"
-FORMAT_VERSION = 1
+# 2: postings in chunks (one Elasticsearch document per CHUNK_POSTINGS postings of one file,
+# was one per posting); content no longer kept in the documents' _source.
+FORMAT_VERSION = 2
 TERMS_PER_REQUEST = 8192  # well under index.max_terms_count (65,536) and search.max_buckets
-FIRST_FETCH = 1_000  # postings fetched with the counts: most queries need no second request
-MAX_FETCH = 100_000  # postings fetched per request; the postings indices allow this window
+FIRST_FETCH = 1_000  # chunks a lookup's first request fetches: most lookups need no second
+MAX_FETCH = 100_000  # chunks fetched per request; the postings indices allow this window
+# Postings per Elasticsearch document. Each Elasticsearch document costs an _id, a sequence
+# number, a version and a round of indexing work, which outweighed the posting itself (one
+# document per posting: ~46 bytes on disk for 20 of data, and most of Elasticsearch's share of
+# the build); a chunk shares that cost. 16, 32 and 64 measured the same on size, build and query
+# time on the bench corpus; larger chunks make each fetched chunk carry more postings that the
+# query did not ask for, which costs on a large corpus where keys are in many chunks.
+CHUNK_POSTINGS = 32
+# A chunk's payload, one row per posting in the file's order: the key (all 64 bits, signed like
+# the indexed ``k``) and the fields lookups return. Stored raw: no JSON per posting.
+FP_ROW = np.dtype([("k", "<i8"), ("p", "<u4"), ("l", "<u4"), ("m", "<u4")])
+MH_ROW = np.dtype([("k", "<i8"), ("l", "<u4"), ("e", "<u4")])
+# The content hash a document record carries while its postings are being written: a build
+# interrupted then leaves a record that no content matches, so the next build replaces it.
+PENDING = "pending"
 
 
 def doc_ref(key: str) -> int:
@@ -106,6 +123,9 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str
         "mappings": {
             "_meta": _fmt_params(params),
             "dynamic": "strict",
+            # The content is only searched (queries never read it back, and the sources are
+            # the copy to rebuild from): kept out of _source, it costs no stored copy.
+            "_source": {"excludes": ["content"]},
             "properties": {
                 "ref": {"type": "long"},
                 "key": {"type": "keyword"},
@@ -123,20 +143,31 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str
     }
 
 
-def postings_body(fields: tuple[str, ...], shards: int, replicas: int) -> dict[str, Any]:
-    """One tiny document per posting: ``k`` (key, searched and aggregated), ``d`` (document
-    reference, searched when a document is replaced), the rest doc values only. No ``_source``:
-    lookups read doc values, and the postings can always be rebuilt from the sources."""
-    props: dict[str, Any] = {"k": {"type": "long"}, "d": {"type": "long"}}
-    props.update({f: {"type": "long", "index": False} for f in fields})
+def postings_body(shards: int, replicas: int) -> dict[str, Any]:
+    """One document per chunk of postings of one file: ``k`` (the chunk's distinct keys, only
+    searched: counting uses the inverted index, see `ElasticIndex._counts`), ``d`` (the file's
+    reference, searched when a file is replaced, and returned), ``c`` (the chunk's `FP_ROW` or
+    `MH_ROW` rows, only returned: a stored field under the default codec, whose fetch decompresses
+    an 8 KB LZ4 block; best_compression would save ~20 % of it but decompress a 48 KB DEFLATE
+    block for every chunk a lookup fetches, at random places). No ``_source``:
+    lookups read ``d`` and ``c`` directly, and the postings can always be rebuilt from the
+    sources."""
     return {
         "settings": {
             "number_of_shards": shards,
             "number_of_replicas": replicas,
             "max_result_window": MAX_FETCH,
             # Builders refresh when they finish; fewer refreshes while bulk loading mean
-            # fewer tiny segments to merge (postings arrive in the tens of thousands).
+            # fewer tiny segments to merge.
             "refresh_interval": "30s",
         },
-        "mappings": {"dynamic": "strict", "_source": {"enabled": False}, "properties": props},
+        "mappings": {
+            "dynamic": "strict",
+            "_source": {"enabled": False},
+            "properties": {
+                "k": {"type": "long", "doc_values": False},
+                "d": {"type": "long"},
+                "c": {"type": "binary", "store": True},
+            },
+        },
     }

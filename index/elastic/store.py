@@ -2,18 +2,22 @@
 
 ``NAME-docs`` holds one document per source file: metadata as keyword fields and the content
 under a character-trigram analyzer (as StarCoder's dataset search did), which makes
-``match_phrase`` an exact substring search and ``match`` a fuzzy BM25 one. ``NAME-fp`` and
-``NAME-mh`` hold one small document per posting (key, doc, position...) with doc values only and
-no ``_source``. A lookup is two requests: a ``terms`` query with a ``terms`` aggregation counts the
-postings of each query key (boilerplate keys, shared by more than ``max_postings``, are dropped
-without being fetched), then a ``terms`` query on the remaining keys fetches their postings.
-Postings are then gathered exactly as the embedded store does, so ``Matcher`` verifies and locates
-matches unchanged. Document references are a 63-bit hash of the document key, stable across
-workers, so ``--shard i/N`` builds can fill one index in parallel without coordination.
+``match_phrase`` an exact substring search and ``match`` a fuzzy BM25 one; the content is indexed,
+not stored. ``NAME-fp`` and ``NAME-mh`` hold the postings in chunks: one Elasticsearch document
+per 32 consecutive postings of one file, whose distinct keys are indexed (``k``) and whose rows
+(key, position, line...) are one stored binary field (``c``). A lookup is usually one request: a
+``terms`` query on the query's keys fetching up to FIRST_FETCH chunks, from which the rows of
+the query's keys are kept. When more chunks hold them, a ``filters`` aggregation counts each
+key's chunks (boilerplate keys, in more than ``max_postings`` chunks, are dropped without being
+fetched) and the rest are fetched in requests of known size. Postings are then gathered exactly
+as the embedded store does, so ``Matcher`` verifies and locates matches unchanged. Document
+references are a 63-bit hash of the document key, stable across workers, so ``--shard i/N``
+builds can fill one index in parallel without coordination.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +29,9 @@ from ..errors import BackendError, InputError
 from ..store import BandHits, FingerprintHits, gather_postings
 from .common import (
     FIRST_FETCH,
+    FP_ROW,
     MAX_FETCH,
+    MH_ROW,
     TERMS_PER_REQUEST,
     connect,
     es_errors,
@@ -34,9 +40,6 @@ from .common import (
 )
 
 log = logging.getLogger(__name__)
-
-_FP_FIELDS = ("p", "l", "m")
-_MH_FIELDS = ("l", "e")
 
 
 def _chunks(values: np.ndarray, size: int) -> Iterator[np.ndarray]:
@@ -57,7 +60,8 @@ class ElasticIndex:
         except Exception:
             self.es.close()
             raise
-        self._fields = {self.fp_index: _FP_FIELDS, self.mh_index: _MH_FIELDS}
+        self._rows_dtype = {self.fp_index: FP_ROW, self.mh_index: MH_ROW}
+        self._fields = {self.fp_index: ("p", "l", "m"), self.mh_index: ("l", "e")}
         self._docs: dict[int, dict[str, Any]] = {}
 
     def __enter__(self) -> ElasticIndex:
@@ -83,52 +87,78 @@ class ElasticIndex:
     def describe(self) -> str:
         return f"Elasticsearch {self.url} index {self.name} ({self.num_docs} documents)"
 
-    def _search_postings(self, index: str, keys: list[int], size: int, counts: bool) -> Any:
-        body: dict[str, Any] = {
-            "index": index,
-            "size": size,
-            "query": {"terms": {"k": keys}},
-            "docvalue_fields": [{"field": n} for n in ("k", "d", *self._fields[index])],
-            "source": False,
-            "track_total_hits": counts,
-        }
-        if counts:
-            body["aggs"] = {"n": {"terms": {"field": "k", "size": len(keys)}}}
+    def _fetch(self, index: str, keys: list[int], size: int, count_to: int | bool = False) -> Any:
+        """The chunks holding any of ``keys`` (at most ``size``), with their postings, and how
+        many chunks match, counted up to ``count_to`` only (boilerplate keys can be in
+        millions)."""
         with es_errors(self.url):
-            return self.es.search(**body)
+            return self.es.search(
+                index=index,
+                size=size,
+                query={"terms": {"k": keys}},
+                docvalue_fields=[{"field": "d"}],
+                stored_fields=["c"],
+                track_total_hits=count_to,
+            )
+
+    def _counts(self, index: str, keys: list[int]) -> dict[int, int]:
+        """How many chunks hold each key: one filter per key and no query, which Elasticsearch
+        answers filter by filter from the inverted index (a ``terms`` aggregation would have
+        to read every value of every matching chunk)."""
+        filters = {str(k): {"term": {"k": k}} for k in keys}
+        with es_errors(self.url):
+            r = self.es.search(index=index, size=0, aggs={"n": {"filters": {"filters": filters}}})
+        return {int(k): int(b["doc_count"]) for k, b in r["aggregations"]["n"]["buckets"].items()}
+
+    def _rows(self, index: str, hits: list[dict[str, Any]], keys: np.ndarray) -> np.ndarray:
+        """The postings of ``keys`` in the chunks ``hits``, as rows (k, d, *fields)."""
+        dtype, fields = self._rows_dtype[index], self._fields[index]
+        blobs = [base64.b64decode(h["fields"]["c"][0]) for h in hits]
+        rows = np.frombuffer(b"".join(blobs), dtype=dtype)
+        docs = np.repeat(
+            np.array([h["fields"]["d"][0] for h in hits], dtype=np.int64),
+            [len(b) // dtype.itemsize for b in blobs],
+        )
+        keep = np.isin(rows["k"], keys)
+        rows, docs = rows[keep], docs[keep]
+        out = np.empty((len(rows), len(fields) + 2), dtype=np.int64)
+        out[:, 0], out[:, 1] = rows["k"], docs
+        for c, name in enumerate(fields, start=2):
+            out[:, c] = rows[name]
+        return out
 
     def _postings(self, index: str, keys: np.ndarray, max_postings: int) -> np.ndarray:
         """Rows (k, d, *fields) of every posting of a key with at most ``max_postings`` postings.
 
-        The first request counts the postings of every key (an aggregation) and fetches up to
-        FIRST_FETCH of them: on most queries that is all there are, and one round trip does.
-        Otherwise the keys that are not boilerplate are fetched in requests of known size."""
-        names = ("k", "d", *self._fields[index])
+        The first request fetches up to FIRST_FETCH chunks holding the query's keys: on most
+        queries that is all of them, one round trip does, and `gather_postings` makes the cut.
+        Otherwise the chunks holding each key are counted; a key in more chunks than the limit
+        has more postings than it (boilerplate) and is dropped unseen, and the others are
+        fetched in requests of known size."""
         limit = min(max_postings, MAX_FETCH)
-        rows: list[list[int]] = []
+        parts: list[np.ndarray] = [np.empty((0, len(self._fields[index]) + 2), dtype=np.int64)]
         todo: list[tuple[int, int]] = []
         signed = np.unique(np.asarray(keys, dtype=np.uint64)).view(np.int64)
         for chunk in _chunks(signed, TERMS_PER_REQUEST):
-            r = self._search_postings(index, chunk.tolist(), FIRST_FETCH, counts=True)
-            counted = {int(b["key"]): int(b["doc_count"]) for b in r["aggregations"]["n"]["buckets"]}
-            if r["hits"]["total"]["value"] <= FIRST_FETCH:
-                hits = ([h["fields"][n][0] for n in names] for h in r["hits"]["hits"])
-                rows.extend(row for row in hits if counted.get(row[0], 0) <= limit)
+            r = self._fetch(index, chunk.tolist(), FIRST_FETCH, count_to=FIRST_FETCH)
+            matched = r["hits"]["total"]
+            if matched["relation"] == "eq" and matched["value"] <= FIRST_FETCH:
+                parts.append(self._rows(index, r["hits"]["hits"], chunk))
             else:
-                todo.extend((k, n) for k, n in counted.items() if n <= limit)
-        # Requests of at most MAX_FETCH postings each: no paging, no scroll context to clean up.
+                counted = self._counts(index, chunk.tolist())
+                todo.extend((k, n) for k, n in counted.items() if 0 < n <= limit)
+        # Requests of at most MAX_FETCH chunks each: no paging, no scroll context to clean up.
+        # Each keeps only the rows of its own keys: a chunk may come back in two requests.
         batch: list[int] = []
         total = 0
         for i, (key, n) in enumerate([*todo, (0, MAX_FETCH + 1)]):
             if batch and (total + n > MAX_FETCH or len(batch) >= TERMS_PER_REQUEST or i == len(todo)):
-                r = self._search_postings(index, batch, total, counts=False)
-                rows.extend([h["fields"][f][0] for f in names] for h in r["hits"]["hits"])
+                r = self._fetch(index, batch, total)
+                parts.append(self._rows(index, r["hits"]["hits"], np.array(batch, dtype=np.int64)))
                 batch, total = [], 0
             batch.append(key)
             total += n
-        if not rows:
-            return np.empty((0, len(names)), dtype=np.int64)
-        return np.asarray(rows, dtype=np.int64)
+        return np.concatenate(parts)
 
     def _gathered(self, index: str, keys: np.ndarray, max_postings: int) -> list[np.ndarray]:
         """The postings as the embedded store returns them (same gathering, same cut-off)."""

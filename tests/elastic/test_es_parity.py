@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from es_corpus import NEGATIVE_PACKAGES, STDLIB
 
+import index.elastic.store as es_store
 from index.builder import build
 from index.config import BuildLimits
 from index.elastic import ElasticIndex, build_elastic
@@ -125,3 +126,31 @@ def test_same_documents_and_lookups(stores: Any, parity_corpus: Path) -> None:
     licences = {m.source.license for m in remote}
     assert licences == {"PSF-2.0", "MIT"}, "the file is in both sources, under both licences"
     assert all(m.kind == "exact" for m in remote)
+
+
+def test_same_matches_when_lookups_count_and_split(
+    stores: Any, parity_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup paths a small corpus rarely takes: more chunks than the first request fetches
+    (counted, boilerplate dropped, the rest fetched in requests of bounded size), and keys split
+    over several requests, where one chunk can come back twice."""
+    embedded, elastic = stores
+    monkeypatch.setattr(es_store, "FIRST_FETCH", 3)
+    monkeypatch.setattr(es_store, "TERMS_PER_REQUEST", 7)
+    monkeypatch.setattr(es_store, "MAX_FETCH", 600)  # still above max_postings (512)
+    counted: list[int] = []
+    real_counts = es_store.ElasticIndex._counts
+
+    def counts(self: es_store.ElasticIndex, index: str, keys: list[int]) -> dict[int, int]:
+        counted.append(len(keys))
+        return real_counts(self, index, keys)
+
+    monkeypatch.setattr(es_store.ElasticIndex, "_counts", counts)
+    local, remote = Matcher(embedded), Matcher(elastic)
+    differ = []
+    for i, (kind, text) in enumerate(_queries(parity_corpus)[::4]):
+        want, got = local.check(text, path="q.py"), remote.check(text, path="q.py")
+        if _canonical(want) != _canonical(got):
+            differ.append((i, kind, [m.describe() for m in want], [m.describe() for m in got]))
+    assert differ == [], f"{len(differ)} queries differ, e.g. {differ[:3]}"
+    assert len(counted) > 20, "the counting path ran"

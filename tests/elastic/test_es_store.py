@@ -16,7 +16,7 @@ from es_corpus import copy_packages
 
 import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams
-from index.elastic import ElasticIndex, build_elastic
+from index.elastic import ElasticIndex, build_elastic, doc_ref
 from index.elastic.common import connect
 from index.errors import BackendError, IndexCorruptError, IndexNotFoundError
 from index.sources import SkipStats, SourceFile, open_source
@@ -91,6 +91,51 @@ def test_interrupted_build_resumes_and_updates_replace_postings(
             assert all(m.source.path != "json_decoder.py" for m in matcher.check(old_part))
     finally:
         target.write_text(old_text)
+
+
+def test_file_changed_after_an_interrupted_write_leaves_no_stale_postings(
+    es_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build stopped after a new file's postings went in but before its record did, then the
+    file shrank: the next build must not keep the first attempt's extra chunks beside the new."""
+    corpus = copy_packages(tmp_path / "src", ("json",))[0].parent
+    target = corpus / "json_decoder.py"
+    old_text = target.read_text()
+    real_bulk = es_build.ElasticBuilder._bulk
+    calls: list[int] = []
+
+    def dying_bulk(self: Any, actions: Any) -> None:
+        calls.append(1)
+        if len(calls) == 3:  # PENDING records, then postings went in; the real records do not
+            raise _Interrupted
+        real_bulk(self, actions)
+
+    monkeypatch.setattr(es_build.ElasticBuilder, "_bulk", dying_bulk)
+    source = open_source(str(corpus), BuildLimits(), repo="py/std")
+    with pytest.raises(_Interrupted):
+        build_elastic(es_url, "pending", [source], progress=False)
+    monkeypatch.undo()
+    total = len(list(corpus.glob("*.py")))
+
+    new_part = "".join(f"    value_{i} = compute_{i}(alpha, beta) + offset_{i} * {i}\n" for i in range(40))
+    target.write_text(old_text[:1500] + new_part)
+    again = build_elastic(es_url, "pending", [source], progress=False)
+    assert again.files == total and again.updated == 0 and again.index_docs == total
+    with ElasticIndex(es_url, "pending") as idx:
+        matcher = Matcher(idx)
+        assert matcher.check(new_part)[0].source.path == "json_decoder.py"
+        stale = old_text[-3000:]
+        assert all(m.source.path != "json_decoder.py" for m in matcher.check(stale))
+        recovered = _chunk_counts(idx, doc_ref("py/std::json_decoder.py"))
+    build_elastic(es_url, "pending-clean", [source], progress=False)
+    with ElasticIndex(es_url, "pending-clean") as clean:
+        assert recovered == _chunk_counts(clean, doc_ref("py/std::json_decoder.py"))
+
+
+def _chunk_counts(idx: ElasticIndex, ref: int) -> list[int]:
+    """Postings chunks of one file and in all, in both postings indices."""
+    queries = ({"term": {"d": ref}}, None)
+    return [idx.es.count(index=i, query=q)["count"] for i in (idx.fp_index, idx.mh_index) for q in queries]
 
 
 def test_parallel_shard_builds_fill_one_index(es_url: str, small_corpus: Path) -> None:
