@@ -87,6 +87,13 @@ def _requests(n: int, rng: random.Random) -> list[CompletionRequest]:
     return out
 
 
+def repo_tokenizer(family: str) -> Any:
+    """A BPE tokenizer with ``family``'s special tokens, trained on this repository's code."""
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = [p.read_text(encoding="utf-8") for p in source_files()[:40]]
+        return make_tiny_tokenizer(tmp, family, corpus, vocab_size=8000)
+
+
 def bench_overhead(n_requests: int, tokenizer: object) -> None:
     """Two workloads: a request in files never seen (nothing cached, what the first request
     after opening them costs) and typing (one request per keystroke, 40 keystrokes in each of
@@ -205,10 +212,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.requests = 100
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = [p.read_text(encoding="utf-8") for p in source_files()[:40]]
-        tokenizer = make_tiny_tokenizer(tmp, "qwen", corpus, vocab_size=8000)
-    bench_overhead(args.requests, tokenizer)
+    bench_overhead(args.requests, repo_tokenizer("qwen"))
     bench_typing(args.file.resolve())
     return 0
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_completion import pct, source_files  # noqa: E402
+from bench.bench_completion import pct, repo_tokenizer  # noqa: E402
 from completion.context import CUT_GRID_LINES, BudgetConfig, ContextBuilder  # noqa: E402
 from completion.templates import TEMPLATES  # noqa: E402
-from completion.tiny_model import make_tiny_tokenizer  # noqa: E402
 from completion.tokens import TokenizerCounter  # noqa: E402
 from completion.types import CompletionRequest  # noqa: E402
 
@@ -65,10 +63,7 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.chars = 150
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = [p.read_text(encoding="utf-8") for p in source_files()[:40]]
-        tokenizer = make_tiny_tokenizer(tmp, "starcoder", corpus, vocab_size=8000)
-    counter = TokenizerCounter(tokenizer)
+    counter = TokenizerCounter(repo_tokenizer("starcoder"))
     text = args.file.read_text(encoding="utf-8")
     # Retype a stretch from the middle of the file: delete it, then type it back.
     start = text.index("\n", len(text) // 2) + 1
