@@ -22,7 +22,12 @@ from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter, empty_tables, stored_keys
 
+# A query searches every segment's tables, so after a build the segments are merged into one:
+# always while the index is small enough that rewriting it costs seconds (a 223 MB corpus:
+# 1.7 s, and its query p50/p99 drop by a quarter to a third), and past that size only once
+# there are many, so that adding a few files to a huge index stays cheap.
 AUTO_COMPACT_SEGMENTS = 8
+COMPACT_ALWAYS_BYTES = 1_000_000_000
 
 
 def parse_shard(spec: str | None) -> tuple[int, int] | None:
@@ -236,8 +241,8 @@ def build(
             pool.terminate()
     if compact if compact is not None else shard is None:
         with EmbeddedIndex(path) as idx:
-            many = len(idx.segments) > AUTO_COMPACT_SEGMENTS
-        if many:
+            n, size = len(idx.segments), idx.size_bytes()
+        if n > AUTO_COMPACT_SEGMENTS or (n > 1 and size <= COMPACT_ALWAYS_BYTES):
             compact_index(path)
     summary.seconds = time.monotonic() - started
     with EmbeddedIndex(path) as idx:

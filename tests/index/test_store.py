@@ -220,3 +220,23 @@ def test_index_opens_without_reading_its_tables(tmp_path: Path) -> None:
     with EmbeddedIndex(idx_path) as idx:
         assert all(isinstance(s.fp_keys, np.memmap) for s in idx.segments)
     assert os.path.getsize(idx_path / "manifest.json") < 10_000
+
+
+def test_a_build_of_a_small_index_ends_with_one_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queries search every segment: a build merges them when that is cheap (a small index), and
+    past the size limit only once there are many."""
+    import index.builder as builder
+
+    root = _corpus(tmp_path, CORPUS_FILES)
+    one = tmp_path / "one"
+    build(one, [DirectorySource(root, BuildLimits())], limits=BuildLimits(segment_bytes=1), progress=False)
+    many = tmp_path / "many"
+    monkeypatch.setattr(builder, "COMPACT_ALWAYS_BYTES", 0)
+    build(many, [DirectorySource(root, BuildLimits())], limits=BuildLimits(segment_bytes=1), progress=False)
+    with EmbeddedIndex(one) as a, EmbeddedIndex(many) as b:
+        assert len(a.segments) == 1 and 1 < len(b.segments) <= builder.AUTO_COMPACT_SEGMENTS
+        assert a.num_docs == b.num_docs == len(CORPUS_FILES)
+        text = (root / CORPUS_FILES[0]).read_text()[200:900]
+        assert [m.source for m in Matcher(a).check(text)] == [m.source for m in Matcher(b).check(text)]
