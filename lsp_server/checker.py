@@ -118,15 +118,25 @@ class MembershipGate:
             return f"index {self.cfg.index}"
         return "no membership index"
 
-    def check_sync(self, text: str, lang: str | None, path: str | None) -> list[Match]:
+    def check_sync(self, text: str, lang: str | None, path: str | None, focus_start: int = 0) -> list[Match]:
         """Blocking check; raises `StacklensError` when the index or service is unusable."""
+        return self._checked([text], lang, path, focus_start)[0]
+
+    def _checked(
+        self, texts: list[str], lang: str | None, path: str | None, focus_start: int
+    ) -> list[list[Match]]:
         with self._lock:
             if self._checker is None:
                 self._checker, self._store = _open(self.cfg)
             checker = self._checker
-            self.checks += 1
+            self.checks += len(texts)
             try:
-                return checker.check(text, lang=lang, path=path)
+                if isinstance(checker, Matcher):
+                    # In process: the context before focus_start cannot fill the chaining budget.
+                    return [checker.check(t, lang, path, focus_start=focus_start) for t in texts]
+                if len(texts) > 1 and hasattr(checker, "check_many"):  # the service: one request
+                    return checker.check_many([{"text": t, "lang": lang, "path": path} for t in texts])
+                return [checker.check(t, lang=lang, path=path) for t in texts]
             except StacklensError:
                 raise
             except Exception as exc:  # a broken index must cost a message, not the server
@@ -138,12 +148,13 @@ class MembershipGate:
         return await asyncio.wait_for(fut, self.cfg.timeout_s)
 
     async def check_many(
-        self, texts: list[str], lang: str | None = None, path: str | None = None
+        self, texts: list[str], lang: str | None = None, path: str | None = None, focus_start: int = 0
     ) -> list[list[Match]]:
         """``check`` of each text in one trip to the worker thread (a completion's candidates):
-        each hand-off costs the event loop a wake-up and the GIL a switch."""
+        each hand-off costs the event loop a wake-up and the GIL a switch. Text before
+        ``focus_start`` is context (see `Matcher.check`)."""
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, lambda: [self.check_sync(t, lang, path) for t in texts])
+        fut = loop.run_in_executor(self._pool, self._checked, texts, lang, path, focus_start)
         return await asyncio.wait_for(fut, self.cfg.timeout_s)
 
     async def scan(self, text: str, lang: str | None, path: str | None) -> list[Region]:

@@ -58,7 +58,9 @@ async def _gate(
             )
         return [Candidate(t) for t in texts]
     try:
-        found_all = await ls.gate.check_many([before + text for text in texts], lang, path)
+        found_all = await ls.gate.check_many(
+            [before + text for text in texts], lang, path, focus_start=len(before)
+        )
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -172,20 +172,27 @@ class Matcher:
         # one query chain them all; the best-supported documents are enough to rank.
         self._max_docs = max(8, self.settings.max_matches + 2)
 
-    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
-        """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found."""
+    def check(
+        self, text: str, lang: str | None = None, path: str | None = None, *, focus_start: int = 0
+    ) -> list[Match]:
+        """Matches of ``text`` in the corpus, best first; [] when nothing long enough is found.
+        With ``focus_start``, the text before that character is context: only matches that
+        reach past it are wanted (a suggestion checked with the code before the cursor)."""
         if len(text) > self.settings.max_query_bytes:
             raise InputError(
                 f"the query has {len(text):,} characters; the limit is {self.settings.max_query_bytes:,}"
             )
         language = language_for(path, lang) if (lang or path) else guess_language(text)
         tokens = tokenize(text, language)
-        found = self._exact(tokens)
+        # Index of the first token that ends after focus_start: a candidate must reach it.
+        focus = int(np.searchsorted(tokens.end, focus_start, "right")) if focus_start > 0 else 0
+        found = self._exact(tokens, focus)
         if not found and self.settings.near_duplicates:
             found = self._near(tokens)
+        found = [c for c in found if c.q_end > focus]
         return self._render(tokens, found)
 
-    def _exact(self, tokens: Tokens) -> list[_Candidate]:
+    def _exact(self, tokens: Tokens, focus: int = 0) -> list[_Candidate]:
         p = self.store.params
         qa = structure_hashes(tokens, p.kgram)
         if len(qa) == 0:
@@ -219,7 +226,10 @@ class Matcher:
             len(starts),
             self._max_drift,
         )
-        viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars))
+        # Documents whose hits all lie in the context before the focus cannot give a wanted
+        # match (generic code before the cursor would otherwise fill the chaining budget).
+        reach = last_q + p.kgram > focus
+        viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars) & reach)
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         prefix_list = prefix.tolist()
         shape = _Shape(tokens, qa)

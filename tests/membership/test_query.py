@@ -91,6 +91,24 @@ def test_a_copy_inside_unseen_code_is_located(matcher: Matcher, unseen_texts: li
     assert first_line <= qs.start_line and qs.end_line <= first_line + copied.count("\n")
 
 
+def test_context_before_the_focus_gives_no_match_of_its_own(
+    matcher: Matcher, unseen_texts: list[str]
+) -> None:
+    """A suggestion is checked with the code before the cursor: a copy lying wholly in that
+    context is not reported, one reaching into the suggestion is, located the same."""
+    _, copied = _code_window(CORPUS_FILES[3])
+    fresh = "".join(unseen_texts[0].splitlines(keepends=True)[40:60])
+    assert matcher.check(copied + fresh, lang="python")  # found without a focus
+    assert matcher.check(copied + fresh, lang="python", focus_start=len(copied)) == []
+    plain = matcher.check(fresh + copied, lang="python")
+    focused = matcher.check(fresh + copied, lang="python", focus_start=len(fresh))
+    assert focused and [m.query_span for m in focused] == [m.query_span for m in plain]
+    # A copy straddling the focus is still reported whole.
+    half = len(copied) // 2
+    straddling = matcher.check(copied, lang="python", focus_start=half)
+    assert straddling and straddling[0].query_span.start_char < half < straddling[0].query_span.end_char
+
+
 def test_unseen_code_and_short_idioms_do_not_match(matcher: Matcher, unseen_texts: list[str]) -> None:
     for text in unseen_texts:
         for start in range(0, len(text) - 1500, 3000):
