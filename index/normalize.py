@@ -173,9 +173,11 @@ def _lexer(lang: str) -> re.Pattern[str]:
     # every alternative at each indentation space costs more than the whole tokenisation, and
     # it lets `findall` (no Python code per token) recover every offset by summing lengths.
     # Strings come before identifiers so that r"..." and b'...' keep their prefix.
+    # Four groups, not one per kind: findall builds a tuple per token, and only identifiers and
+    # comments need telling apart from the rest.
     return re.compile(
-        rf"(\s*+)(?:(\"\"\"|''')|({_STRING})|([^\W\d]\w*+)|({comments})"
-        rf"|(\d[\w.]*|\.\d[\w.]*)|({_OPS}))"
+        rf"(\s*+)(?:(\"\"\"|'''|{_STRING})|([^\W\d]\w*+)|({comments})"
+        rf"|(\d[\w.]*|\.\d[\w.]*|{_OPS}))"
     )
 
 
@@ -220,8 +222,8 @@ def _lex(text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray, np.nd
     if not rows:
         e = np.empty(0, dtype=np.int64)
         return [], e, e.astype(bool), e.astype(bool)
-    ws, triple, string, ident, comment, number, op = zip(*rows, strict=False)
-    toks = list(map("".join, zip(triple, string, ident, comment, number, op, strict=False)))
+    ws, string, ident, comment, other = zip(*rows, strict=False)
+    toks = list(map("".join, zip(string, ident, comment, other, strict=False)))
     lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
     ends = np.cumsum(np.fromiter(map(len, ws), dtype=np.int64, count=len(ws)) + lens)
     is_ident = np.fromiter(map(bool, ident), dtype=bool, count=len(ident))
