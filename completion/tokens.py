@@ -145,7 +145,7 @@ class TokenizerCounter:
             if not self._additive:
                 log.info("token counts by line do not add up for this tokenizer: counting windows")
                 self._pieces.clear()
-        return self._additive is not False
+        return self._additive is True  # unchecked yet (only short texts so far): windows
 
     def count(self, text: str) -> int:
         if not text:
