@@ -241,10 +241,11 @@ class Matcher:
             for chain in _chains(q, s, self._max_gap, self._max_drift):
                 if len(chain) < 3:
                     continue  # fewer hits than any copy of the minimum size leaves
-                end = min(q_list[chain[-1]] + p.kgram, len(tokens))
-                if prefix_list[end] - prefix_list[q_list[chain[0]]] < self.settings.min_chars:
-                    continue  # what _score_chain rejects first, without its numpy calls
-                c = self._score_chain(tokens, shape, int(docs[starts[g]]), idx[chain], hits, exact)
+                # Too short to match: rejected here, before any numpy call on the chain.
+                chars = prefix_list[q_list[chain[-1]] + p.kgram] - prefix_list[q_list[chain[0]]]
+                if chars < self.settings.min_chars:
+                    continue
+                c = self._score_chain(tokens, shape, int(docs[starts[g]]), idx[chain], chars, hits, exact)
                 if c is not None:
                     out.append(c)
         return out
@@ -255,15 +256,14 @@ class Matcher:
         shape: _Shape,
         doc: int,
         idx: np.ndarray,
+        chars: int,
         hits: FingerprintHits,
         exact: np.ndarray,
     ) -> _Candidate | None:
+        """The candidate for one chain of at least ``min_chars`` normalised ``chars``, or None."""
         k = self.store.params.kgram
         q = hits.qi[idx]
         q_start, q_end = int(q[0]), int(q[-1]) + k
-        chars = tokens.norm_chars(q_start, q_end)
-        if chars < self.settings.min_chars:
-            return None
         # q is sorted: the union of the k-grams [qq, qq + k) grows by min(step, k) per hit.
         coverage = float(np.minimum(np.diff(q), k).sum() + k) / (q_end - q_start)
         if coverage < self.settings.min_coverage:
