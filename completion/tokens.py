@@ -70,6 +70,12 @@ _RECHECK_CHARS = 1500
 _MAX_PIECES = 50_000
 
 
+def split_pieces(text: str) -> tuple[list[int], list[str]]:
+    """The start offset and the text of each piece of ``text``."""
+    starts = piece_starts(text)
+    return starts, [text[a:b] for a, b in itertools.pairwise([*starts, len(text)])]
+
+
 def piece_starts(text: str) -> list[int]:
     starts = [0]
     for m in _RUN.finditer(text):
@@ -110,9 +116,7 @@ class TokenizerCounter:
         """(start, token start offsets) of each piece of ``window``. New pieces come from one
         encode of the window when they are most of it (a file seen for the first time), else
         from one batch."""
-        starts = piece_starts(window)
-        bounds = [*starts, len(window)]
-        texts = [window[a:b] for a, b in itertools.pairwise(bounds)]
+        starts, texts = split_pieces(window)
         missing = [i for i, t in enumerate(texts) if t not in self._pieces]
         if len(self._pieces) + len(missing) > _MAX_PIECES:
             self._pieces.clear()
@@ -120,7 +124,7 @@ class TokenizerCounter:
         if missing and len(missing) * 2 > len(texts):
             token_starts = [start for start, _ in self._encode(window).offsets]
             for i in missing:
-                a, b = bounds[i], bounds[i + 1]
+                a, b = starts[i], starts[i] + len(texts[i])
                 lo, hi = bisect.bisect_left(token_starts, a), bisect.bisect_left(token_starts, b)
                 self._pieces[texts[i]] = tuple(t - a for t in token_starts[lo:hi])
         elif missing:
@@ -138,8 +142,7 @@ class TokenizerCounter:
             # Later checks look at a part of the window: a whole one would cost this request
             # two tokenizer passes, and show in the latency percentiles.
             sample = window if self._additive is None else window[-_RECHECK_CHARS:]
-            bounds = [*piece_starts(sample), len(sample)]
-            texts = [sample[a:b] for a, b in itertools.pairwise(bounds)]
+            _, texts = split_pieces(sample)
             by_pieces = sum(len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False))
             self._additive = by_pieces == len(self._encode(sample).ids)
             if not self._additive:
