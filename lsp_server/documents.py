@@ -17,8 +17,8 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace import PositionCodec, TextDocument, Workspace
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # LSP's line breaks, and no others
+_LINE = re.compile(rf"[^\r\n]*(?:{_LINE_BREAK.pattern})|[^\r\n]+")  # a line with its break
 MAX_UNOPENED_BYTES = 2_000_000
 
 
