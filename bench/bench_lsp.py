@@ -33,6 +33,7 @@ from lsprotocol import types as T  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
 CANDIDATE_CHARS = 500
+DOCUMENT = "import os\n\n\ndef handler(request):\n    "  # the edited file; the cursor at its end
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stacklens"
 
 
@@ -148,10 +149,9 @@ async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[s
     )
     client.initialized(T.InitializedParams())
     uri = (workdir / "bench.py").as_uri()
-    base = "import os\n\n\ndef handler(request):\n    "
     client.text_document_did_open(
         T.DidOpenTextDocumentParams(
-            text_document=T.TextDocumentItem(uri=uri, language_id="python", version=1, text=base)
+            text_document=T.TextDocumentItem(uri=uri, language_id="python", version=1, text=DOCUMENT)
         )
     )
     await asyncio.sleep(0.5)
@@ -160,7 +160,7 @@ async def drive(options: dict[str, Any], requests: int, workdir: Path) -> dict[s
     shown = matched = 0
     for i in range(requests):
         # A different prompt each time, so no cache answers for the model.
-        text = f"# request {i}\n" + base
+        text = f"# request {i}\n" + DOCUMENT
         client.text_document_did_change(
             T.DidChangeTextDocumentParams(
                 text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=i + 2),
@@ -210,7 +210,7 @@ def check_cost(index: Path, candidates: list[str], rounds: int) -> list[float]:
 
     gate = MembershipGate(MembershipConfig.model_validate({"index": str(index)}))
     gate.check_sync("warm up", None, None)
-    before = "# request 0\nimport os\n\n\ndef handler(request):\n    "
+    before = "# request 0\n" + DOCUMENT  # what the server has before the cursor
     texts = [before + c for c in candidates[:3]]
 
     async def run() -> list[float]:
