@@ -7,7 +7,6 @@ converted here, once, into their ``http_status`` with ``{"detail": message}``.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import logging
 import sys
 import threading
@@ -23,6 +22,7 @@ from index.errors import StacklensError
 from index.protocol import IndexStore
 from index.store import EmbeddedIndex
 
+from .auth import bearer_token_matches
 from .limits import ServiceLimits
 from .query import Matcher
 from .routes import ServiceState, api, health
@@ -80,8 +80,7 @@ def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]
     async def require_token(request: Request) -> None:
         if token is None:
             return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        if not bearer_token_matches(request.headers.get("authorization", ""), token):
             raise HTTPException(
                 401,
                 "missing or wrong bearer token: send `Authorization: Bearer <token>` "
