@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Self, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .match import Match
+
+# Elasticsearch's default result window: hits past offset + size = 10,000 cannot be paged to.
+MAX_RESULT_WINDOW = 10_000
+T = TypeVar("T")
+
+
+def _unicode(value: T) -> T:
+    # JSON's \ud800 escapes decode to lone surrogates, which no answer could carry back (UTF-8
+    # cannot encode them) and no corpus text contains.
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"the text has a lone surrogate (\\u{ord(value[exc.start]):04x}) at character {exc.start}; "
+            "send valid Unicode"
+        ) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_unicode)]
+SnippetId = Annotated[str | int | None, AfterValidator(_unicode)]
 
 
 class Snippet(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str | int | None = Field(None, description="echoed back in the result")
-    text: str = Field(description="code to check")
-    lang: str | None = Field(None, description="language id (default: from path, else guessed)")
-    path: str | None = Field(None, description="file name, used to tell the language")
+    id: SnippetId = Field(None, description="echoed back in the result")
+    text: Text = Field(description="code to check")
+    lang: Text | None = Field(None, description="language id (default: from path, else guessed)")
+    path: Text | None = Field(None, description="file name, used to tell the language")
 
 
 class CheckRequest(BaseModel):
@@ -34,7 +59,7 @@ class CheckResponse(BaseModel):
 class OverlapRequest(BaseModel):
     """What llm-vscode's attribution command posts (Data Portraits' ``/overlap``)."""
 
-    document: str
+    document: Text
 
 
 class OverlapResponse(BaseModel):
@@ -47,13 +72,22 @@ class OverlapResponse(BaseModel):
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    query: str = Field(min_length=3, max_length=2000, description="text to look for")
+    query: Text = Field(min_length=3, max_length=2000, description="text to look for")
     phrase: bool = Field(False, description="exact substring (case-insensitive) instead of BM25")
-    lang: list[str] = Field(default_factory=list, description="only these languages")
-    license: list[str] = Field(default_factory=list, description="only these licences")
-    repo: list[str] = Field(default_factory=list, description="only these repositories")
-    offset: int = Field(0, ge=0, le=10_000)
-    size: int = Field(10, ge=1, le=100)
+    lang: list[Text] = Field(default_factory=list, description="only these languages")
+    license: list[Text] = Field(default_factory=list, description="only these licences")
+    repo: list[Text] = Field(default_factory=list, description="only these repositories")
+    offset: int = Field(0, ge=0, lt=MAX_RESULT_WINDOW, description="hits to skip; offset + size <= 10,000")
+    size: int = Field(10, ge=1, le=100, description="hits per page")
+
+    @model_validator(mode="after")
+    def _within_result_window(self) -> Self:
+        if self.offset + self.size > MAX_RESULT_WINDOW:
+            raise ValueError(
+                f"offset + size is {self.offset + self.size:,}; results can be paged to the "
+                f"{MAX_RESULT_WINDOW:,}th hit at most: narrow the query with filters instead"
+            )
+        return self
 
 
 class SearchHit(BaseModel):

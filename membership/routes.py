@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from index.errors import StacklensError
 from index.protocol import IndexStore
@@ -144,3 +145,24 @@ def healthz(request: Request) -> Any:
         return Health(status="ok", store=_state(request).store.describe())
     except StacklensError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+
+def docs_router(app: FastAPI) -> APIRouter:
+    """``/openapi.json``, ``/docs`` and ``/redoc`` of ``app``, as routes that can take the token
+    dependency (the pages load the schema from the browser, so with a token they need a client
+    that sends it)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/openapi.json")
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+
+    @router.get("/redoc")
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    return router

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import sys
 import threading
 import time
@@ -15,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +28,7 @@ from index.store import EmbeddedIndex
 from .auth import bearer_token_matches
 from .limits import ServiceLimits
 from .query import Matcher
-from .routes import ServiceState, api, health
+from .routes import ServiceState, api, docs_router, health
 from .settings import QuerySettings
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,20 @@ def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]
     return require_token
 
 
+def printable(value: Any) -> Any:
+    """``value`` with what JSON cannot carry made visible: NaN and infinities as text, lone
+    surrogates as ``\\udXXX`` escapes. A 422 echoes the offending input, which may be either."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable(v) for v in value]
+    return value
+
+
 def create_app(
     open_store: Callable[[], IndexStore],
     *,
@@ -112,14 +129,25 @@ def create_app(
         finally:
             store.close()
 
+    # The schema and the documentation pages are routes of our own, behind the token like the
+    # API: FastAPI's built-in ones cannot take a dependency.
     app = FastAPI(
         title="stacklens membership service",
         version="1",
         description="Is this code in the training corpus, where, and under which licence?",
         lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
-    app.include_router(api, dependencies=[Depends(_token_dependency(token))])
+    guarded = [Depends(_token_dependency(token))]
+    app.include_router(api, dependencies=guarded)
+    app.include_router(docs_router(app), dependencies=guarded)
     app.include_router(health)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": printable(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(StacklensError)
     async def stacklens_error(request: Request, exc: StacklensError) -> JSONResponse:

@@ -81,7 +81,7 @@ def test_healthz_and_openapi(serve: Serve) -> None:
     health = httpx.get(f"{url}/healthz")
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert "documents" in health.json()["store"]
-    schema = httpx.get(f"{url}/openapi.json").json()
+    schema = httpx.get(f"{url}/openapi.json", headers={"Authorization": "Bearer t0ken"}).json()
     assert {"/v1/check", "/v1/search", "/overlap", "/healthz"} <= set(schema["paths"])
 
 
