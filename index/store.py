@@ -24,10 +24,13 @@ import numpy as np
 
 from .config import FingerprintParams
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+from .manifest import check_shape
 from .segment import FP_DTYPE, KEY_DTYPE, MH_DTYPE, Segment, write_segment
 
 FORMAT = "stacklens-index"
-FORMAT_VERSION = 1
+# 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
+# index holds other fingerprints and would silently miss.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -100,10 +103,12 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise IndexCorruptError(f"{path} does not hold a stacklens index")
+    check_shape(manifest, path, FORMAT_VERSION)
     if manifest.get("version") != FORMAT_VERSION:
         raise IndexCorruptError(
             f"the index at {path} has format version {manifest.get('version')}, this stacklens "
-            f"reads version {FORMAT_VERSION}; rebuild it with this version"
+            f"reads version {FORMAT_VERSION}; rebuild it: `code-search build --index NEW_PATH SOURCE...` "
+            "with the same sources (the fingerprints changed, so it cannot be upgraded in place)"
         )
     return manifest
 
