@@ -15,10 +15,10 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import BuildLimits, FingerprintParams
-from .errors import InputError
+from .errors import IndexCorruptError, InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
-from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE
+from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE, Segment
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter, empty_tables, stored_keys
 
@@ -168,11 +168,42 @@ def _mh_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarr
     return stored_keys(_cat(parts, 1, "u8")), vals
 
 
+def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(local id, record) of every document of ``seg``, deleted ones included; a damaged
+    document table (bytes changed in place: the sizes checked on open still match) is an
+    `IndexCorruptError`, not a ``KeyError`` or ``UnicodeDecodeError`` halfway through a build."""
+    n = 0
+    try:
+        for n, doc in enumerate(seg.iter_docs(), 1):
+            if not (
+                isinstance(doc, dict) and isinstance(doc.get("key"), str) and isinstance(doc.get("sha"), str)
+            ):
+                raise ValueError(f"record {n} has no key and hash")
+            yield n - 1, doc
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _damaged_docs(seg, str(exc)) from None
+    if n != seg.num_docs:
+        raise _damaged_docs(seg, f"{n} records, the segment lists {seg.num_docs}")
+
+
+def _damaged_docs(seg: Segment, what: str) -> IndexCorruptError:
+    index = seg.directory.parent
+    return IndexCorruptError(
+        f"the document table {seg.directory / 'docs.jsonl'} is damaged ({what}); "
+        f"`code-search verify --index {index}` lists the damaged files: rebuild the index"
+    )
+
+
 def _known(path: Path) -> dict[str, tuple[str, int, str]]:
     if not (path / "manifest.json").exists():
         return {}
     with EmbeddedIndex(path) as idx:
-        return {d["key"]: (seg, i, d["sha"]) for seg, i, d in idx.iter_documents()}
+        return {
+            d["key"]: (seg.name, i, d["sha"])
+            for seg in idx.segments
+            for i, d in segment_documents(seg)
+            if i not in seg.deleted
+        }
 
 
 def build(
@@ -266,7 +297,7 @@ def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
         for idx in sources:
             for seg in idx.segments:
                 remap = np.full(seg.num_docs, -1, dtype=np.int64)
-                for i, doc in enumerate(seg.iter_docs()):
+                for i, doc in segment_documents(seg):
                     if i in seg.deleted or doc["key"] in seen:
                         continue
                     seen.add(doc["key"])

@@ -7,12 +7,14 @@ no web framework) so the command starts fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from index.config import BuildLimits, FingerprintParams
 from index.errors import InputError, StacklensError
@@ -134,15 +136,43 @@ def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Any:
     return Matcher(EmbeddedIndex(args.index), settings)
 
 
+# How far past the limit a pipe is read to tell the query's size; beyond, "more than" it.
+_MEASURE_BYTES = 1 << 30
+
+
+def _size_of(f: BinaryIO, read: int) -> tuple[int, bool]:
+    """The size of the input ``f`` that ``read`` bytes were read from, and whether it is exact."""
+    with contextlib.suppress(OSError):
+        st = os.fstat(f.fileno())
+        if stat.S_ISREG(st.st_mode):
+            return st.st_size, True
+    while read < _MEASURE_BYTES:
+        chunk = f.read(1 << 20)
+        if not chunk:
+            return read, True
+        read += len(chunk)
+    return read, False
+
+
 def _read_input(name: str, limit: int) -> str:
     if name == "-":
-        data = sys.stdin.buffer.read(limit + 1)
+        f, close = sys.stdin.buffer, False
     else:
         path = Path(name)
         if not path.is_file():
             raise InputError(f"cannot read {name}: no such file")
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
+        f, close = path.open("rb"), True
+    try:
+        data = f.read(limit + 1)
+        if len(data) > limit:  # read no further than one byte past the limit, then measure
+            size, exact = _size_of(f, len(data))
+            raise InputError(
+                f"the query is {'' if exact else 'more than '}{size:,} bytes; the limit is {limit:,} "
+                "(check a smaller part, or raise it with --max-query-bytes / STACKLENS_MAX_QUERY_BYTES)"
+            )
+    finally:
+        if close:
+            f.close()
     return decode_query(data, limit)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +179,73 @@ def test_query_path_never_imports_torch(cli_index: Path) -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={**os.environ}
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("size", [1_000_001, 2_500_000])
+def test_an_over_large_query_is_told_its_size(cli_index: Path, tmp_path: Path, size: int) -> None:
+    query = tmp_path / "big.py"
+    query.write_bytes(b"x" * size)
+    for args, stdin in (((str(query),), None), (("-",), query.read_bytes())):  # a file, a pipe
+        res = run("query", "--index", str(cli_index), *args, stdin=stdin)
+        assert res.returncode == 2
+        assert f"the query is {size:,} bytes; the limit is 1,000,000" in res.stderr, res.stderr
+
+
+def _damage_manifest(manifest: dict[str, Any], how: str) -> None:
+    if how == "no params":
+        del manifest["params"]
+    elif how == "segments null":
+        manifest["segments"] = None
+    elif how == "string version":
+        manifest["version"] = "1"
+    elif how == "segment without files":
+        del manifest["segments"][0]["files"]
+    elif how == "segment name a path":
+        manifest["segments"][0]["name"] = "../elsewhere"
+    elif how == "deleted not a map":
+        manifest["deleted"] = [1, 2]
+    elif how == "bad params":
+        manifest["params"]["kgram"] = "fourteen"
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "no params",
+        "segments null",
+        "string version",
+        "segment without files",
+        "segment name a path",
+        "deleted not a map",
+        "bad params",
+    ],
+)
+def test_a_manifest_of_the_wrong_shape_is_a_corrupt_index(
+    cli_index: Path, corpus_dir: Path, tmp_path: Path, how: str
+) -> None:
+    idx = tmp_path / "idx"
+    shutil.copytree(cli_index, idx)
+    manifest = json.loads((idx / "manifest.json").read_text())
+    _damage_manifest(manifest, how)
+    (idx / "manifest.json").write_text(json.dumps(manifest))
+    for args in (("query", "--index", str(idx), "-"), ("build", "--index", str(idx), str(corpus_dir))):
+        res = run(*args, stdin=b"x = 1\n")
+        assert res.returncode == 2, res.stderr
+        assert "manifest of the index" in res.stderr and "is damaged" in res.stderr, res.stderr
+        assert "rebuild the index" in res.stderr and "internal error" not in res.stderr
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe", b"}}", b'{"x":1}\n'])
+def test_a_damaged_document_table_stops_build_and_merge_clearly(
+    cli_index: Path, corpus_dir: Path, tmp_path: Path, damage: bytes
+) -> None:
+    idx = tmp_path / "idx"
+    shutil.copytree(cli_index, idx)
+    (docs,) = idx.glob("seg-*/docs.jsonl")
+    with docs.open("r+b") as f:  # in place: the size recorded in segment.json still matches
+        f.write(damage)
+    for args in (("build", "--index", str(idx), str(corpus_dir)), ("merge", "--index", str(idx))):
+        res = run(*args)
+        assert res.returncode == 2, res.stderr
+        assert f"the document table {docs} is damaged" in res.stderr, res.stderr
+        assert "code-search verify" in res.stderr and "internal error" not in res.stderr
