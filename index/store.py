@@ -281,11 +281,15 @@ class IndexWriter:
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         manifest["updated"] = time.time()
         tmp = self.path / f"{MANIFEST}.{os.getpid()}.tmp"
-        with tmp.open("w") as f:
-            json.dump(manifest, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path / MANIFEST)
+        try:
+            with tmp.open("w") as f:
+                json.dump(manifest, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path / MANIFEST)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk stays full while it is there
+            raise
         fd = os.open(self.path, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -305,19 +309,28 @@ class IndexWriter:
         """Write one segment and publish it (and any deletions) in a new manifest."""
         name = f"seg-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         tmp = self.path / f".tmp-{os.getpid()}-{name}"
-        info = write_segment(tmp, fp_keys, fp_vals, mh_keys, mh_vals, docs) if docs else None
-        with write_lock(self.path):
-            manifest = _read_manifest(self.path)
-            if info is not None:
-                os.rename(tmp, self.path / name)
-                manifest["segments"].append({"name": name, **info})
-            for seg_name, ids in (delete or {}).items():
-                merged = set(manifest["deleted"].get(seg_name, [])) | set(ids)
-                manifest["deleted"][seg_name] = sorted(merged)
-            for old in replace or []:
-                manifest["segments"] = [s for s in manifest["segments"] if s["name"] != old]
-                manifest["deleted"].pop(old, None)
-            self._write_manifest(manifest)
+        try:
+            info = write_segment(tmp, fp_keys, fp_vals, mh_keys, mh_vals, docs) if docs else None
+            with write_lock(self.path):
+                manifest = _read_manifest(self.path)
+                if info is not None:
+                    os.rename(tmp, self.path / name)
+                    manifest["segments"].append({"name": name, **info})
+                for seg_name, ids in (delete or {}).items():
+                    merged = set(manifest["deleted"].get(seg_name, [])) | set(ids)
+                    manifest["deleted"][seg_name] = sorted(merged)
+                for old in replace or []:
+                    manifest["segments"] = [s for s in manifest["segments"] if s["name"] != old]
+                    manifest["deleted"].pop(old, None)
+                self._write_manifest(manifest)
+        except BaseException:
+            # A commit that failed (a full disk, most often) gives back the space it took: no
+            # manifest names its segment, so nothing else would ever remove it.
+            shutil.rmtree(tmp, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                if name not in (self.path / MANIFEST).read_text():
+                    shutil.rmtree(self.path / name, ignore_errors=True)
+            raise
         for old in replace or []:
             shutil.rmtree(self.path / old, ignore_errors=True)
         return name
