@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -15,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import BuildLimits, FingerprintParams
-from .errors import IndexCorruptError, InputError
+from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
 from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE, Segment
@@ -206,6 +209,32 @@ def _known(path: Path) -> dict[str, tuple[str, int, str]]:
         }
 
 
+# A short write to a regular file (numpy reports it without an errno) means the same.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_failure(exc: OSError, path: Path) -> StacklensError:
+    """The error to show for ``exc``, raised while writing the index at ``path``."""
+    if exc.errno in _NO_SPACE or (exc.errno is None and "written" in str(exc)):
+        what = os.strerror(exc.errno) if exc.errno else f"a write stopped short: {exc}"
+        return DiskFullError(
+            f"disk full: cannot write the index at {path} ({what}); free some space "
+            "or build into a path on another disk. The index keeps everything committed before, "
+            "and the partly written files were removed"
+        )
+    return StacklensError(
+        f"cannot write the index at {path}: {exc.strerror or exc}; check that the path is writable"
+    )
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise write_failure(exc, path) from exc
+
+
 def build(
     index_path: str | Path,
     sources: Iterable[Any],
@@ -219,8 +248,31 @@ def build(
     on_segment: Callable[[str], None] | None = None,
 ) -> BuildSummary:
     """Add ``sources`` to the index at ``index_path`` (created if missing)."""
-    limits = limits or BuildLimits()
-    path = Path(index_path)
+    with _writing(Path(index_path)):
+        return _build(
+            Path(index_path),
+            sources,
+            params,
+            limits or BuildLimits(),
+            shard,
+            jobs,
+            progress,
+            compact,
+            on_segment,
+        )
+
+
+def _build(
+    path: Path,
+    sources: Iterable[Any],
+    params: FingerprintParams | None,
+    limits: BuildLimits,
+    shard: tuple[int, int] | None,
+    jobs: int,
+    progress: bool | None,
+    compact: bool | None,
+    on_segment: Callable[[str], None] | None,
+) -> BuildSummary:
     writer = IndexWriter(path, params)
     known = _known(path)
     summary = BuildSummary()
@@ -284,7 +336,11 @@ def build(
 
 def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
     """Merge all segments of ``path`` (and of the indexes ``parts``) into one; returns docs kept."""
-    path = Path(path)
+    with _writing(Path(path)):
+        return _compact(Path(path), parts)
+
+
+def _compact(path: Path, parts: Iterable[str | Path]) -> int:
     writer = IndexWriter(path)
     sources = [EmbeddedIndex(path), *(EmbeddedIndex(p) for p in parts)]
     try:

@@ -48,3 +48,9 @@ class BackendError(StacklensError):
     """A remote service (model server, Elasticsearch, membership service) failed or is down."""
 
     http_status = 502
+
+
+class DiskFullError(StacklensError):
+    """A write failed for want of space (or quota); what it had written is removed."""
+
+    http_status = 507
