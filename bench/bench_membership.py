@@ -1,13 +1,16 @@
-"""Membership benchmark: quality (detected / attributed / located / false positives) and speed
-and size (build throughput, index size, open time, query latency in-process and through the
-CLI), each beside a Data Portraits-style baseline measured in the same run.
+"""Membership benchmark: quality (detected / attributed / located / false positives) in seven
+languages beside the Data Portraits and Moss-style baselines (quality.py), and speed and size
+(build throughput, index size, open time, query latency in-process and through the CLI) beside
+the Data Portraits baseline, all measured in the same run.
 
-    .venv/bin/python bench/bench_membership.py [--quick] [--out bench/results]
+    .venv/bin/python bench/bench_membership.py [--quick] [--lang go rust] [--dump-misses FILE]
+        [--speed-corpus python|multi] [--skip-speed] [--skip-quality] [--out bench/results]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -21,16 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import KINDS, Case, make_cases, make_negatives
+import quality
+import quality_report
+from corpora import load
 from corpus import python_files, site_roots, split, stdlib_root, take_bytes
 from dataportraits import Portrait
+from fetch_corpora import LANGS
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
 from index.sources import DirectorySource
 from index.store import EmbeddedIndex
 from membership.query import Matcher
-from membership.settings import QuerySettings
 
 
 def _sources(files: list[Path], roots: list[Path]) -> list[DirectorySource]:
@@ -49,97 +54,46 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-def iou(a: tuple[int, int], b: tuple[int, int]) -> float:
-    inter = max(0, min(a[1], b[1]) - max(a[0], b[0]))
-    union = max(a[1], b[1]) - min(a[0], b[0])
-    return inter / union if union else 0.0
-
-
-def quality(args: argparse.Namespace, workdir: Path) -> dict:
-    root = stdlib_root()
-    files = python_files(root)
-    if args.quick:
-        files = files[:: max(1, len(files) // 600)]
-    seen, unseen = split(files, 0.7)
-    print(f"[quality] corpus: {len(seen)} indexed stdlib files, {len(unseen)} held out", flush=True)
-    path = workdir / "quality-index"
-    params = FingerprintParams(kgram=args.kgram, window=args.window)
-    build(path, _sources(seen, [root]), params=params, jobs=args.jobs, progress=False)
-    with EmbeddedIndex(path) as idx:  # generated files are skipped by design: sample what is indexed
-        indexed = {d["path"] for _, _, d in idx.iter_documents()}
-        corpus = sum(d["bytes"] for _, _, d in idx.iter_documents())
-        print(
-            f"[quality] index: {idx.size_bytes() / 1e6:.1f} MB for {corpus / 1e6:.1f} MB "
-            f"(x{idx.size_bytes() / corpus:.3f})"
-        )
-    seen = [p for p in seen if p.relative_to(root).as_posix() in indexed]
-    # Identical code lives in many files (codecs, tests): any of the tied sources is right.
-    matcher = Matcher(EmbeddedIndex(path), QuerySettings(max_matches=200))
-    portrait = Portrait()
-    for p in seen:
-        portrait.add(p.read_text())
-    per_kind = 40 if args.quick else 200
-    cases = make_cases(seen, unseen, {p: root for p in seen}, per_kind)
-    negatives = make_negatives(seen, unseen, 60 if args.quick else 300)
-    rows: dict[str, dict[str, float]] = {}
-    for kind in (*KINDS, "negative"):
-        group: list[Case] = [c for c in cases if c.kind == kind] if kind != "negative" else negatives
-        det = att = loc = dp_det = 0
-        ious = []
-        for c in group:
-            matches = matcher.check(c.text, lang="python")
-            dp_det += portrait.hits(c.text) > 0
-            if not matches:
-                continue
-            det += 1
-            top = matches[0]
-            tied = [m for m in matches if (m.matched_chars, m.score) == (top.matched_chars, top.score)]
-            att += any(m.source.path == c.source_path for m in tied)
-            span = c.span or (0, len(c.text))
-            best = max(iou((m.query_span.start_char, m.query_span.end_char), span) for m in matches)
-            ious.append(best)
-            loc += best >= 0.5
-        n = len(group) or 1
-        rows[kind] = {
-            "n": len(group),
-            "detected": det / n,
-            "attributed": att / n,
-            "located": loc / n,
-            "mean_iou": statistics.fmean(ious) if ious else 0.0,
-            "baseline_detected": dp_det / n,
-        }
-    print("\n| case | n | detected | attributed | located (IoU>=0.5) | baseline (DP 50/50) detected |")
-    print("|---|---|---|---|---|---|")
-    for kind, r in rows.items():
-        label = "negatives (false-positive rate)" if kind == "negative" else kind
-        print(
-            f"| {label} | {r['n']} | {r['detected']:.3f} | {r['attributed']:.3f} | "
-            f"{r['located']:.3f} | {r['baseline_detected']:.3f} |"
-        )
-    return rows
-
-
-def _queries(files: list[Path], count: int, seed: int = 3) -> list[str]:
+def _queries(files: list[Path], count: int, seed: int = 3) -> list[tuple[str, str]]:
+    """Snippets of 300-2,000 characters and the name of the file each came from."""
     import random
 
     rng = random.Random(seed)
-    out = []
+    out: list[tuple[str, str]] = []
     while len(out) < count:
-        text = rng.choice(files).read_text()
+        path = rng.choice(files)
+        text = path.read_text()
         if len(text) < 2500:
             continue
         n = rng.randint(300, 2000)
         start = rng.randrange(0, len(text) - n)
-        out.append(text[start : start + n])
+        out.append((text[start : start + n], path.name))
     return out
 
 
+def _speed_corpus(kind: str) -> tuple[list[Path], list[Path], list[Path]]:
+    """(roots, indexed files, held-out files) for the speed runs."""
+    if kind == "python":
+        roots = [stdlib_root(), *site_roots()]
+        files = python_files(roots[0])
+        for r in roots[1:]:
+            files += python_files(r, skip_site=False)
+        return roots, *split(files, 0.85)
+    # Every language, up to 20 MB each (about 120 MB), interleaved so that each size step of
+    # the scaling run holds all of them.
+    corpora = [load(lang, 20_000_000) for lang in LANGS]
+    key = {
+        p: hashlib.sha1(f"{c.lang}/{c.rel(p)}".encode()).digest()
+        for c in corpora
+        for p in c.indexed + c.held_out
+    }
+    seen, unseen = split(sorted(key, key=key.__getitem__), 0.85)
+    seen.sort(key=key.__getitem__)
+    return [c.root for c in corpora], seen, unseen
+
+
 def speed(args: argparse.Namespace, workdir: Path) -> dict:
-    roots = [stdlib_root(), *site_roots()]
-    files = python_files(roots[0])
-    for r in roots[1:]:
-        files += python_files(r, skip_site=False)
-    seen, unseen = split(files, 0.85)
+    roots, seen, unseen = _speed_corpus(args.speed_corpus)
     total = sum(p.stat().st_size for p in seen)
     sizes = [10_000_000, 30_000_000, total] if not args.quick else [3_000_000, 10_000_000]
     results = []
@@ -163,12 +117,12 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
         idx = EmbeddedIndex(path)
         matcher = Matcher(idx)
         probes = _queries(subset, len(probes_unseen)) + probes_unseen
-        for q in probes[:20]:
-            matcher.check(q, lang="python")  # warm caches and imports
+        for q, name in probes[:20]:
+            matcher.check(q, path=name)  # warm caches and imports
         lat, cpu = [], []
-        for q in probes:
+        for q, name in probes:
             t, c = time.perf_counter(), time.thread_time()
-            matcher.check(q, lang="python")
+            matcher.check(q, path=name)
             lat.append((time.perf_counter() - t) * 1000)
             cpu.append((time.thread_time() - c) * 1000)
         portrait = Portrait()
@@ -177,7 +131,7 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
             portrait.add(p.read_text())
         dp_build_s = time.perf_counter() - t0
         dp_lat, dp_cpu = [], []
-        for q in probes:
+        for q, _ in probes:
             t, c = time.perf_counter(), time.thread_time()
             portrait.hits(q)
             dp_lat.append((time.perf_counter() - t) * 1000)
@@ -217,8 +171,8 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
     big = workdir / f"speed-{sizes[-1]}"
     batch = workdir / "batch.jsonl"
     with batch.open("w") as f:
-        for i, q in enumerate(probes):
-            f.write(json.dumps({"id": i, "query": q, "lang": "python"}) + "\n")
+        for i, (q, name) in enumerate(probes):
+            f.write(json.dumps({"id": i, "query": q, "path": name}) + "\n")
     exe = Path(sys.executable).parent / "code-search"
     cli = [str(exe)] if exe.exists() else [sys.executable, "-m", "membership"]
     t = time.perf_counter()
@@ -227,7 +181,7 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
     )
     batch_s = time.perf_counter() - t
     single = workdir / "one.jsonl"
-    single.write_text(json.dumps({"id": 0, "query": probes[0]}) + "\n")
+    single.write_text(json.dumps({"id": 0, "query": probes[0][0], "path": probes[0][1]}) + "\n")
     starts = []
     for _ in range(5):
         t = time.perf_counter()
@@ -270,24 +224,70 @@ def plot(speed_rows: list[dict], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def _commit() -> str:
+    """HEAD, marked when the product's own folders have uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "index", "membership")
+    return git("rev-parse", "--short", "HEAD") + (" + uncommitted index/membership changes" if dirty else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true", help="small corpora, for a smoke run")
+    ap.add_argument(
+        "--quick", action="store_true", help="40 cases per kind and language, small speed corpora"
+    )
+    ap.add_argument("--lang", nargs="+", choices=LANGS, help="quality for these languages only")
+    ap.add_argument("--dump-misses", metavar="FILE", help="write every case the product missed (JSONL)")
+    ap.add_argument("--speed-corpus", choices=("python", "multi"), default="python")
+    ap.add_argument("--corpus-mb", type=float, default=8.0, help="source per language (half indexed)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument("--kgram", type=int, default=FingerprintParams().kgram)
     ap.add_argument("--window", type=int, default=FingerprintParams().window)
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    langs = tuple(args.lang or LANGS)
+    suffix = ("_quick" if args.quick else "") + ("" if args.lang is None else "_" + "-".join(langs))
+    commit = _commit()
     workdir = Path(tempfile.mkdtemp(prefix="stacklens-bench-"))
+    params = FingerprintParams(kgram=args.kgram, window=args.window)
     try:
-        report: dict = {"quality": quality(args, workdir)}
+        report: dict = {"commit": commit}
+        if not args.skip_quality:
+            t = time.perf_counter()
+            report["quality"] = quality.run(
+                langs,
+                int(args.corpus_mb * 1e6),
+                40 if args.quick else 150,
+                60 if args.quick else 300,
+                workdir,
+                params,
+                args.jobs,
+                Path(args.dump_misses) if args.dump_misses else None,
+            )
+            report["quality"]["seconds"] = time.perf_counter() - t
+            text = quality_report.markdown(report["quality"], commit, args.quick)
+            print("\n" + text)
+            (out / f"membership_quality{suffix}.md").write_text(text + "\n")
+            (out / f"membership_quality{suffix}.json").write_text(json.dumps(report["quality"], indent=1))
         if not args.skip_speed:
             report["speed"] = speed(args, workdir)
-            plot(report["speed"]["scaling"], out / "membership_scaling.png")
-        name = "membership_quick.json" if args.quick else "membership.json"
+            report["speed"]["corpus"] = args.speed_corpus
+            png = (
+                "membership_scaling.png" if args.speed_corpus == "python" else "membership_scaling_multi.png"
+            )
+            plot(report["speed"]["scaling"], out / png)
+        name = (
+            f"membership{suffix}.json" if args.speed_corpus == "python" else f"membership_multi{suffix}.json"
+        )
         (out / name).write_text(json.dumps(report, indent=1))
         print(f"\nresults written to {out / name}")
     finally:

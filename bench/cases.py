@@ -1,163 +1,131 @@
-"""Benchmark cases built from an indexed corpus: copies under clone-type transforms, and
-negatives from held-out files that share no normalised 3-line window with the corpus."""
+"""Benchmark cases for one language: spans of indexed files under clone-type transforms, and
+negatives from held-out files that share no normalised 3-line window with the indexed half.
+
+Spans are 5-40 lines with at least 150 non-whitespace characters (comments included), drawn at
+random and not filtered for where they start: inside a comment, a string or a template literal
+as it comes. Everything is seeded."""
 
 from __future__ import annotations
 
-import keyword
 import random
-import re
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.normalize import keywords_for, normalized_text
+from corpora import LangCorpus
+from transforms import edit_lines, nonspace, reindent, rename, strip_comments_delete_line, tokens
 
 KINDS = ("verbatim", "reindented", "renamed", "comment_stripped", "embedded", "edited")
-_IDENT = re.compile(r"\b[A-Za-z_]\w*\b(?![\"'])")
-# With their prefixes (b"", rb'', f""): renaming the b of b"..." would make invalid code.
-_STRINGS = re.compile(
-    r"((?:\b[rRbBuUfF]{1,2})?(?:\"\"\"[\s\S]*?\"\"\"|'''[\s\S]*?'''|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'))"
-)
+MIN_NONSPACE = 150
 
 
 @dataclass
 class Case:
     kind: str
+    lang: str
     text: str
     source_path: str  # relative path of the file the copy came from ("" for negatives)
-    span: tuple[int, int] | None = None  # char range of the copied part inside text
+    span: tuple[int, int] | None = None  # char range of the copied part inside text (embedded)
+    original: str = ""  # the span as the indexed file has it, before the transform
 
 
-def _span(lines: list[str], rng: random.Random, min_chars: int, max_chars: int) -> tuple[int, int] | None:
+@dataclass
+class CaseSet:
+    cases: list[Case]
+    negatives: list[Case]
+    excluded: Counter[str] = field(default_factory=Counter)  # kind -> cases dropped, and why
+
+
+def _draw(lines: list[str], rng: random.Random) -> tuple[int, str] | None:
+    """(first line, text) of a random span, or None when the file has none big enough."""
     for _ in range(20):
-        n = rng.randint(8, 40)
-        if len(lines) <= n:
-            continue
-        start = rng.randrange(0, len(lines) - n)
+        n = rng.randint(5, 40)
+        if len(lines) < n:
+            n = len(lines)
+        start = rng.randrange(0, len(lines) - n + 1)
         chunk = "".join(lines[start : start + n])
-        if min_chars <= len(normalized_text(chunk, "python")) and len(chunk) <= max_chars:
-            return start, start + n
+        if nonspace(chunk) >= MIN_NONSPACE:
+            return start, chunk
     return None
 
 
-def reindent(text: str, rng: random.Random) -> str:
-    out = []
-    for line in text.splitlines(keepends=False):
-        stripped = line.lstrip(" ")
-        depth = (len(line) - len(stripped)) // 4
-        out.append("  " * depth + stripped + " " * rng.randint(0, 2))
-        if rng.random() < 0.15:
-            out.append("")
-    return "\n".join(out) + "\n"
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
 
 
-def rename(text: str) -> str:
-    """Consistently rename every identifier that is not a keyword or builtin (outside strings)."""
-    names: dict[str, str] = {}
-
-    def sub(m: re.Match[str]) -> str:
-        word = m.group()
-        if word in keywords_for("python") or keyword.iskeyword(word):
-            return word
-        return names.setdefault(word, f"v{len(names)}_{word[::-1].lower()[:3]}")
-
-    parts = _STRINGS.split(text)
-    return "".join(p if i % 2 else _IDENT.sub(sub, p) for i, p in enumerate(parts))
-
-
-def strip_comments_delete_line(text: str, rng: random.Random) -> str:
-    lines = [re.sub(r"\s*#[^'\"\n]*$", "", line) for line in text.splitlines()]
-    lines = [line for line in lines if line.strip()]
-    if len(lines) > 4:
-        del lines[rng.randrange(1, len(lines) - 1)]
-    return "\n".join(lines) + "\n"
-
-
-def edit_lines(text: str, rng: random.Random) -> str:
-    """Scattered edits (clone type 3): every third line or so gets a token changed or added."""
-    out = []
-    for i, line in enumerate(text.splitlines()):
-        if line.strip() and i % 3 == 1:
-            words = list(_IDENT.finditer(line))
-            if words and rng.random() < 0.7:
-                w = rng.choice(words)
-                line = line[: w.start()] + w.group() + "_changed" + line[w.end() :]
-            else:
-                line = line + "  # edited"
-                line = line.replace("(", "( ", 1)
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def make_cases(
-    seen: list[Path], unseen: list[Path], root_of: dict[Path, Path], per_kind: int, seed: int = 1
-) -> list[Case]:
-    rng = random.Random(seed)
-    cases: list[Case] = []
-    texts = {p: p.read_text() for p in seen}
-    pool = [p for p in seen if texts[p].count("\n") > 30]
-    unseen_lines = [p.read_text().splitlines(keepends=True) for p in unseen[:200]]
+def make_cases(corpus: LangCorpus, per_kind: int, n_negatives: int, seed: int = 1) -> CaseSet:
+    rng = random.Random(f"{seed}-{corpus.lang}")
+    texts = {p: _lines(p) for p in corpus.indexed}
+    pool = [p for p in corpus.indexed if len(texts[p]) >= 5]
+    hosts = [lines for p in corpus.held_out[:400] if len(lines := _lines(p)) >= 30]
+    out = CaseSet([], make_negatives(corpus, n_negatives, seed + 1))
+    lang = corpus.lang
     for kind in KINDS:
         made = 0
         while made < per_kind:
             path = rng.choice(pool)
-            lines = texts[path].splitlines(keepends=True)
-            span = _span(lines, rng, 300, 2000 if kind != "embedded" else 900)
-            if span is None:
+            drawn = _draw(texts[path], rng)
+            if drawn is None:
                 continue
-            chunk = "".join(lines[span[0] : span[1]])
-            rel = path.relative_to(root_of[path]).as_posix()
+            first, chunk = drawn
+            rel = corpus.rel(path)
+            if kind in ("renamed", "comment_stripped", "edited"):
+                toks = tokens(chunk, rel, "".join(texts[path][:first]))
             if kind == "verbatim":
-                case = Case(kind, chunk, rel)
+                case = Case(kind, lang, chunk, rel)
             elif kind == "reindented":
-                case = Case(kind, reindent(chunk, rng), rel)
+                case = Case(kind, lang, reindent(chunk, rng), rel)
             elif kind == "renamed":
-                case = Case(kind, rename(chunk), rel)
+                case = Case(kind, lang, rename(toks), rel)
             elif kind == "comment_stripped":
-                case = Case(kind, strip_comments_delete_line(chunk, rng), rel)
-            elif kind == "edited":
-                case = Case(kind, edit_lines(chunk, rng), rel)
-            else:
-                host = rng.choice(unseen_lines)
-                if len(host) < 30:
+                stripped = strip_comments_delete_line(toks, lang, rng)
+                if nonspace(stripped) < MIN_NONSPACE:
+                    out.excluded[f"{kind}: under {MIN_NONSPACE} characters of code left"] += 1
                     continue
+                case = Case(kind, lang, stripped, rel)
+            elif kind == "edited":
+                case = Case(kind, lang, edit_lines(toks, rng), rel)
+            else:
+                host = rng.choice(hosts)
                 at = rng.randrange(10, len(host) - 10)
                 before = "".join(host[at - 10 : at])
                 after = "".join(host[at : at + 10])
-                if not before.endswith("\n"):
-                    before += "\n"
-                case = Case(kind, before + chunk + after, rel, (len(before), len(before) + len(chunk)))
-            # Every case must be comfortably above the minimum match size once transformed.
-            copied = case.text[case.span[0] : case.span[1]] if case.span else case.text
-            if len(normalized_text(copied, "python")) < 300:
-                continue
-            cases.append(case)
+                if not chunk.endswith("\n"):
+                    chunk += "\n"
+                case = Case(kind, lang, before + chunk + after, rel, (len(before), len(before) + len(chunk)))
+            case.original = chunk
+            out.cases.append(case)
             made += 1
-    return cases
+    return out
 
 
-def _windows(text: str) -> set[str]:
-    lines = [normalized_text(line, "python") for line in text.splitlines()]
-    lines = [x for x in lines if x]
-    return {"\n".join(lines[i : i + 3]) for i in range(max(0, len(lines) - 2))}
+def _norm_lines(text: str) -> list[str]:
+    lines = ("".join(line.split()) for line in text.splitlines())
+    return [x for x in lines if x]
 
 
-def make_negatives(seen: list[Path], unseen: list[Path], count: int, seed: int = 2) -> list[Case]:
-    rng = random.Random(seed)
-    corpus_windows: set[str] = set()
-    for p in seen:
-        corpus_windows |= _windows(p.read_text())
+def windows(text: str) -> set[int]:
+    """Hashes of the 3-line windows of ``text`` (whitespace removed, blank lines skipped)."""
+    lines = _norm_lines(text)
+    out = set()
+    for i in range(len(lines) - 2):
+        out.add(hash("\n".join(lines[i : i + 3])))
+    return out
+
+
+def make_negatives(corpus: LangCorpus, count: int, seed: int = 2) -> list[Case]:
+    rng = random.Random(f"{seed}-{corpus.lang}")
+    corpus_windows: set[int] = set()
+    for p in corpus.indexed:
+        corpus_windows |= windows(p.read_text(encoding="utf-8"))
     out: list[Case] = []
-    candidates = list(unseen)
+    candidates = list(corpus.held_out)
     rng.shuffle(candidates)
-    for path in candidates:
+    for path in candidates * 5:  # up to five spans a file when the held-out half is small
         if len(out) >= count:
             break
-        lines = path.read_text().splitlines(keepends=True)
-        span = _span(lines, rng, 300, 2000)
-        if span is None:
+        drawn = _draw(_lines(path), rng)
+        if drawn is None or windows(drawn[1]) & corpus_windows:
             continue
-        chunk = "".join(lines[span[0] : span[1]])
-        if _windows(chunk) & corpus_windows:
-            continue
-        out.append(Case("negative", chunk, ""))
+        out.append(Case("negative", corpus.lang, drawn[1], ""))
     return out
