@@ -59,14 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["STACKLENS_MEMBERSHIP_URL"] = args.membership_url
 
     from .server import create_server
+    from .transport import serve_stdio, serve_tcp
 
     server = create_server()
     if args.tcp:
         log.info("stacklens lsp listening on %s:%d", args.host, args.port)
-        server.start_tcp(args.host, args.port)
+        serve_tcp(server, args.host, args.port)
     else:
         log.info("stacklens lsp on stdio (pid %d)", os.getpid())
-        server.start_io(sys.stdin.buffer, channel)
+        assert channel is not None
+        serve_stdio(server, sys.stdin.buffer, channel)
     return 0
 
 

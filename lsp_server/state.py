@@ -22,6 +22,7 @@ from .documents import DocumentText, codec_of, language_of, open_text, path_hint
 from .engines import Engines
 from .highlights import Highlight, HighlightStore, diagnostics
 from .policy import Allowlist, Policy
+from .protocol import StacklensProtocol
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -35,8 +36,10 @@ def _raw_converter() -> Any:
     from lsprotocol import converters
 
     converter = converters.get_converter()
-    for cls in (JsonRPCRequestMessage, JsonRPCResponseMessage, JsonRPCNotification):
-        converter.register_structure_hook(cls, lambda obj, c: c(**obj))
+    for cls in (JsonRPCRequestMessage, JsonRPCNotification):
+        # JSON-RPC lets a request or notification leave out `params`.
+        converter.register_structure_hook(cls, lambda obj, c: c(**{"params": None, **obj}))
+    converter.register_structure_hook(JsonRPCResponseMessage, lambda obj, c: c(**obj))
     return converter
 
 
@@ -49,6 +52,7 @@ class StacklensServer(LanguageServer):
             VERSION,
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             converter_factory=_raw_converter,
+            protocol_cls=StacklensProtocol,
         )
         self.layers = ConfigLayers()
         self.config: ServerConfig = self.layers.current
