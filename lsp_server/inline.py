@@ -16,11 +16,17 @@ from completion.types import CompletionRequest
 from membership import Match
 
 from .documents import path_hint
+from .engines import LLM_LS_ENV
 from .highlights import match_data
 from .state import StacklensServer
 
 log = logging.getLogger(__name__)
 ACCEPT_COMMAND = "stacklens.accept"
+NO_INDEX_LSP = "set stacklens.membership.index or .url"
+# llm-vscode has no stacklens.* settings: the index comes from the server's environment.
+NO_INDEX_LLM_LS = (
+    "set STACKLENS_INDEX=/abs/path/to/index or STACKLENS_MEMBERSHIP_URL=http://... " + LLM_LS_ENV
+)
 
 
 @dataclass
@@ -46,14 +52,14 @@ def _overlaps_candidate(m: Match, context_chars: int) -> bool:
 
 
 async def _gate(
-    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None
+    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None, client: str
 ) -> list[Candidate] | None:
     """Candidates allowed by the policy; None when they could not be checked (fail closed)."""
     if not ls.gate.configured:
         if ls.config.membership.policy != "off":
             ls.show_once(
                 "stacklens: no membership index configured, suggestions are not checked "
-                "(set stacklens.membership.index or .url)",
+                f"({NO_INDEX_LLM_LS if client == 'llm-ls' else NO_INDEX_LSP})",
                 types.MessageType.Warning,
             )
         return [Candidate(t) for t in texts]
@@ -86,9 +92,11 @@ async def generate(
     explicit: bool,
     settings: dict[str, Any] | None = None,
     strip: tuple[str, ...] = (),
+    client: str = "lsp",
 ) -> Outcome | None:
     """Debounced, cancellable completion at ``position``; a newer call for ``uri`` cancels this
-    one (`asyncio.CancelledError`). None when there is nothing to complete."""
+    one (`asyncio.CancelledError`). None when there is nothing to complete. ``client``
+    "llm-ls": messages name the settings such a client can reach (its own and the environment)."""
     rid = uuid.uuid4().hex[:12]
     previous = ls.inflight.get(uri)
     if previous is not None and not previous.done():
@@ -116,7 +124,7 @@ async def generate(
             max_candidates=ls.config.max_candidates,
         )
         t0 = time.perf_counter()
-        completions = await ls.engines.complete(request, settings)
+        completions = await ls.engines.complete(request, settings, client)
         t1 = time.perf_counter()
         texts: list[str] = []
         for c in completions:
@@ -126,7 +134,7 @@ async def generate(
             if text.strip() and text not in texts:
                 texts.append(text)
         before = doc.text[max(0, offset - ls.config.membership.context_chars) : offset]
-        checked = await _gate(ls, texts, before, lang, path_hint(uri)) if texts else []
+        checked = await _gate(ls, texts, before, lang, path_hint(uri), client) if texts else []
         t2 = time.perf_counter()
         ls.completions_served += 1
         ms = {"engine": (t1 - t0) * 1000, "check": (t2 - t1) * 1000, "total": (t2 - started) * 1000}

@@ -8,8 +8,10 @@ import logging
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from .commands import highlight_inserted
+from .engines import client_settings
 from .inline import generate
 from .state import StacklensServer
 
@@ -18,6 +20,7 @@ GET_COMPLETIONS = "llm-ls/getCompletions"
 ACCEPT = "llm-ls/acceptCompletion"
 REJECT = "llm-ls/rejectCompletion"
 MAX_REMEMBERED = 64
+MAX_UINT = 2**31 - 1  # LSP's uinteger
 _BACKENDS = {"huggingface", "tgi", "openai", "ollama", "llamacpp"}
 _PARAMS = {"max_new_tokens": "max_new_tokens", "temperature": "temperature", "top_p": "top_p",
            "stop": "stop", "num_predict": "max_new_tokens", "n_predict": "max_new_tokens",
@@ -53,7 +56,7 @@ def settings_from(params: dict[str, Any]) -> dict[str, Any] | None:
     body = params.get("requestBody") or {}
     for group in ("parameters", "options"):
         inner = body.get(group) if isinstance(body, dict) else None
-        for key, value in (inner or {}).items():
+        for key, value in inner.items() if isinstance(inner, dict) else ():
             if key in _PARAMS and value is not None:
                 out[_PARAMS[key]] = value
     return out
@@ -65,7 +68,31 @@ def use_client_backend(ls: StacklensServer, params: dict[str, Any]) -> bool:
         return mode == "always"
     # llm-vscode sends its defaults (huggingface, bigcode/starcoder, no url) on every request:
     # they only mean something when no backend is configured on this side.
-    return bool(params.get("url")) or ls.config.completion is None
+    return bool(params.get("url")) or ls.engines.configured is None
+
+
+def _uint(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_UINT:
+        raise JsonRpcInvalidParams(f"{name} must be an integer from 0 to 2^31-1, not {value!r:.40}")
+    return value
+
+
+def _dict(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise JsonRpcInvalidParams(f"params must be an object, not {type(params).__name__}")
+    return params
+
+
+def _position(p: dict[str, Any]) -> tuple[str, types.Position]:
+    """The request's document and position, as llm-ls (serde) would accept them."""
+    doc = p.get("textDocument")
+    if not isinstance(doc, dict) or not isinstance(doc.get("uri"), str):
+        raise JsonRpcInvalidParams("textDocument must be {uri: string}")
+    pos = p.get("position")
+    if not isinstance(pos, dict):
+        raise JsonRpcInvalidParams("position must be {line, character}")
+    line = _uint(pos.get("line"), "position.line")
+    return doc["uri"], types.Position(line=line, character=_uint(pos.get("character"), "position.character"))
 
 
 def _remember(ls: StacklensServer, request_id: str, entry: dict[str, Any]) -> None:
@@ -77,16 +104,18 @@ def _remember(ls: StacklensServer, request_id: str, entry: dict[str, Any]) -> No
 def register(ls: StacklensServer) -> None:
     @ls.feature(GET_COMPLETIONS)
     async def get_completions(ls: StacklensServer, params: Any) -> dict[str, Any]:
-        p = params if isinstance(params, dict) else {}
-        uri = str((p.get("textDocument") or {}).get("uri") or "")
-        pos = p.get("position") or {}
-        position = types.Position(
-            line=max(0, int(pos.get("line", 0))), character=max(0, int(pos.get("character", 0)))
-        )
-        settings = settings_from(p) if use_client_backend(ls, p) else None
-        strip = tuple(t for t in p.get("tokensToClear") or [] if isinstance(t, str) and t)
+        p = _dict(params)
+        uri, position = _position(p)
+        settings = None
+        if use_client_backend(ls, p):
+            request = settings_from(p)
+            settings = client_settings(ls.config.completion, request) if request else None
+        clear = p.get("tokensToClear")
+        strip = tuple(t for t in clear if isinstance(t, str) and t) if isinstance(clear, list) else ()
         # The client debounces already (llm.requestDelay); a manual trigger is explicit.
-        out = await generate(ls, uri, position, explicit=True, settings=settings, strip=strip)
+        out = await generate(
+            ls, uri, position, explicit=True, settings=settings, strip=strip, client="llm-ls"
+        )
         if out is None:
             return {"request_id": "", "completions": []}
         _remember(ls, out.request_id, {"outcome": out})
@@ -97,13 +126,13 @@ def register(ls: StacklensServer) -> None:
 
     @ls.feature(ACCEPT)
     def accept(ls: StacklensServer, params: Any) -> None:
-        p = params if isinstance(params, dict) else {}
+        p = _dict(params)
+        index = _uint(p.get("acceptedCompletion", 0), "acceptedCompletion")
         entry = ls.results.pop(str(p.get("requestId", "")), None)
         if entry is None:
             log.info("acceptCompletion for an unknown request %s", p.get("requestId"))
             return None
         out = entry["outcome"]
-        index = int(p.get("acceptedCompletion", 0))
         if not 0 <= index < len(out.candidates):
             return None
         c = out.candidates[index]
@@ -115,7 +144,7 @@ def register(ls: StacklensServer) -> None:
 
     @ls.feature(REJECT)
     def reject(ls: StacklensServer, params: Any) -> None:
-        p = params if isinstance(params, dict) else {}
+        p = _dict(params)
         ls.results.pop(str(p.get("requestId", "")), None)
         log.info("[%s] completions rejected", p.get("requestId"))
         return None
