@@ -59,7 +59,9 @@ class CompletionSettings(BaseModel):
     fim_order: OrderSetting = "auto"
     tokenizer: str | None = None  # local dir/hub id for token-accurate budgets of remote models
     context_window: int = Field(default=2048, ge=64, le=1_000_000)
-    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    # 128: ends ~78% of stdlib function bodies (64 ended ~60%, cutting bodies off mid-expression);
+    # a suggestion usually stops earlier, at the end of its block or max_lines.
+    max_new_tokens: int = Field(default=128, ge=1, le=4096)
     single_line_max_tokens: int = Field(default=32, ge=1, le=4096)
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
