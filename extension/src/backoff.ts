@@ -5,11 +5,11 @@
 export interface BackoffOptions {
   baseMs: number;      // delay before the first restart
   maxMs: number;       // longest delay
-  maxRestarts: number; // crashes tolerated within windowMs
+  maxCrashes: number;  // the crash within windowMs that makes us give up (maxCrashes - 1 restarts)
   windowMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000, maxRestarts: 5, windowMs: 180_000 };
+export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 30_000, maxCrashes: 5, windowMs: 180_000 };
 
 export class RestartPolicy {
   private crashes: number[] = [];
@@ -22,7 +22,7 @@ export class RestartPolicy {
     this.crashes = this.crashes.filter((c) => t - c < this.opts.windowMs);
     this.crashes.push(t);
     const n = this.crashes.length;
-    if (n > this.opts.maxRestarts) return undefined;
+    if (n >= this.opts.maxCrashes) return undefined;
     return Math.min(this.opts.maxMs, this.opts.baseMs * 2 ** (n - 1));
   }
 
@@ -33,5 +33,10 @@ export class RestartPolicy {
 
   get recentCrashes(): number {
     return this.crashes.length;
+  }
+
+  /** The window crashes are counted in, for messages. */
+  get windowMs(): number {
+    return this.opts.windowMs;
   }
 }

@@ -13,7 +13,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = vscode.window.createOutputChannel('stacklens', { log: true });
   const tokens = new TokenStore(context.secrets);
   const completionsEnabled = () => vscode.workspace.getConfiguration('stacklens').get<boolean>('enableCompletions', true);
-  server = new ServerManager(output, tokens, completionsEnabled);
+  server = new ServerManager(output, tokens, completionsEnabled, context.globalStorageUri.fsPath);
   const status = new StatusBar(server, completionsEnabled);
   const decorations = new MatchDecorations(context, () => status.render());
   context.subscriptions.push(output, tokens, server, status, decorations);

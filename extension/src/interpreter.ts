@@ -3,6 +3,7 @@
 // each workspace folder's .venv/venv, then python3/python on PATH. Pure except for the injected
 // `exists`/`probe` functions, so the search order is unit tested.
 import * as path from 'path';
+import { PYTHON_FLAGS, resolvePath } from './launch';
 
 export interface Candidate {
   path: string;
@@ -21,12 +22,12 @@ function venvPython(dir: string, platform: NodeJS.Platform): string {
   return platform === 'win32' ? path.join(dir, 'Scripts', 'python.exe') : path.join(dir, 'bin', 'python');
 }
 
-/** Substitutes ${workspaceFolder} and a leading ~ in a configured path. */
+/** Substitutes ${workspaceFolder} and a leading ~ in a configured path; a relative path with a
+ * directory part is taken from the workspace folder (the server does not run there), a bare name
+ * such as `python3` is looked up on PATH. */
 export function expandPath(p: string, workspaceFolders: string[], home: string | undefined): string {
-  let out = p.trim();
-  if (workspaceFolders[0]) out = out.split('${workspaceFolder}').join(workspaceFolders[0]);
-  if (home && (out === '~' || out.startsWith('~/'))) out = path.join(home, out.slice(1));
-  return out;
+  const bare = !/[\\/~]/.test(p) && !p.includes('${workspaceFolder}');
+  return bare ? p.trim() : resolvePath(p, workspaceFolders[0], home);
 }
 
 export function candidates(input: SearchInput): Candidate[] {
@@ -56,8 +57,9 @@ export function candidates(input: SearchInput): Candidate[] {
   return out;
 }
 
-/** The check run with each candidate: the server package must import. */
-export const PROBE_ARGS = ['-c', 'import sys, lsp_server.main; print(sys.executable)'];
+/** The check run with each candidate, in the server's working directory and isolated mode: the
+ * server package must import the way the server will import it. */
+export const PROBE_ARGS = [...PYTHON_FLAGS, '-c', 'import sys, lsp_server.main; print(sys.executable)'];
 
 export interface ProbeResult {
   ok: boolean;

@@ -2,6 +2,8 @@
 // object the language server validates (docs/lsp.md). Pure: no `vscode` import, so it is unit tested.
 // The server rejects unknown keys (pydantic extra="forbid"), which is why VS Code's raw section is
 // never forwarded as is: editor-only keys such as `pythonPath` would make the whole layer invalid.
+// The server does not run in the workspace folder (launch.ts), so relative paths are resolved here.
+import { resolvePath } from './launch';
 
 /** Reads one setting below `stacklens.` (e.g. "completion.model"); undefined when absent. */
 export type Getter = (key: string) => unknown;
@@ -10,6 +12,27 @@ export type Getter = (key: string) => unknown;
 export interface Tokens {
   completion?: string;
   membership?: string;
+}
+
+/** Where relative paths in settings point: the workspace folder (the server's cwd is not it). */
+export interface PathBase {
+  workspaceFolder?: string;
+  home?: string;
+  exists?: (p: string) => boolean;
+}
+
+/** A path setting made absolute (an index directory is always a path). */
+function pathSetting(v: string | null, base: PathBase): string | null {
+  return v === null ? null : resolvePath(v, base.workspaceFolder, base.home);
+}
+
+/** The in-process model is a hub id ("bigcode/starcoder2-3b") or a local directory: only what is
+ * plainly a path (./, ../, ~, ${workspaceFolder}) or exists in the workspace is resolved. */
+function modelSetting(v: string | null, base: PathBase): string | null {
+  if (v === null) return null;
+  if (/^(\.\.?([\\/]|$)|~|\$\{workspaceFolder\})/.test(v)) return pathSetting(v, base);
+  const local = pathSetting(v, base);
+  return local !== null && local !== v && base.exists?.(local) ? local : v;
 }
 
 /** Settings whose change needs a new server process (they shape its command line). */
@@ -56,14 +79,14 @@ export function completionConfigured(get: Getter): boolean {
 }
 
 /** The server's configuration object (camelCase keys, nulls for unset values). */
-export function toServerConfig(get: Getter, tokens: Tokens = {}): Record<string, unknown> {
+export function toServerConfig(get: Getter, tokens: Tokens = {}, base: PathBase = {}): Record<string, unknown> {
   const backend = str(get, 'completion.backend') ?? 'transformers';
   let completion: Record<string, unknown> | null = null;
   if (completionConfigured(get)) {
     const template = str(get, 'completion.template');
     completion = {
       backend,
-      model: str(get, 'completion.model') ?? '',
+      model: (backend === 'transformers' ? modelSetting(str(get, 'completion.model'), base) : str(get, 'completion.model')) ?? '',
       url: backend === 'transformers' ? null : str(get, 'completion.url'),
       template: template === 'auto' ? null : template,
       contextWindow: num(get, 'completion.contextWindow'),
@@ -77,7 +100,7 @@ export function toServerConfig(get: Getter, tokens: Tokens = {}): Record<string,
   return {
     completion,
     membership: {
-      index: str(get, 'membership.index'),
+      index: pathSetting(str(get, 'membership.index'), base),
       url: str(get, 'membership.url'),
       token: tokens.membership || null,
       policy: str(get, 'membership.policy'),

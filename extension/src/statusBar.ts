@@ -5,12 +5,13 @@ import * as vscode from 'vscode';
 import { matchDiagnostics } from './decorations';
 import { matchCountLabel } from './matches';
 import { ServerManager } from './server';
+import { EngineStatus, membershipLine, modelLabel } from './statusText';
 
 interface ServerStatus {
   version?: string;
   membership?: string;
   policy?: string;
-  completion?: { configured?: { engine?: string; state?: string; error?: string | null } | null };
+  completion?: { configured?: EngineStatus | null };
 }
 
 export class StatusBar implements vscode.Disposable {
@@ -52,8 +53,7 @@ export class StatusBar implements vscode.Disposable {
     const editor = vscode.window.activeTextEditor;
     const count = editor ? matchDiagnostics(editor.document.uri).length : 0;
     const engine = this.status?.completion?.configured;
-    // "transformers /models/starcoder2-3b" -> "starcoder2-3b": the status bar has little room.
-    const model = engine?.engine ? engine.engine.split(/[\s\\/]+/).filter(Boolean).pop() : 'no model';
+    const model = modelLabel(engine); // the status bar has little room
     const on = this.completionsEnabled();
     switch (this.server.state) {
       case 'running':
@@ -70,9 +70,9 @@ export class StatusBar implements vscode.Disposable {
     md.appendMarkdown(`**stacklens** — server ${this.server.state}` +
       (this.server.interpreter ? ` (\`${this.server.interpreter.python}\`)` : '') + '\n\n');
     md.appendMarkdown(`- completions: ${on ? 'on' : 'off'}; model: ${model}` +
-      (engine?.state ? ` (${engine.state})` : '') + '\n');
+      (engine?.state ? ` (${engine.state})` : '') + (engine?.engine ? `, ${engine.engine}` : '') + '\n');
     if (engine?.error) md.appendMarkdown(`- model error: ${engine.error}\n`);
-    md.appendMarkdown(`- index: ${this.status?.membership ?? 'unknown'}; policy: ${this.status?.policy ?? '?'}\n`);
+    md.appendMarkdown(membershipLine(this.status?.membership, this.status?.policy) + '\n');
     md.appendMarkdown(`- this file: ${matchCountLabel(count)}\n\nClick for the stacklens menu.`);
     this.item.tooltip = md;
     this.item.backgroundColor = this.server.state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;

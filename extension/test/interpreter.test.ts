@@ -16,6 +16,10 @@ test('a configured path is used alone, with ${workspaceFolder} and ~ expanded', 
   const list = candidates({ ...base, configured: '${workspaceFolder}/.venv/bin/python', exists: () => true });
   assert.deepEqual(list, [{ path: '/ws/.venv/bin/python', origin: 'setting stacklens.pythonPath' }]);
   assert.equal(expandPath('~/py/bin/python', [], '/home/u'), path.join('/home/u', 'py/bin/python'));
+  // The server's cwd is not the workspace: a relative path is taken from the workspace folder, a bare
+  // name is looked up on PATH.
+  assert.equal(expandPath('.venv/bin/python', ['/ws'], '/home/u'), path.join('/ws', '.venv/bin/python'));
+  assert.equal(expandPath('python3', ['/ws'], '/home/u'), 'python3');
 });
 
 test('windows venvs use Scripts/python.exe', () => {

@@ -84,3 +84,15 @@ test('every contributed setting is either read by the server mapping or editor-o
   const editorOnly = new Set(['enableCompletions', 'pythonPath', 'server.extraArgs']);
   for (const k of keys) assert.ok(read.has(k) || editorOnly.has(k), `setting stacklens.${k} is not passed to the server`);
 });
+
+test('relative paths are resolved against the workspace folder (the server does not run there)', () => {
+  const base = { workspaceFolder: '/ws', home: '/home/u', exists: (p: string) => p === path.join('/ws', 'models/tiny') };
+  const cfg = (values: Record<string, unknown>) => toServerConfig(getter(values), {}, base);
+  const m = (values: Record<string, unknown>) => (cfg(values).completion as Record<string, unknown>).model;
+  assert.equal((cfg({ 'membership.index': 'data/idx' }).membership as Record<string, unknown>).index, path.join('/ws', 'data/idx'));
+  assert.equal((cfg({ 'membership.index': '/srv/idx' }).membership as Record<string, unknown>).index, '/srv/idx');
+  assert.equal(m({ 'completion.model': './m' }), path.join('/ws', 'm'));
+  assert.equal(m({ 'completion.model': 'models/tiny' }), path.join('/ws', 'models/tiny')); // exists in the workspace
+  assert.equal(m({ 'completion.model': 'bigcode/starcoder2-3b' }), 'bigcode/starcoder2-3b'); // a hub id
+  assert.equal(m({ 'completion.backend': 'ollama', 'completion.model': './m' }), './m'); // a server's model name
+});

@@ -2,7 +2,9 @@
 code-server 4.100.3 (VS Code 1.100), driven by Debian's chromium through playwright-core.
 
 The workspace points the extension at a tiny local model trained for about a minute on a corpus
-file (so it reproduces it) and at an index of that corpus. The node driver
+file (so it reproduces it) and at an index of that corpus, by a path relative to the workspace. It
+also holds files named like the server's dependencies (attr.py, json.py, logging.py ...) that raise
+when imported: the server must not see them (it runs isolated, outside the workspace). The node driver
 (tests/e2e/driver/run.js) types a line, waits for ghost text from our server, accepts it with Tab,
 and checks the match highlight (underline + gutter mark), its hover (source, licence), the status
 bar, the "show matches", "search selection" and "toggle" commands, and that the server is
@@ -59,6 +61,9 @@ RING_FILE = textwrap.dedent(
     """
 )
 TYPED = RING_FILE.splitlines()[0]
+# Workspace files that would shadow the server's own imports if it ran in, or imported from, the
+# workspace; importing any of them leaves a mark and raises.
+SHADOWING = ("attr", "json", "typing", "logging", "numpy")
 REPO = "acme/ring"
 TRAIN_STEPS = 300
 
@@ -153,14 +158,22 @@ def test_ghost_text_accept_highlight_and_hover_in_vscode(
     workspace = tmp_path / "workspace"
     (workspace / ".vscode").mkdir(parents=True)
     (workspace / "ring.py").write_text("", encoding="utf-8")
+    marker = tmp_path / "workspace-code-ran"
+    for name in SHADOWING:
+        (workspace / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write('{name} ')\n"
+            f"raise RuntimeError('the workspace file {name}.py was imported by the server')\n",
+            encoding="utf-8",
+        )
+    # Relative: the extension resolves it against the workspace folder (the server runs elsewhere).
+    (workspace / "corpus-index").symlink_to(corpus_index, target_is_directory=True)
     settings = {
         "stacklens.pythonPath": sys.executable,
         "stacklens.completion.backend": "transformers",
         "stacklens.completion.model": str(tiny_model),
         "stacklens.completion.device": "cpu",
         "stacklens.completion.temperature": 0,
-        "stacklens.completion.maxNewTokens": 128,
-        "stacklens.membership.index": str(corpus_index),
+        "stacklens.membership.index": "corpus-index",
         "stacklens.membership.minChars": 100,
         "stacklens.debounceMs": 50,
         "stacklens.logLevel": "debug",
@@ -179,6 +192,7 @@ def test_ghost_text_accept_highlight_and_hover_in_vscode(
         "TYPE_TEXT": TYPED,
         "EXPECT": "return head",
         "EXPECT_SOURCE": f"{REPO}/ring.py",
+        "EXPECT_MODEL": tiny_model.name,
         "ARTIFACTS": str(ARTIFACTS),
         "STATE": str(tmp_path / "state"),
         "PORT": str(_free_port()),
@@ -209,3 +223,4 @@ def test_ghost_text_accept_highlight_and_hover_in_vscode(
     names = [s["name"] for s in summary["steps"]]
     assert names[-1] == "10-restart-after-crash", names
     assert (ARTIFACTS / "06-match-hover.png").is_file()
+    assert not marker.exists(), f"workspace code ran in the server: {marker.read_text()}"

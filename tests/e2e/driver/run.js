@@ -6,7 +6,7 @@
 //
 // Env (tests/e2e/test_vscode.py sets them): CODE_SERVER, VSIX, WORKSPACE, FILE, ARTIFACTS, STATE, PORT,
 // TYPE_TEXT (typed at the end of the file, followed by Enter), EXPECT (text the suggestion must contain),
-// EXPECT_SOURCE (source named by the match), CHROMIUM, TIMEOUT_S (whole run), DOCS_IMAGE (optional copy target).
+// EXPECT_SOURCE (source named by the match), EXPECT_MODEL (model name the status bar shows), CHROMIUM, TIMEOUT_S (whole run), DOCS_IMAGE (optional copy target).
 // Every wait is bounded. Exit status 0 only when every step passed; a JSON summary is the last stdout line.
 'use strict';
 const { chromium } = require('playwright-core');
@@ -27,6 +27,7 @@ const PORT = Number(env('PORT', '8089'));
 const TYPE_TEXT = env('TYPE_TEXT', 'def ring_buffer_push(ring, head, capacity, value):');
 const EXPECT = env('EXPECT', 'ring_buffer_items');
 const EXPECT_SOURCE = env('EXPECT_SOURCE', 'acme/ring/ring.py');
+const EXPECT_MODEL = env('EXPECT_MODEL', '');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const TIMEOUT_S = Number(env('TIMEOUT_S', '420'));
 const DOCS_IMAGE = env('DOCS_IMAGE', '');
@@ -256,6 +257,8 @@ async function main() {
       if (squiggles) throw new Error(`${squiggles} diagnostic squiggle(s) drawn under the match decoration`);
       const sb = p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ });
       await sb.first().waitFor({ timeout: 30000 });
+      // The status bar names the model (not a path or URL) once the engine is ready.
+      if (EXPECT_MODEL) await p.locator('.statusbar-item', { hasText: `· ${EXPECT_MODEL}` }).first().waitFor({ timeout: 30000 });
       // Hover target: an underlined word on the last highlighted line, so the hover (shown below it,
       // editor.hover.above=false) leaves the highlighted code visible in the screenshot.
       target = await p.evaluate(() => {
