@@ -16,7 +16,7 @@ class FingerprintParams(BaseModel):
     minhash_shingle: int = Field(5, ge=2, le=16, description="tokens per MinHash shingle")
     minhash_bands: int = Field(3, ge=1, le=32)
     minhash_rows: int = Field(6, ge=1, le=32)
-    normalizer: int = Field(1, description="version of the normaliser; bumped when it changes")
+    normalizer: int = Field(2, description="version of the normaliser; bumped when it changes")
 
     @property
     def num_perm(self) -> int:

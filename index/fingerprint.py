@@ -7,6 +7,11 @@ therefore shares at least one kept fingerprint, whatever the alignment, while on
 
 Fingerprints hash the *abstract* stream (identifiers abstracted) so that renamed copies match; a
 16-bit hash of the *concrete* k-gram travels with each one to tell verbatim copies from renamed.
+
+Comments are part of the token stream, so a copy with its comments stripped shares with its
+source only the code runs between comments, and in doc-commented code (a Javadoc line before
+every field) those runs are shorter than a k-gram. The k-grams of the code with the comments
+taken out that straddle a comment ("bridges") are indexed too, and queries look them up.
 """
 
 from __future__ import annotations
@@ -86,6 +91,36 @@ def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class CodeStream:
+    """The k-grams of a text's code with its comments taken out."""
+
+    first: np.ndarray  # int64 token index (in the whole stream) of each k-gram's first token
+    last: np.ndarray  # int64 token index of its last token
+    structure: np.ndarray  # uint64 structure hash (as ``structure_hashes``)
+    concrete: np.ndarray  # uint64 hash of the concrete k-gram
+    bridge: np.ndarray  # bool: the k-gram straddles a comment (it is not a k-gram of the text)
+
+
+def code_stream(tokens: Tokens, k: int) -> CodeStream | None:
+    """K-grams of the code without comments; None when the text has no comment to take out
+    (then they are the text's own k-grams) or too little code."""
+    if not tokens.comment.any():
+        return None
+    code = np.flatnonzero(~tokens.comment)
+    if len(code) < k:
+        return None
+    sub = tokens.take(code)
+    first, last = code[: len(code) - k + 1], code[k - 1 :]
+    return CodeStream(
+        first=first,
+        last=last,
+        structure=structure_hashes(sub, k),
+        concrete=kgram_hashes(sub.concrete, k),
+        bridge=last - first > k - 1,
+    )
+
+
+@dataclass(frozen=True)
 class Fingerprints:
     """Fingerprints of one document, ready to be stored."""
 
@@ -104,12 +139,22 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
         return Fingerprints(np.empty(0, dtype=np.uint64), empty, empty, empty)
     concrete = kgram_hashes(tokens.concrete, k)
     pos = winnow(abstract, params.window)
+    keys, last, conc = abstract[pos], pos + k - 1, concrete[pos]
+    cs = code_stream(tokens, k)
+    if cs is not None:
+        # Winnowed over the whole code stream (so its guarantee holds), kept where it differs
+        # from the text's own k-grams.
+        picks = winnow(cs.structure, params.window)
+        picks = picks[cs.bridge[picks]]
+        keys = np.concatenate([keys, cs.structure[picks]])
+        conc = np.concatenate([conc, cs.concrete[picks]])
+        last = np.concatenate([last, cs.last[picks]])
+        pos = np.concatenate([pos, cs.first[picks]])
     first_line = tokens.line[pos]
-    last_line = tokens.end_line[pos + k - 1]
-    span = np.minimum(last_line - first_line, 0xFFFF).astype(np.uint32)
-    meta = (concrete[pos] & np.uint64(0xFFFF)).astype(np.uint32) | (span << np.uint32(16))
+    span = np.minimum(tokens.end_line[last] - first_line, 0xFFFF).astype(np.uint32)
+    meta = (conc & np.uint64(0xFFFF)).astype(np.uint32) | (span << np.uint32(16))
     return Fingerprints(
-        keys=abstract[pos],
+        keys=keys,
         pos=pos.astype(np.uint32),
         line=first_line.astype(np.uint32),
         meta=meta,

@@ -1,12 +1,20 @@
-"""Normalising code into token streams that whitespace, comments and renaming cannot hide.
+"""Normalising code into token streams that whitespace, renaming and comment removal cannot hide.
 
 A file becomes two parallel token streams with the same positions:
-- *concrete*: every token as written (whitespace and comments dropped), so reindented or
-  comment-stripped copies still match exactly;
-- *abstract*: identifiers replaced by one placeholder (keywords, builtins, literals and operators
-  kept), so a copy whose names were all changed still matches.
+- *concrete*: every token as written, comments and doc comments included (they are content: a
+  model that memorised a file reproduces its comments too), whitespace dropped, so reindented
+  copies still match exactly;
+- *abstract*: code identifiers replaced by one placeholder (keywords, literals, operators and the
+  words of comments kept), so a copy whose names were all changed still matches.
 Each token keeps its character span and 1-based line in the original text, so a match found on
 tokens can be reported in lines and characters of the text the user sees.
+
+One lexer serves every language, and no token spans a line: each line is lexed on its own, so a
+fragment that starts anywhere (inside a block comment, a docstring, a template literal, a raw
+string) tokenizes exactly like the tail of the file it came from, and a query needs no language.
+Comments are recognised per line too (a line-local rule, so fragment and file agree): text from
+`//`, `#` (at a line start or after a space), `/*` or a leading `--` to the end of the line, and
+lines that start with `*` (the body of a `/** ... */` block).
 """
 
 from __future__ import annotations
@@ -16,51 +24,24 @@ import hashlib
 import keyword
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
 import numpy as np
 
-# Strings never span lines: a fragment that starts inside a triple-quoted string (completions
-# and copied snippets often do) must tokenize the same as the file it came from, so triple
-# quotes are plain tokens and a docstring's words are tokens like any others.
-_STRING = r"[rRbBuUfF]{0,2}(?:\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')"
+# Strings never span lines (see the module docstring): quotes pair up within one line, and a
+# quote with no partner on its line is an operator. Prefixes (r"", b'', f"") stay on the string.
+_STRING = r"[rRbBuUfFL]{0,2}(?:\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|`[^`\n]*`)"
 _OPS = (
     r"\.\.\.|>>=|<<=|\*\*=|//=|===|!==|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*|//"
     r"|\+=|-=|\*=|/=|%=|&=|\|=|\^=|:=|[^\s\w]"
 )
-_COMMENTS = {
-    "hash": r"\#[^\n]*",
-    "slash": r"//[^\n]*|/\*[\s\S]*?(?:\*/|\Z)",
-    "dash": r"--[^\n]*",
-}
-_STYLE_OF_LANG = {
-    "python": ("hash",),
-    "shell": ("hash",),
-    "ruby": ("hash",),
-    "perl": ("hash",),
-    "r": ("hash",),
-    "yaml": ("hash",),
-    "toml": ("hash",),
-    "make": ("hash",),
-    "cmake": ("hash",),
-    "c": ("slash",),
-    "cpp": ("slash",),
-    "java": ("slash",),
-    "javascript": ("slash",),
-    "typescript": ("slash",),
-    "go": ("slash",),
-    "rust": ("slash",),
-    "csharp": ("slash",),
-    "kotlin": ("slash",),
-    "swift": ("slash",),
-    "scala": ("slash",),
-    "dart": ("slash",),
-    "php": ("slash", "hash"),
-    "sql": ("dash",),
-    "lua": ("dash",),
-    "haskell": ("dash",),
-    "unknown": ("slash", "hash"),
-}
+# Every match is one token with the whitespace before it, consumed possessively: failing every
+# alternative at each indentation space costs more than the whole tokenisation, and it lets
+# `findall` (no Python code per token, no groups: a tuple per token costs 2x) recover every
+# offset by summing lengths. Strings come before identifiers so that r"..." and b'...' keep
+# their prefix. No alternative can cross a newline.
+_LEXER = re.compile(rf"\s*+(?:[^\W\d]\w*+|{_STRING}|\d[\w.]*|\.\d[\w.]*|{_OPS})")
+
 LANG_OF_EXT = {
     ".py": "python",
     ".pyi": "python",
@@ -117,68 +98,60 @@ _LANG_ALIASES = {
     "golang": "go",
     "rs": "rust",
 }
-_PYTHON_NAMES = (
-    frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {"self", "cls"}
-)
-# Keywords and ubiquitous library names of the other languages: kept as written in the
-# abstract stream, since renaming a copy never changes them.
-_OTHER_WORDS = """
-    abstract auto bool boolean break byte case catch char class const continue debugger default
-    defer delete do double else enum export extends extern false final finally float fn for func
-    function go goto if impl implements import in instanceof int interface let long loop match
-    mod module mut namespace native new nil null package private protected pub public register
-    return self Self short signed sizeof static struct super switch synchronized template this
-    throw throws trait true try type typedef typeof union unsafe unsigned use using var virtual
-    void volatile where while yield async await crate dyn readonly undefined string number
-    console std printf malloc free None True False def elif except lambda not or and is with
-    pass raise global nonlocal from as del assert local end then elseif nil function
+_LANGUAGES = frozenset(LANG_OF_EXT.values())
+
+# Keywords, primitive types and builtins of the languages a code model is trained on: kept as
+# written in the abstract stream, since renaming a copy never changes them. One set for every
+# language, so that tokens never depend on knowing the language.
+_WORDS = """
+    abstract alignas alignof and as asm assert async auto await become bool boolean box break byte
+    case catch char char16_t char32_t chan class const const_cast constexpr continue crate debugger
+    decltype default defer delete do double dyn dynamic_cast elif else enum explicit export extends
+    extern false final finally float fn for foreach friend from func function go goto if impl
+    implements import in inline instanceof int interface internal is lambda let long loop macro
+    match mod module move mut namespace native new nil noexcept not null nullptr object operator
+    or override package private protected pub public range readonly ref register reinterpret_cast
+    return sealed select self Self short signed sizeof static static_cast struct super switch
+    synchronized template then this throw throws trait transient true try type typedef typeid
+    typename typeof union unsafe unsigned use using var virtual void volatile where while with
+    yield local end elseif repeat until fun val when companion suspend data sealed init deinit
+    guard fallthrough defer lazy weak unowned mutating protocol extension where
+    usize isize u8 u16 u32 u64 u128 i8 i16 i32 i64 i128 f32 f64 str string number any unknown
+    never symbol bigint undefined int8 int16 int32 int64 uint uint8 uint16 uint32 uint64 uintptr
+    float32 float64 complex64 complex128 rune error iota make cap len append copy panic recover
+    wchar_t size_t ssize_t int8_t int16_t int32_t int64_t uint8_t uint16_t uint32_t uint64_t
+    NULL TRUE FALSE console println printf sprintf fprintf malloc calloc realloc free memcpy
+    memset strlen std Ok Err Some None Option Result Vec String Box
 """
-_OTHER_NAMES = frozenset(_OTHER_WORDS.split())
+KEYWORDS = (
+    frozenset(keyword.kwlist)
+    | frozenset(keyword.softkwlist)
+    | frozenset(dir(builtins))
+    | {"self", "cls"}
+    | frozenset(_WORDS.split())
+)
 
 
-def keywords_for(lang: str) -> frozenset[str]:
-    """Names that the abstract stream keeps as written, for one language."""
-    return _PYTHON_NAMES if lang == "python" else _OTHER_NAMES
+def keywords_for(lang: str = "unknown") -> frozenset[str]:
+    """Names that the abstract stream keeps as written (the same for every language)."""
+    return KEYWORDS
 
 
 PLACEHOLDER = "\x00I"
 
 
 def language_for(path: str | None = None, hint: str | None = None) -> str:
-    """Our language name for an editor/Stack language id or a file name; "unknown" otherwise."""
+    """Our language name for an editor/Stack language id or a file name; "unknown" otherwise.
+    Metadata only: tokenisation does not depend on it."""
     if hint:
         name = _LANG_ALIASES.get(hint.lower(), hint.lower())
-        if name in _STYLE_OF_LANG:
+        if name in _LANGUAGES:
             return name
     if path:
         dot = path.rfind(".")
         if dot >= 0:
             return LANG_OF_EXT.get(path[dot:].lower(), "unknown")
     return "unknown"
-
-
-def guess_language(text: str) -> str:
-    """Best guess for text of unknown origin (stdin, HTTP); Python's `//` is division."""
-    head = text[:4000]
-    if re.search(r"^\s*(def |class \w+.*:\s*$|import \w|from \S+ import )", head, re.M):
-        return "python"
-    return "unknown"
-
-
-@cache
-def _lexer(lang: str) -> re.Pattern[str]:
-    comments = "|".join(_COMMENTS[s] for s in _STYLE_OF_LANG.get(lang, _STYLE_OF_LANG["unknown"]))
-    # Groups: leading whitespace, then exactly one of triple quote, string, identifier, comment,
-    # number, operator. Whitespace is consumed inside each match (possessively) because failing
-    # every alternative at each indentation space costs more than the whole tokenisation, and
-    # it lets `findall` (no Python code per token) recover every offset by summing lengths.
-    # Strings come before identifiers so that r"..." and b'...' keep their prefix.
-    # Four groups, not one per kind: findall builds a tuple per token, and only identifiers and
-    # comments need telling apart from the rest.
-    return re.compile(
-        rf"(\s*+)(?:(\"\"\"|'''|{_STRING})|([^\W\d]\w*+)|({comments})"
-        rf"|(\d[\w.]*|\.\d[\w.]*|{_OPS}))"
-    )
 
 
 def token_id(tok: str) -> int:
@@ -193,11 +166,12 @@ class Tokens:
     """Parallel arrays, one entry per normalised token."""
 
     concrete: np.ndarray  # uint64 token ids as written
-    abstract: np.ndarray  # uint64 token ids with identifiers abstracted
+    abstract: np.ndarray  # uint64 token ids with code identifiers abstracted
     start: np.ndarray  # int64 char offset in the original text
     end: np.ndarray  # int64 char offset (exclusive)
     line: np.ndarray  # int64 1-based line of the token's first character
     end_line: np.ndarray  # int64 1-based line of the token's last character
+    comment: np.ndarray  # bool: the token is part of a comment (line-local rule)
 
     def __len__(self) -> int:
         return len(self.concrete)
@@ -211,33 +185,25 @@ class Tokens:
         """Normalised characters (token text without whitespace) of tokens ``[i, j)``."""
         return int(self.char_prefix[j] - self.char_prefix[i])
 
+    def take(self, idx: np.ndarray) -> Tokens:
+        """The tokens at positions ``idx`` (e.g. the code without its comments)."""
+        return Tokens(
+            concrete=self.concrete[idx],
+            abstract=self.abstract[idx],
+            start=self.start[idx],
+            end=self.end[idx],
+            line=self.line[idx],
+            end_line=self.end_line[idx],
+            comment=self.comment[idx],
+        )
+
 
 PLACEHOLDER_ID = token_id(PLACEHOLDER)
 _ID_CACHE: dict[str, int] = {}
+_SLASHES, _HASH, _SLASH, _STAR, _STARS, _DASHES = (token_id(t) for t in ("//", "#", "/", "*", "**", "--"))
 
 
-def _lex(text: str, lang: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Tokens (comments dropped), their end offsets, and identifier / comment masks."""
-    rows = _lexer(lang).findall(text)
-    if not rows:
-        e = np.empty(0, dtype=np.int64)
-        return [], e, e.astype(bool), e.astype(bool)
-    ws, string, ident, comment, other = zip(*rows, strict=False)
-    toks = list(map("".join, zip(string, ident, comment, other, strict=False)))
-    lens = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
-    ends = np.cumsum(np.fromiter(map(len, ws), dtype=np.int64, count=len(ws)) + lens)
-    is_ident = np.fromiter(map(bool, ident), dtype=bool, count=len(ident))
-    is_comment = np.fromiter(map(bool, comment), dtype=bool, count=len(comment))
-    return toks, ends, is_ident, is_comment
-
-
-def tokenize(text: str, lang: str = "unknown") -> Tokens:
-    """Split code into normalised tokens; never fails on malformed code."""
-    toks, end, is_ident, is_comment = _lex(text, lang)
-    if is_comment.any():
-        keep = ~is_comment
-        toks = [t for t, k in zip(toks, keep, strict=False) if k]
-        end, is_ident = end[keep], is_ident[keep]
+def _ids(toks: list[str]) -> np.ndarray:
     cache = _ID_CACHE
     if len(cache) > 2_000_000:  # bounded: a long-lived server sees unbounded vocabularies
         cache.clear()
@@ -245,16 +211,65 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
     for i, value in enumerate(ids):
         if value is None:
             ids[i] = cache[toks[i]] = token_id(toks[i])
-    concrete = np.asarray(ids, dtype=np.uint64)
-    if is_ident.any():
-        is_kw = np.fromiter(map(keywords_for(lang).__contains__, toks), dtype=bool, count=len(toks))
-        abstract = np.where(is_ident & ~is_kw, np.uint64(PLACEHOLDER_ID), concrete)
-    else:
-        abstract = concrete.copy()
+    return np.asarray(ids, dtype=np.uint64)
+
+
+def _comment_mask(
+    ids: np.ndarray, start: np.ndarray, end: np.ndarray, line: np.ndarray, ws: np.ndarray
+) -> np.ndarray:
+    """Tokens inside comments, by a rule that looks at one line only (see the module docstring)."""
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    first = np.r_[True, line[1:] != line[:-1]]
+    nxt_start = np.r_[start[1:], np.iinfo(np.int64).max]
+    nxt_same_line = np.r_[line[1:] == line[:-1], False]
+    nxt_adjacent = nxt_same_line & (nxt_start == end)
+    nxt_ids = np.r_[ids[1:], np.uint64(0)]
+    opens = (
+        (ids == _SLASHES)
+        | ((ids == _HASH) & (first | (ws > 0)))
+        | ((ids == _SLASH) & nxt_adjacent & ((nxt_ids == _STAR) | (nxt_ids == _STARS)))
+        | (first & (ids == _DASHES) & ~nxt_adjacent)
+        # ` * text` and ` */` open a line inside a block comment; `*p = 1;` and `*args` do not.
+        | (first & ((ids == _STAR) | (ids == _STARS)) & (~nxt_adjacent | (nxt_ids == _SLASH)))
+    )
+    if not opens.any():
+        return np.zeros(n, dtype=bool)
+    seen = np.cumsum(opens)
+    line_start = np.flatnonzero(first)
+    before = np.r_[0, seen][line_start]  # opens before each line's first token
+    per_token = np.repeat(before, np.diff(np.r_[line_start, n]))
+    return seen - per_token > 0
+
+
+def _lex(text: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Tokens, their end offsets, leading-whitespace lengths and the identifier mask."""
+    raw = _LEXER.findall(text)
+    n = len(raw)
+    with_ws = np.fromiter(map(len, raw), dtype=np.int64, count=n)
+    toks = list(map(str.lstrip, raw))  # `\s` and str.isspace agree on what whitespace is
+    lens = np.fromiter(map(len, toks), dtype=np.int64, count=n)
+    is_ident = np.fromiter(map(str.isidentifier, toks), dtype=bool, count=n)
+    return toks, np.cumsum(with_ws), with_ws - lens, is_ident
+
+
+def tokenize(text: str, lang: str = "unknown") -> Tokens:
+    """Split code into normalised tokens; never fails on malformed code. ``lang`` is accepted
+    for callers that know it; tokens are the same without it."""
+    toks, end, ws, is_ident = _lex(text)
+    concrete = _ids(toks)
     start = end - np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
     newlines = np.flatnonzero(np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32) == 10)
     line = np.searchsorted(newlines, start, side="right") + 1
     end_line = np.searchsorted(newlines, np.maximum(end - 1, start), side="right") + 1
+    comment = _comment_mask(concrete, start, end, line, ws)
+    if is_ident.any():
+        code_ident = is_ident & ~comment
+        is_kw = np.fromiter(map(KEYWORDS.__contains__, toks), dtype=bool, count=len(toks))
+        abstract = np.where(code_ident & ~is_kw, np.uint64(PLACEHOLDER_ID), concrete)
+    else:
+        abstract = concrete.copy()
     return Tokens(
         concrete=concrete,
         abstract=abstract.astype(np.uint64),
@@ -262,10 +277,10 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
         end=end,
         line=line.astype(np.int64),
         end_line=end_line.astype(np.int64),
+        comment=comment,
     )
 
 
 def normalized_text(text: str, lang: str = "unknown") -> str:
     """The concrete token stream joined by single spaces: what "normalised code" means here."""
-    toks, _, _, is_comment = _lex(text, lang)
-    return " ".join(t for t, c in zip(toks, is_comment, strict=False) if not c)
+    return " ".join(_lex(text)[0])

@@ -9,14 +9,14 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
 
 from index.errors import InputError
-from index.fingerprint import kgram_hashes, minhash_bands, structure_hashes
-from index.normalize import PLACEHOLDER_ID, Tokens, guess_language, language_for, token_id, tokenize
+from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
+from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
 from index.protocol import IndexStore
 from index.store import FingerprintHits
 
@@ -139,6 +139,33 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
     return chains
 
 
+def _link(
+    chains: list[list[int]], q: list[int], s: list[int], max_gap: int, max_skip: int
+) -> list[list[int]]:
+    """Join chains that follow each other in the query while the source skips ahead by up to
+    ``max_skip`` tokens: a copy with its comments stripped (or lines deleted) skips doc comments
+    of the source, far longer than the drift that edits leave. Done on whole chains, not hits, so
+    that a repeat of a k-gram further down the source cannot pull a copy off its diagonal."""
+    if len(chains) < 2:
+        return chains
+    groups: list[list[int]] = []
+    ends: list[tuple[int, int]] = []  # last (q, s) of each group
+    for chain in sorted(chains, key=lambda c: q[c[0]]):
+        fq, fs = q[chain[0]], s[chain[0]]
+        best, best_skip = -1, max_skip + 1
+        for g, (lq, ls) in enumerate(ends):
+            dq, ds = fq - lq, fs - ls
+            if 0 < dq <= max_gap and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
+                best, best_skip = g, ds - dq
+        if best < 0:
+            groups.append(list(chain))
+            ends.append((q[chain[-1]], s[chain[-1]]))
+        else:
+            groups[best].extend(chain)
+            ends[best] = (q[chain[-1]], s[chain[-1]])
+    return groups
+
+
 def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width: int) -> np.ndarray:
     """Per group, the most hits lying on nearby diagonals (two adjacent bands of ``width``).
 
@@ -159,6 +186,14 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     return best
 
 
+def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
+    """For every window of ``window`` hashes, the position of its smallest (as ``winnow``)."""
+    if len(hashes) < window:
+        return [int(np.argmin(hashes))] if len(hashes) else []
+    views = np.lib.stride_tricks.sliding_window_view(hashes, window)
+    return (np.argmin(views, axis=1) + np.arange(len(views))).tolist()
+
+
 class Matcher:
     """Runs membership queries against one index store."""
 
@@ -168,6 +203,8 @@ class Matcher:
         p = store.params
         self._max_gap = 2 * (p.window + p.kgram)
         self._max_drift = 4 * p.window
+        # A Javadoc or rustdoc block stripped from a copy: tens of lines of comment tokens.
+        self._max_skip = 40 * p.window
         # Identical code in hundreds of files (vendored copies, generated tables) must not make
         # one query chain them all; the best-supported documents are enough to rank.
         self._max_docs = max(8, self.settings.max_matches + 2)
@@ -182,8 +219,9 @@ class Matcher:
             raise InputError(
                 f"the query has {len(text):,} characters; the limit is {self.settings.max_query_bytes:,}"
             )
-        language = language_for(path, lang) if (lang or path) else guess_language(text)
-        tokens = tokenize(text, language)
+        # One tokenisation for every language: matching never depends on knowing it, so
+        # ``lang`` and ``path`` (kept for callers) change nothing.
+        tokens = tokenize(text)
         # Index of the first token that ends after focus_start: a candidate must reach it.
         focus = int(np.searchsorted(tokens.end, focus_start, "right")) if focus_start > 0 else 0
         found = self._exact(tokens, focus)
@@ -198,11 +236,27 @@ class Matcher:
         if len(qa) == 0:
             return []
         qc = kgram_hashes(tokens.concrete, p.kgram) & np.uint64(0xFFFF)
-        hits = self.store.lookup_fingerprints(qa, self.settings.max_postings)
-        if len(hits.qi) < 2:
+        keys, at = qa, np.arange(len(qa))
+        cs = code_stream(tokens, p.kgram)
+        if cs is not None and cs.bridge.any():
+            # The code's k-grams across comments find a source whose comments were stripped
+            # from this copy, or whose comments this copy lacks (see index.fingerprint).
+            keys = np.concatenate([qa, cs.structure[cs.bridge]])
+            at = np.concatenate([at, cs.first[cs.bridge]])
+            qc = np.concatenate([qc, cs.concrete[cs.bridge] & np.uint64(0xFFFF)])
+        found = self.store.lookup_fingerprints(keys, self.settings.max_postings)
+        if len(found.qi) < 2:
             return []
-        exact = (hits.meta & 0xFFFF) == qc[hits.qi].astype(np.int64)
+        exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
+        # From here on a hit's ``qi`` is the token position of its k-gram in the query.
+        hits = replace(found, qi=at[found.qi])
         order = np.lexsort((hits.pos, hits.qi, hits.doc))
+        if cs is not None:
+            # A bridge and a k-gram of the text can start at the same token on both sides: one
+            # hit there, or the chain splits in two.
+            o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
+            dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
+            order = order[np.r_[True, ~dup]]
         # A k-gram repeated all over one file (tables, generated code) can only support so many
         # chains; keeping a few occurrences per document keeps chaining linear.
         d, qq = hits.doc[order], hits.qi[order]
@@ -219,7 +273,11 @@ class Matcher:
         first_q = np.minimum.reduceat(q_sorted, starts)
         last_q = np.maximum.reduceat(q_sorted, starts)
         prefix = tokens.char_prefix
-        span_chars = prefix[np.minimum(last_q + p.kgram, len(tokens))] - prefix[first_q]
+        reach_ = p.window - 1  # how far a copy can extend past its outermost hits (winnowing)
+        span_chars = (
+            prefix[np.minimum(last_q + p.kgram + reach_, len(tokens))]
+            - prefix[np.maximum(first_q - reach_, 0)]
+        )
         support = _diagonal_support(
             np.repeat(np.arange(len(starts)), ends - starts),
             (hits.pos - hits.qi)[order],
@@ -229,26 +287,87 @@ class Matcher:
         # Documents whose hits all lie in the context before the focus cannot give a wanted
         # match (generic code before the cursor would otherwise fill the chaining budget).
         reach = last_q + p.kgram > focus
-        viable = np.flatnonzero((support >= 3) & (span_chars >= self.settings.min_chars) & reach)
+        viable = np.flatnonzero((support >= 2) & (span_chars >= self.settings.min_chars) & reach)
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         prefix_list = prefix.tolist()
         shape = _Shape(tokens, qa)
+        argmins = _window_argmins(qa, p.window)
+        line_list = tokens.line.tolist()
+        n_tok = len(tokens)
+        exact_list = exact.tolist()
         out: list[_Candidate] = []
         for g in viable:
             idx = order[starts[g] : ends[g]]
             q, s = hits.qi[idx], hits.pos[idx]
-            q_list = q.tolist()
-            for chain in _chains(q, s, self._max_gap, self._max_drift):
-                if len(chain) < 3:
-                    continue  # fewer hits than any copy of the minimum size leaves
-                # Too short to match: rejected here, before any numpy call on the chain.
-                chars = prefix_list[q_list[chain[-1]] + p.kgram] - prefix_list[q_list[chain[0]]]
+            q_list, s_list, idx_list = q.tolist(), s.tolist(), idx.tolist()
+            chains = _link(
+                _chains(q, s, self._max_gap, self._max_drift), q_list, s_list, self._max_gap, self._max_skip
+            )
+            for chain in chains:
+                if len(chain) < 2:
+                    continue
+                a, b = chain[0], chain[-1]
+                if len(chain) == 2 and not (
+                    exact_list[idx_list[a]]
+                    and exact_list[idx_list[b]]
+                    and s_list[b] - s_list[a] == q_list[b] - q_list[a]
+                ):
+                    continue  # two hits are a copy only when both are verbatim, in step
+                # Too short to match even extended: rejected here, before any numpy call.
+                upper = (
+                    prefix_list[min(q_list[b] + p.kgram + reach_, n_tok)]
+                    - prefix_list[max(q_list[a] - reach_, 0)]
+                )
+                if upper < self.settings.min_chars:
+                    continue
+                start, end = self._extent(q_list[a], q_list[b], argmins, line_list)
+                chars = prefix_list[end] - prefix_list[start]
                 if chars < self.settings.min_chars:
                     continue
-                c = self._score_chain(tokens, shape, int(docs[starts[g]]), idx[chain], chars, hits, exact)
+                c = self._score_chain(
+                    tokens, shape, int(docs[starts[g]]), idx[chain], (start, end, chars), hits, exact
+                )
                 if c is not None:
                     out.append(c)
         return out
+
+    def _extent(self, first: int, last: int, argmins: list[int], lines: list[int]) -> tuple[int, int]:
+        """Token range ``[start, end)`` that a chain whose first and last hits are the k-grams
+        ``first`` and ``last`` stands for: its hits, and how far the copy can reach past them.
+
+        The index keeps the smallest k-gram of every window of ``window`` k-grams (winnowing).
+        So a copy that started at token ``x < first`` would have put in the index the smallest
+        k-gram of each window starting in ``[x, first]``; where that k-gram lies before
+        ``first`` it would be a hit, and it is not, so the copy cannot start at ``x``
+        (``argmins[a]``: where the window starting at ``a`` has its smallest k-gram, in the
+        query). The earliest start that this allows, but not before the line of the first hit,
+        and the same at the end. Without this a copy's first and last few
+        tokens are never reported, and a short copy falls under the minimum size.
+        """
+        k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
+        n_win = len(argmins)
+        start = first
+        for x in range(max(first - reach, 0), first):
+            if all(a >= n_win or argmins[a] >= first for a in range(x, first)):
+                start = x
+                break
+        # Within the lines of the hits: a copy ends there as often as not, and reaching further
+        # would underline unseen lines (IoU on 5-line copies) more often than it finds copied ones.
+        line_start = first
+        while line_start > start and lines[line_start - 1] == lines[first]:
+            line_start -= 1
+        start = line_start
+        stop = last  # last k-gram the copy covers
+        for y in range(min(last + reach, n - k), last, -1):
+            if all(a < 0 or a >= n_win or argmins[a] <= last for a in range(last + 1 - reach, y - reach + 1)):
+                stop = y
+                break
+        end = stop + k
+        line_end = last + k - 1
+        while line_end + 1 < end and lines[line_end + 1] == lines[last + k - 1]:
+            line_end += 1
+        end = line_end + 1
+        return start, end
 
     def _score_chain(
         self,
@@ -256,16 +375,18 @@ class Matcher:
         shape: _Shape,
         doc: int,
         idx: np.ndarray,
-        chars: int,
+        extent: tuple[int, int, int],
         hits: FingerprintHits,
         exact: np.ndarray,
     ) -> _Candidate | None:
-        """The candidate for one chain of at least ``min_chars`` normalised ``chars``, or None."""
+        """The candidate for one chain whose ``extent`` (token start, end, normalised chars) is
+        at least ``min_chars``, or None."""
         k = self.store.params.kgram
         q = hits.qi[idx]
-        q_start, q_end = int(q[0]), int(q[-1]) + k
+        hit_start, hit_end = int(q[0]), int(q[-1]) + k
+        q_start, q_end, chars = extent
         # q is sorted: the union of the k-grams [qq, qq + k) grows by min(step, k) per hit.
-        coverage = float(np.minimum(np.diff(q), k).sum() + k) / (q_end - q_start)
+        coverage = float(np.minimum(np.diff(q), k).sum() + k) / (hit_end - hit_start)
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
         exact_ratio = float(exact[idx].mean())
@@ -286,14 +407,16 @@ class Matcher:
         diagonal = hits.pos[idx] - q
         verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
-        lines = hits.line[idx]
         last = idx[-1]
+        # The extent reaches past the outermost hits by as many lines in the source as in the query.
+        before = int(tokens.line[hit_start] - tokens.line[q_start])
+        after = int(tokens.end_line[q_end - 1] - tokens.end_line[hit_end - 1])
         return _Candidate(
             doc=doc,
             q_start=q_start,
             q_end=q_end,
-            src_start_line=int(lines.min()),
-            src_end_line=int(hits.line[last] + (hits.meta[last] >> 16)),
+            src_start_line=max(1, int(hits.line[idx].min()) - before),
+            src_end_line=int(hits.line[last] + (hits.meta[last] >> 16)) + after,
             kind="exact" if verbatim else "near",
             score=round(score, 4),
             chars=chars,

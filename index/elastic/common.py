@@ -17,7 +17,8 @@ from ..errors import BackendError, ConfigError, IndexCorruptError, IndexNotFound
 FORMAT = "stacklens-es"
 # 2: postings in chunks (one Elasticsearch document per CHUNK_POSTINGS postings of one file,
 # was one per posting); content no longer kept in the documents' _source.
-FORMAT_VERSION = 2
+# 3: comments indexed, one tokenisation for every language (the fingerprints changed).
+FORMAT_VERSION = 3
 TERMS_PER_REQUEST = 8192  # well under index.max_terms_count (65,536) and search.max_buckets
 FIRST_FETCH = 1_000  # chunks a lookup's first request fetches: most lookups need no second
 MAX_FETCH = 100_000  # chunks fetched per request; the postings indices allow this window
@@ -98,7 +99,8 @@ def read_params(es: Elasticsearch, url: str, name: str) -> FingerprintParams:
     if meta.get("version") != FORMAT_VERSION:
         raise IndexCorruptError(
             f"Elasticsearch index {docs} has format version {meta.get('version')}, this stacklens "
-            f"reads {FORMAT_VERSION}; rebuild it"
+            f"reads {FORMAT_VERSION}; rebuild it: `code-search build --es-url URL --es-index NEW_NAME "
+            "SOURCE...` with the same sources (the fingerprints changed)"
         )
     return FingerprintParams(**meta["params"])
 

@@ -150,6 +150,11 @@ def test_format_version_is_checked(tmp_path: Path) -> None:
     (idx_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="format version 99"):
         EmbeddedIndex(idx_path)
+    # An index of the format before comments were indexed is told how to rebuild.
+    manifest["version"] = 1
+    (idx_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match=r"format version 1, .*rebuild it: `code-search build"):
+        EmbeddedIndex(idx_path)
 
 
 def test_other_fingerprint_parameters_need_a_new_index(tmp_path: Path) -> None:
