@@ -26,9 +26,10 @@ class HttpClient:
         self.base_url = url.rstrip("/")
         self.retries = settings.retries
         self.backoff = settings.retry_backoff_s
-        headers = {"User-Agent": "stacklens"}
+        headers = {b"User-Agent": b"stacklens"}
         if settings.token:
-            headers["Authorization"] = f"Bearer {settings.token}"
+            # As UTF-8 bytes: httpx encodes str header values as ASCII, so a non-ASCII token raised.
+            headers[b"Authorization"] = f"Bearer {settings.token}".encode()
         self._headers = headers
         self._timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         self._clients: dict[int, httpx.AsyncClient] = {}
