@@ -25,6 +25,9 @@ class Batcher:
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        # batches: generated; cancelled: stopped because every caller had gone; abandoned_tokens:
+        # tokens generated for callers that had gone (the cost of noticing late).
+        self.stats = {"batches": 0, "cancelled": 0, "abandoned_tokens": 0}
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._run())
@@ -54,6 +57,15 @@ class Batcher:
 
     async def _generate(self, jobs: list[_Job]) -> None:
         cancel = threading.Event()
+
+        def left(_: object) -> None:
+            # A caller's future is cancelled when its client goes (see server_asgi.unless_gone);
+            # once nobody waits for the batch the model stops at its next token.
+            if all(j.future.done() for j in jobs):
+                cancel.set()
+
+        for job in jobs:
+            job.future.add_done_callback(left)
         try:
             texts = await asyncio.to_thread(self.backend.run_batch, [j.req for j in jobs], cancel)
         except asyncio.CancelledError:
@@ -64,6 +76,14 @@ class Batcher:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        finally:
+            for job in jobs:
+                job.future.remove_done_callback(left)
+        self.stats["batches"] += 1
+        self.stats["cancelled"] += cancel.is_set()
+        tok = self.backend.tokenizer
         for job, text in zip(jobs, texts, strict=True):
-            if not job.future.done():
+            if job.future.done():
+                self.stats["abandoned_tokens"] += len(tok(text, add_special_tokens=False)["input_ids"])
+            else:
                 job.future.set_result(text)

@@ -3,12 +3,8 @@ OpenAI-compatible /v1/completions, TGI-compatible /generate and /generate_stream
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,20 +12,24 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from completion.backends.base import GenerationRequest
 from completion.crossfile import as_comment_block, language_of
 from completion.postprocess import cut_at_stops
+from completion.server_asgi import BodyLimit, ClientGone, error_response
 from completion.server_schemas import CompletionBody
 from completion.settings import TransformersSettings
 from completion.templates import FimTemplate, SourceFile, resolve_template
 from index.errors import InputError, StacklensError
+from membership.auth import bearer_token_matches
 
 if TYPE_CHECKING:
     from completion.batching import Batcher
 
 log = logging.getLogger(__name__)
-Scope = MutableMapping[str, Any]
+# Where a model's config keeps its context length, by architecture.
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length", "max_seq_len")
 
 
 @dataclass
@@ -40,39 +40,6 @@ class ServerConfig:
     template: str | None = None
     device: str = "auto"
     dtype: str = "auto"
-
-
-class BodyLimit:
-    """Pure ASGI middleware: 413 for bodies over the limit (declared or streamed)."""
-
-    def __init__(self, app: Any, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            return await _too_large(self.limit)(scope, receive, send)
-        seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise InputError(f"request body over {self.limit} bytes")
-            return message
-
-        await self.app(scope, limited, send)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    return _error(413, f"request body over {limit} bytes: send less context or raise --max-body-bytes")
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
 
 class ModelService:
@@ -88,11 +55,18 @@ class ModelService:
         self.backend = TransformersBackend(settings)
         self.template: FimTemplate | None = None
         self.batcher: Batcher | None = None
+        self.context_length: int | None = None
+        self.stats = {"abandoned": 0}  # requests whose client left before the answer
+
+    def load(self) -> None:
+        """Load the model now (the CLI does, so a bad --model is one line, not a traceback)."""
+        self.backend.load()
 
     async def start(self) -> None:
         from completion.batching import Batcher
 
         info = await self.backend.start()
+        self.context_length = _context_length(self.backend.model, self.backend.tokenizer)
         self.batcher = Batcher(self.backend)
         self.batcher.start()
         try:
@@ -112,6 +86,19 @@ class ModelService:
             return self.template.render(prompt, body.suffix, files, body.filename)
         blocks = "".join(as_comment_block(f.path, f.text, language_of(f.path)) for f in files)
         return self.template.render(blocks + prompt, body.suffix)
+
+    def check_fits(self, prompt: str, max_new: int, field: str = "max_tokens") -> None:
+        """Refuse up front what the model cannot generate: an empty prompt, or a prompt and
+        ``max_new`` tokens that do not fit its context (it would fail or ramble past it)."""
+        n = len(self.backend.tokenizer(prompt)["input_ids"])
+        if n == 0:
+            raise InputError("the prompt is empty: send at least the code before the cursor")
+        ctx = self.context_length
+        if ctx is not None and n + max_new > ctx:
+            raise InputError(
+                f"the prompt has {n} tokens and {field} is {max_new}: together over this model's "
+                f"context of {ctx} tokens; send a shorter prompt or ask for fewer tokens"
+            )
 
     async def generate(self, req: GenerationRequest) -> list[str]:
         """Texts (cut at stops) for a non-streaming request; n=1 requests are batched."""
@@ -187,11 +174,7 @@ def create_app(config: ServerConfig) -> FastAPI:
         await service.backend.aclose()
 
     def authorize(request: Request) -> None:
-        if not config.token:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), config.token):
+        if config.token and not bearer_token_matches(request.headers.get("authorization", ""), config.token):
             raise _AuthError()
 
     app = FastAPI(title="stacklens completion server", lifespan=lifespan)
@@ -200,7 +183,7 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(_AuthError)
     async def _auth(request: Request, exc: _AuthError) -> JSONResponse:
-        resp = _error(
+        resp = error_response(
             401,
             "missing or wrong bearer token: send `Authorization: Bearer <token>`",
             "authentication_error",
@@ -210,17 +193,37 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     @app.exception_handler(StacklensError)
     async def _stacklens(request: Request, exc: StacklensError) -> JSONResponse:
-        if isinstance(exc, InputError) and "request body over" in str(exc):
-            return _too_large(config.max_body_bytes)
-        return _error(exc.http_status, str(exc))
+        if exc.http_status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc)
+        return error_response(exc.http_status, str(exc))
+
+    @app.exception_handler(ClientGone)
+    async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
+        service.stats["abandoned"] += 1
+        log.info("%s %s: the client left; its generation was stopped", request.method, request.url.path)
+        return error_response(499, "the client closed the connection")  # nobody reads this
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        # Our fault, never the client's: the traceback goes to the log (Starlette re-raises).
+        message = f"internal error ({type(exc).__name__}): see the server log"
+        return error_response(500, message, "server_error")
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body that is not JSON, an unknown route) in our error shape.
+        resp = error_response(exc.status_code, str(exc.detail))
+        resp.headers.update(exc.headers or {})
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            # Union members show up in `loc` as "function-after[...]" or "list[str]": not a field.
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" and "[" not in str(p))
             parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return _error(400, "invalid request: " + "; ".join(parts))
+        return error_response(400, "invalid request: " + "; ".join(parts))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -229,6 +232,7 @@ def create_app(config: ServerConfig) -> FastAPI:
             "model": config.model,
             "template": service.template.name if service.template else None,
             "device": service.backend.device,
+            "context_length": service.context_length,
         }
 
     @app.get("/v1/models", dependencies=[Depends(authorize)])
@@ -248,16 +252,16 @@ class _AuthError(Exception):
     pass
 
 
-def sse(payload: Any) -> str:
-    return f"data: {json.dumps(payload)}\n\n"
-
-
-def completion_id() -> str:
-    return f"cmpl-{uuid.uuid4().hex[:24]}"
-
-
-def now() -> int:
-    return int(time.time())
+def _context_length(model: Any, tokenizer: Any) -> int | None:
+    """The most tokens (prompt and generated) the model takes; None when it does not say."""
+    config = getattr(model, "config", None)
+    for key in _CONTEXT_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    value = getattr(tokenizer, "model_max_length", None)
+    # Tokenizers without a limit report a huge sentinel (1e30).
+    return value if isinstance(value, int) and 0 < value < 10_000_000 else None
 
 
 __all__ = ["ServerConfig", "create_app"]

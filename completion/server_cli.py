@@ -50,10 +50,14 @@ def main(argv: list[str] | None = None) -> int:
     config = ServerConfig(args.model, token, args.max_body_bytes, args.template, args.device, args.dtype)
     try:
         app = create_app(config)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        # Before uvicorn: a model that does not load is one line and exit 2 here, where in the
+        # lifespan uvicorn would print a traceback and exit 3.
+        app.state.service.load()
     except StacklensError as exc:
-        sys.stderr.write(f"stacklens serve: {exc}\n")
+        message = " ".join(str(exc).split())  # transformers' messages span lines
+        sys.stderr.write(f"stacklens serve: {message}\n")
         return 2
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 

@@ -46,6 +46,7 @@ def test_healthz_reports_model_and_template(stacklens_url: str, qwen_trained_dir
         "model": str(qwen_trained_dir),
         "template": "qwen",
         "device": "cpu",
+        "context_length": 2048,
     }
 
 
