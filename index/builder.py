@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import hashlib
@@ -22,6 +23,7 @@ from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
 from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE, Segment
+from .skiplist import merge_skip_lists, update_skip_list
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter, empty_tables, stored_keys
 
@@ -90,6 +92,7 @@ class BuildSummary:
             f"indexed {self.files} files ({mb:.1f} MB) in {self.seconds:.1f} s ({rate:.2f} MB/s); "
             f"{self.updated} updated, {self.unchanged} unchanged; skipped {self.skipped.total} ({skipped}); "
             f"index: {self.index_docs} documents, {self.index_bytes / 1e6:.1f} MB on disk"
+            + ("; --list-skipped lists the skipped files" if self.skipped.total else "")
         )
 
 
@@ -120,6 +123,8 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
         "lines": src.text.count("\n") + 1,
         "bytes": len(src.text.encode("utf-8", "surrogatepass")),
     }
+    if src.path_bytes:  # a file name that is not UTF-8: its exact bytes (index/names.py)
+        doc["path_bytes"] = src.path_bytes
     win = bands.window
     return PreparedDocument(doc, (fp.keys, fp.pos, fp.line, fp.meta), (bands.keys, lines[win], ends[win]))
 
@@ -279,12 +284,18 @@ def _build(
     started = time.monotonic()
     bar = progress_bar(progress)
 
+    sources = list(sources)
+    # Where each file handed to prepare_document came from, in order (imap keeps it): a file
+    # too long to index is listed by path. Appended by the pool's feeder thread, popped here.
+    pending: collections.deque[tuple[str | None, str]] = collections.deque()
+
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
         for src, sha in sharded_files(sources, summary.skipped, shard):
             old = known.get(src.key)
             if old is not None and old[2] == sha:
                 summary.unchanged += 1
                 continue
+            pending.append((src.source, src.path))
             yield src, sha, writer.params
 
     batch = _Batch()
@@ -304,8 +315,9 @@ def _build(
     try:
         prepared = pool.imap(prepare_document, todo(), chunksize=8) if pool else map(prepare_document, todo())
         for p in prepared:
+            source, rel = pending.popleft()
             if p is None:
-                summary.skipped.skip("over-large")
+                summary.skipped.skip("over-large", source, rel, f"more than {MAX_POS:,} tokens")
                 continue
             old = known.get(p.doc["key"])
             if old is not None:
@@ -327,6 +339,8 @@ def _build(
             n, size = len(idx.segments), idx.size_bytes()
         if n > AUTO_COMPACT_SEGMENTS or (n > 1 and size <= COMPACT_ALWAYS_BYTES):
             compact_index(path)
+    names = [name for name in (getattr(s, "name", None) for s in sources) if isinstance(name, str)]
+    update_skip_list(path, names, summary.skipped.listed, summary.skipped.unlisted)
     summary.seconds = time.monotonic() - started
     with EmbeddedIndex(path) as idx:
         summary.index_bytes = idx.size_bytes()
@@ -341,6 +355,7 @@ def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
 
 
 def _compact(path: Path, parts: Iterable[str | Path]) -> int:
+    parts = list(parts)
     writer = IndexWriter(path)
     sources = [EmbeddedIndex(path), *(EmbeddedIndex(p) for p in parts)]
     try:
@@ -382,4 +397,6 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
         docs=docs,
         replace=replace,
     )
+    if parts:
+        merge_skip_lists(path, [Path(p) for p in parts])
     return len(docs)

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO, TextIO
 
 from index.config import BuildLimits, FingerprintParams
 from index.errors import InputError, StacklensError
+from index.names import printable
 
 from .match import Match
 from .query import Matcher, decode_query
@@ -55,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
         help="gitignore-style pattern to skip (repeatable)",
     )
     b.add_argument("--max-file-bytes", type=int, default=BuildLimits().max_file_bytes)
+    b.add_argument(
+        "--skip-generated",
+        action="store_true",
+        help="skip generated files (a marker such as 'Code generated ... DO NOT EDIT' or '@generated' "
+        "in the file's leading comment), lock files and minified files in directories",
+    )
+    b.add_argument(
+        "--list-skipped",
+        action="store_true",
+        help="print every skipped file: reason, source, path, details (tab-separated, on stdout)",
+    )
     b.add_argument(
         "--kgram", type=int, default=FingerprintParams().kgram, help="tokens per fingerprint (new index only)"
     )
@@ -177,10 +189,12 @@ def _read_input(name: str, limit: int) -> str:
 
 
 def _print_human(name: str, matches: list[Match], out: TextIO) -> None:
+    # Corpus paths are anyone's file names: a newline or an escape sequence in one is shown,
+    # never acted on by the terminal (index/names.py).
     for m in matches:
         qs = m.query_span
         url = f"  {m.source.url}" if m.source.url else ""
-        out.write(f"{name}:{qs.start_line}-{qs.end_line}: {m.describe()}{url}\n")
+        out.write(printable(f"{name}:{qs.start_line}-{qs.end_line}: {m.describe()}{url}") + "\n")
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -245,7 +259,10 @@ def _build(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise InputError(f"invalid fingerprint parameters: {exc}") from None
     meta = {"repo": args.repo, "license": args.license, "url_template": args.url_template}
-    sources = [open_source(s, limits, tuple(args.exclude), **meta) for s in args.sources]
+    sources = [
+        open_source(s, limits, tuple(args.exclude), skip_generated=args.skip_generated, **meta)
+        for s in args.sources
+    ]
     defaults = FingerprintParams()
     explicit = (params.kgram, params.window) != (defaults.kgram, defaults.window)
     if args.es_url:
@@ -260,7 +277,7 @@ def _build(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             progress=args.progress,
         )
-        sys.stderr.write(summary.render() + "\n")
+        _report(summary, args.list_skipped)
         return EXIT_NONE
     summary = build(
         args.index,
@@ -271,8 +288,18 @@ def _build(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=args.progress,
     )
-    sys.stderr.write(summary.render() + "\n")
+    _report(summary, args.list_skipped)
     return EXIT_NONE
+
+
+def _report(summary: Any, list_skipped: bool) -> None:
+    if list_skipped:
+        for s in summary.skipped.listed:
+            fields = [s.reason, s.source, s.path, *([s.detail] if s.detail else [])]
+            sys.stdout.write("\t".join(printable(f) for f in fields) + "\n")
+        if summary.skipped.unlisted:
+            sys.stdout.write(f"not-listed\t\t\t{summary.skipped.unlisted:,} more\n")
+    sys.stderr.write(summary.render() + "\n")
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -296,6 +323,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from index.skiplist import read_skip_list
     from index.store import EmbeddedIndex
 
     with EmbeddedIndex(args.index) as idx:
@@ -305,6 +333,7 @@ def _info(args: argparse.Namespace) -> int:
             "segments": len(idx.segments),
             "bytes": idx.size_bytes(),
             "params": idx.params.model_dump(),
+            "skipped": len(read_skip_list(idx.path)),
         }
     json.dump(info, sys.stdout, indent=1)
     sys.stdout.write("\n")
@@ -326,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except StacklensError as exc:
-        sys.stderr.write(f"code-search: error: {exc}\n")
+        sys.stderr.write(f"code-search: error: {printable(str(exc))}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:
         sys.stderr.write("code-search: interrupted; the index keeps everything committed before\n")
@@ -337,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("STACKLENS_DEBUG"):
             raise
         sys.stderr.write(
-            f"code-search: internal error: {type(exc).__name__}: {exc} "
+            f"code-search: internal error: {type(exc).__name__}: {printable(str(exc))} "
             "(set STACKLENS_DEBUG=1 for a traceback and please report it)\n"
         )
         return EXIT_ERROR
