@@ -71,11 +71,17 @@ def language_table(lang: str, data: dict[str, Any]) -> str:
             f"{row['dataportraits_detected']:.3f} |"
         )
     excluded = sum(data["excluded_cases"].values())
+    lenient = ", ".join(
+        f"{LABELS[k]} {r['path']['attributed_or_holder']:.3f}"
+        for k, r in data["rows"].items()
+        if k != "negative" and r["path"]["attributed_or_holder"] > r["path"]["attributed"]
+    )
     lines += [
         "",
         f"Comment-stripped cases left out (under 150 characters of code left): {excluded}. Of the "
         f"{data['misses_with_path']} cases missed with a file name, {data['shared_span_misses']} copy "
-        "text that two or more indexed files hold (licence headers, boilerplate).",
+        "text that two or more indexed files hold (licence headers, boilerplate)"
+        + (f"; counting a top match that holds the copied text as right: {lenient}." if lenient else "."),
         "",
     ]
     return "\n".join(lines)
