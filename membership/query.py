@@ -25,6 +25,7 @@ from .settings import QuerySettings
 
 _MAX_REPEATS = 8  # occurrences of one k-gram per document considered
 _MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
+_MIN_STRUCTURE_EVIDENCE = 3.0  # sum over a renamed-only chain's hits of 1 / postings of its key
 
 # Separators carry no evidence of shared structure: a list of names is all commas.
 _SEPARATORS = ", . ( ) [ ] { } : ;"
@@ -248,6 +249,9 @@ class Matcher:
         if len(found.qi) < 2:
             return []
         exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
+        # How common each hit's shape is: postings of its key in the corpus (as far as the
+        # lookup read them). A hit shared with many files is weak evidence of a copy.
+        rarity = 1.0 / np.bincount(found.qi, minlength=len(keys))[found.qi]
         # From here on a hit's ``qi`` is the token position of its k-gram in the query.
         hits = replace(found, qi=at[found.qi])
         order = np.lexsort((hits.pos, hits.qi, hits.doc))
@@ -325,7 +329,13 @@ class Matcher:
                 if chars < self.settings.min_chars:
                     continue
                 c = self._score_chain(
-                    tokens, shape, int(docs[starts[g]]), idx[chain], (start, end, chars), hits, exact
+                    tokens,
+                    shape,
+                    int(docs[starts[g]]),
+                    idx[chain],
+                    (start, end, chars),
+                    hits,
+                    (exact, rarity),
                 )
                 if c is not None:
                     out.append(c)
@@ -377,7 +387,7 @@ class Matcher:
         idx: np.ndarray,
         extent: tuple[int, int, int],
         hits: FingerprintHits,
-        exact: np.ndarray,
+        evidence: tuple[np.ndarray, np.ndarray],
     ) -> _Candidate | None:
         """The candidate for one chain whose ``extent`` (token start, end, normalised chars) is
         at least ``min_chars``, or None."""
@@ -389,12 +399,13 @@ class Matcher:
         coverage = float(np.minimum(np.diff(q), k).sum() + k) / (hit_end - hit_start)
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
+        exact, rarity = evidence
         exact_ratio = float(exact[idx].mean())
         if exact_ratio < 0.5:
-            # Structure alone (renamed copies) is weaker evidence than text: it must be longer,
-            # and mostly code rather than prose or name lists, which abstract to the same few
-            # shapes in unrelated files.
-            if chars < 1.5 * self.settings.min_chars:
+            # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
+            # rare (about three hits found in no other file), and mostly code rather than prose
+            # or name lists, which abstract to the same few shapes in unrelated files.
+            if float(rarity[idx].sum()) < _MIN_STRUCTURE_EVIDENCE:
                 return None
             specific = shape.specific(q_start, q_end) / (q_end - q_start)
             if specific < self.settings.min_structure:
