@@ -96,11 +96,14 @@ def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]
 
 def printable(value: Any) -> Any:
     """``value`` with what JSON cannot carry made visible: NaN and infinities as text, lone
-    surrogates as ``\\udXXX`` escapes. A 422 echoes the offending input, which may be either."""
+    surrogates and undecodable bytes as escapes. A 422 echoes the offending input, which may be
+    any of them."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):  # a body that is not JSON is validated (and echoed) as bytes
+        return value.decode("utf-8", "backslashreplace")
     if isinstance(value, dict):
         return {printable(k): printable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -147,7 +150,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": printable(jsonable_encoder(exc.errors()))}, status_code=422)
+        return JSONResponse({"detail": jsonable_encoder(printable(exc.errors()))}, status_code=422)
 
     @app.exception_handler(StacklensError)
     async def stacklens_error(request: Request, exc: StacklensError) -> JSONResponse:
