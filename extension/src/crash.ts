@@ -24,11 +24,12 @@ export class StderrTail {
 
 const EXCEPTION = /^([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)|KeyboardInterrupt)\b:?/;
 const FRAME = /^\s+File "([^"]+)", line (\d+)/;
-const LOGGED = /^\d\d:\d\d:\d\dZ (ERROR|CRITICAL) (.*)$/;
+const RECORD = /^\d\d:\d\d:\d\dZ (DEBUG|INFO|WARNING|ERROR|CRITICAL) (.*)$/; // lsp_server/main.py's format
 
 /** One line naming the cause of a crash, or undefined when stderr says nothing useful. The last
  * exception of the last traceback wins, with the innermost file it was raised in; else the last
- * ERROR/CRITICAL log record; else the last non-empty line. */
+ * ERROR/CRITICAL log record; else the last line that is not a log record (a server killed by a
+ * signal ends its log with whatever it was doing, which is not why it died). */
 export function crashReason(lines: readonly string[]): string | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
     if (!EXCEPTION.test(lines[i])) continue;
@@ -40,9 +41,9 @@ export function crashReason(lines: readonly string[]): string | undefined {
     return lines[i].trim();
   }
   for (let i = lines.length - 1; i >= 0; i--) {
-    const m = LOGGED.exec(lines[i]);
-    if (m) return m[2].trim();
+    const m = RECORD.exec(lines[i]);
+    if (m && (m[1] === 'ERROR' || m[1] === 'CRITICAL')) return m[2].trim();
   }
-  const last = [...lines].reverse().find((l) => l.trim());
+  const last = [...lines].reverse().find((l) => l.trim() && !RECORD.test(l));
   return last?.trim();
 }

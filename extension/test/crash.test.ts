@@ -27,6 +27,8 @@ test('no traceback: the last logged error, else the last line, else nothing', ()
   assert.equal(crashReason(['09:30:01Z INFO x: up', '09:30:02Z ERROR lsp_server.main: cannot open the index', 'bye']), 'lsp_server.main: cannot open the index');
   assert.equal(crashReason(['', 'Killed', '']), 'Killed');
   assert.equal(crashReason([]), undefined);
+  // Killed by a signal: the last info record says what it was doing, not why it died.
+  assert.equal(crashReason(['09:47:13Z INFO lsp_server.checker: scan x.py: 1 chunks', '09:47:14Z WARNING y: slow']), undefined);
 });
 
 test('the tail keeps the last lines and settles when stderr closes', async () => {
