@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import collections
-import contextlib
-import errno
 import hashlib
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,14 +15,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from .compact import compact_index, segment_documents, writing
 from .config import BuildLimits, FingerprintParams
-from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
+from .errors import InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
-from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE, Segment
-from .skiplist import merge_skip_lists, update_skip_list
+from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE
+from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
-from .store import EmbeddedIndex, IndexWriter, empty_tables, stored_keys
+from .store import EmbeddedIndex, IndexWriter, stored_keys
 
 # A query searches every segment's tables, so after a build the segments are merged into one:
 # always while the index is small enough that rewriting it costs seconds (a 223 MB corpus:
@@ -123,8 +121,6 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
         "lines": src.text.count("\n") + 1,
         "bytes": len(src.text.encode("utf-8", "surrogatepass")),
     }
-    if src.path_bytes:  # a file name that is not UTF-8: its exact bytes (index/names.py)
-        doc["path_bytes"] = src.path_bytes
     win = bands.window
     return PreparedDocument(doc, (fp.keys, fp.pos, fp.line, fp.meta), (bands.keys, lines[win], ends[win]))
 
@@ -176,32 +172,6 @@ def _mh_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarr
     return stored_keys(_cat(parts, 1, "u8")), vals
 
 
-def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(local id, record) of every document of ``seg``, deleted ones included; a damaged
-    document table (bytes changed in place: the sizes checked on open still match) is an
-    `IndexCorruptError`, not a ``KeyError`` or ``UnicodeDecodeError`` halfway through a build."""
-    n = 0
-    try:
-        for n, doc in enumerate(seg.iter_docs(), 1):
-            if not (
-                isinstance(doc, dict) and isinstance(doc.get("key"), str) and isinstance(doc.get("sha"), str)
-            ):
-                raise ValueError(f"record {n} has no key and hash")
-            yield n - 1, doc
-    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise _damaged_docs(seg, str(exc)) from None
-    if n != seg.num_docs:
-        raise _damaged_docs(seg, f"{n} records, the segment lists {seg.num_docs}")
-
-
-def _damaged_docs(seg: Segment, what: str) -> IndexCorruptError:
-    index = seg.directory.parent
-    return IndexCorruptError(
-        f"the document table {seg.directory / 'docs.jsonl'} is damaged ({what}); "
-        f"`code-search verify --index {index}` lists the damaged files: rebuild the index"
-    )
-
-
 def _known(path: Path) -> dict[str, tuple[str, int, str]]:
     if not (path / "manifest.json").exists():
         return {}
@@ -212,32 +182,6 @@ def _known(path: Path) -> dict[str, tuple[str, int, str]]:
             for i, d in segment_documents(seg)
             if i not in seg.deleted
         }
-
-
-# A short write to a regular file (numpy reports it without an errno) means the same.
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-
-
-def write_failure(exc: OSError, path: Path) -> StacklensError:
-    """The error to show for ``exc``, raised while writing the index at ``path``."""
-    if exc.errno in _NO_SPACE or (exc.errno is None and "written" in str(exc)):
-        what = os.strerror(exc.errno) if exc.errno else f"a write stopped short: {exc}"
-        return DiskFullError(
-            f"disk full: cannot write the index at {path} ({what}); free some space "
-            "or build into a path on another disk. The index keeps everything committed before, "
-            "and the partly written files were removed"
-        )
-    return StacklensError(
-        f"cannot write the index at {path}: {exc.strerror or exc}; check that the path is writable"
-    )
-
-
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        raise write_failure(exc, path) from exc
 
 
 def build(
@@ -253,7 +197,7 @@ def build(
     on_segment: Callable[[str], None] | None = None,
 ) -> BuildSummary:
     """Add ``sources`` to the index at ``index_path`` (created if missing)."""
-    with _writing(Path(index_path)):
+    with writing(Path(index_path)):
         return _build(
             Path(index_path),
             sources,
@@ -287,7 +231,7 @@ def _build(
     sources = list(sources)
     # Where each file handed to prepare_document came from, in order (imap keeps it): a file
     # too long to index is listed by path. Appended by the pool's feeder thread, popped here.
-    pending: collections.deque[tuple[str | None, str]] = collections.deque()
+    pending: collections.deque[tuple[str | None, str, str | None]] = collections.deque()
 
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
         for src, sha in sharded_files(sources, summary.skipped, shard):
@@ -295,7 +239,7 @@ def _build(
             if old is not None and old[2] == sha:
                 summary.unchanged += 1
                 continue
-            pending.append((src.source, src.path))
+            pending.append((src.source, src.path, src.path_bytes))
             yield src, sha, writer.params
 
     batch = _Batch()
@@ -315,10 +259,12 @@ def _build(
     try:
         prepared = pool.imap(prepare_document, todo(), chunksize=8) if pool else map(prepare_document, todo())
         for p in prepared:
-            source, rel = pending.popleft()
+            source, rel, raw = pending.popleft()
             if p is None:
                 summary.skipped.skip("over-large", source, rel, f"more than {MAX_POS:,} tokens")
                 continue
+            if raw:  # a file name that is not UTF-8: its exact bytes (index/names.py)
+                p.doc["path_bytes"] = raw
             old = known.get(p.doc["key"])
             if old is not None:
                 deletes.setdefault(old[0], []).append(old[1])
@@ -346,57 +292,3 @@ def _build(
         summary.index_bytes = idx.size_bytes()
         summary.index_docs = idx.num_docs
     return summary
-
-
-def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
-    """Merge all segments of ``path`` (and of the indexes ``parts``) into one; returns docs kept."""
-    with _writing(Path(path)):
-        return _compact(Path(path), parts)
-
-
-def _compact(path: Path, parts: Iterable[str | Path]) -> int:
-    parts = list(parts)
-    writer = IndexWriter(path)
-    sources = [EmbeddedIndex(path), *(EmbeddedIndex(p) for p in parts)]
-    try:
-        for other in sources[1:]:
-            if other.params != writer.params:
-                raise InputError(f"cannot merge {other.path}: built with other fingerprint parameters")
-        docs: list[dict[str, Any]] = []
-        tables: dict[str, list[np.ndarray]] = {"fk": [], "fv": [], "mk": [], "mv": []}
-        seen: set[str] = set()
-        for idx in sources:
-            for seg in idx.segments:
-                remap = np.full(seg.num_docs, -1, dtype=np.int64)
-                for i, doc in segment_documents(seg):
-                    if i in seg.deleted or doc["key"] in seen:
-                        continue
-                    seen.add(doc["key"])
-                    remap[i] = len(docs)
-                    docs.append(doc)
-                for keys, vals, k, v in (
-                    (seg.fp_keys, seg.fp_vals, "fk", "fv"),
-                    (seg.mh_keys, seg.mh_vals, "mk", "mv"),
-                ):
-                    new_doc = remap[np.asarray(vals["doc"], dtype=np.int64)]
-                    keep = new_doc >= 0
-                    kept = np.asarray(vals)[keep].copy()
-                    kept["doc"] = new_doc[keep]
-                    tables[k].append(np.asarray(keys)[keep])
-                    tables[v].append(kept)
-        replace = [seg.name for seg in sources[0].segments]
-    finally:
-        for idx in sources:
-            idx.close()
-    fk, fv, mk, mv = empty_tables()
-    writer.commit_segment(
-        np.concatenate([fk, *tables["fk"]]),
-        np.concatenate([fv, *tables["fv"]]),
-        np.concatenate([mk, *tables["mk"]]),
-        np.concatenate([mv, *tables["mv"]]),
-        docs=docs,
-        replace=replace,
-    )
-    if parts:
-        merge_skip_lists(path, [Path(p) for p in parts])
-    return len(docs)

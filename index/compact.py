@@ -1,0 +1,124 @@
+"""Merging an embedded index's segments (and other indexes) into one, reading document tables
+defensively, and the messages of failed index writes (a full disk above all)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
+from .segment import Segment
+from .skiplist import merge_skip_lists
+from .store import EmbeddedIndex, IndexWriter, empty_tables
+
+
+def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(local id, record) of every document of ``seg``, deleted ones included; a damaged
+    document table (bytes changed in place: the sizes checked on open still match) is an
+    `IndexCorruptError`, not a ``KeyError`` or ``UnicodeDecodeError`` halfway through a build."""
+    n = 0
+    try:
+        for n, doc in enumerate(seg.iter_docs(), 1):
+            if not (
+                isinstance(doc, dict) and isinstance(doc.get("key"), str) and isinstance(doc.get("sha"), str)
+            ):
+                raise ValueError(f"record {n} has no key and hash")
+            yield n - 1, doc
+    except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _damaged_docs(seg, str(exc)) from None
+    if n != seg.num_docs:
+        raise _damaged_docs(seg, f"{n} records, the segment lists {seg.num_docs}")
+
+
+def _damaged_docs(seg: Segment, what: str) -> IndexCorruptError:
+    index = seg.directory.parent
+    return IndexCorruptError(
+        f"the document table {seg.directory / 'docs.jsonl'} is damaged ({what}); "
+        f"`code-search verify --index {index}` lists the damaged files: rebuild the index"
+    )
+
+
+# A short write to a regular file (numpy reports it without an errno) means the same.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def write_failure(exc: OSError, path: Path) -> StacklensError:
+    """The error to show for ``exc``, raised while writing the index at ``path``."""
+    if exc.errno in _NO_SPACE or (exc.errno is None and "written" in str(exc)):
+        what = os.strerror(exc.errno) if exc.errno else f"a write stopped short: {exc}"
+        return DiskFullError(
+            f"disk full: cannot write the index at {path} ({what}); free some space "
+            "or build into a path on another disk. The index keeps everything committed before, "
+            "and the partly written files were removed"
+        )
+    return StacklensError(
+        f"cannot write the index at {path}: {exc.strerror or exc}; check that the path is writable"
+    )
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise write_failure(exc, path) from exc
+
+
+def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
+    """Merge all segments of ``path`` (and of the indexes ``parts``) into one; returns docs kept."""
+    with writing(Path(path)):
+        return _compact(Path(path), parts)
+
+
+def _compact(path: Path, parts: Iterable[str | Path]) -> int:
+    parts = list(parts)
+    writer = IndexWriter(path)
+    sources = [EmbeddedIndex(path), *(EmbeddedIndex(p) for p in parts)]
+    try:
+        for other in sources[1:]:
+            if other.params != writer.params:
+                raise InputError(f"cannot merge {other.path}: built with other fingerprint parameters")
+        docs: list[dict[str, Any]] = []
+        tables: dict[str, list[np.ndarray]] = {"fk": [], "fv": [], "mk": [], "mv": []}
+        seen: set[str] = set()
+        for idx in sources:
+            for seg in idx.segments:
+                remap = np.full(seg.num_docs, -1, dtype=np.int64)
+                for i, doc in segment_documents(seg):
+                    if i in seg.deleted or doc["key"] in seen:
+                        continue
+                    seen.add(doc["key"])
+                    remap[i] = len(docs)
+                    docs.append(doc)
+                for keys, vals, k, v in (
+                    (seg.fp_keys, seg.fp_vals, "fk", "fv"),
+                    (seg.mh_keys, seg.mh_vals, "mk", "mv"),
+                ):
+                    new_doc = remap[np.asarray(vals["doc"], dtype=np.int64)]
+                    keep = new_doc >= 0
+                    kept = np.asarray(vals)[keep].copy()
+                    kept["doc"] = new_doc[keep]
+                    tables[k].append(np.asarray(keys)[keep])
+                    tables[v].append(kept)
+        replace = [seg.name for seg in sources[0].segments]
+    finally:
+        for idx in sources:
+            idx.close()
+    fk, fv, mk, mv = empty_tables()
+    writer.commit_segment(
+        np.concatenate([fk, *tables["fk"]]),
+        np.concatenate([fv, *tables["fv"]]),
+        np.concatenate([mk, *tables["mk"]]),
+        np.concatenate([mv, *tables["mv"]]),
+        docs=docs,
+        replace=replace,
+    )
+    if parts:
+        merge_skip_lists(path, [Path(p) for p in parts])
+    return len(docs)
