@@ -33,6 +33,7 @@ from fetch_corpora import LANGS
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
+from index.errors import InputError
 from index.sources import DirectorySource
 from index.store import EmbeddedIndex
 from membership.query import Matcher
@@ -293,6 +294,9 @@ def main() -> None:
         )
         (out / name).write_text(json.dumps(report, indent=1))
         print(f"\nresults written to {out / name}")
+    except InputError as e:  # a corpus that could not be fetched
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

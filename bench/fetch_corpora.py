@@ -90,7 +90,7 @@ def _run(cmd: list[str], cwd: Path) -> str:
     except FileNotFoundError as e:
         raise InputError(f"{cmd[0]} is not installed: install it, or fetch with --lang for the others") from e
     except subprocess.CalledProcessError as e:
-        raise InputError(f"`{' '.join(cmd)}` failed: {e.stderr.strip()[-400:]}") from e
+        raise InputError(f"`{' '.join(cmd)}` failed: {e.stderr.strip()[:400]}") from e
     return done.stdout
 
 
@@ -158,7 +158,9 @@ def _fetch_npm(lang: str, spec: str, keep: tuple[str, ...]) -> dict[str, str]:
     suffixes = (".ts",) if lang == "typescript" else (".js", ".mjs", ".cjs")
     with tempfile.TemporaryDirectory() as t:
         try:
-            name = _run(["npm", "pack", spec, "--silent", "--pack-destination", t], Path(t)).split()[-1]
+            name = _run(["npm", "pack", spec, "--loglevel=error", "--pack-destination", t], Path(t)).split()[
+                -1
+            ]
         except InputError as e:
             raise InputError(
                 f"cannot download the npm package {spec}: {e}. Check that npm reaches its registry"

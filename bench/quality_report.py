@@ -107,7 +107,7 @@ def summary_table(langs: dict[str, Any]) -> str:
             lines.append(
                 f"| {label} | {shown} | " + " | ".join(cells) + f" | {ours} | "
                 f"{_pooled(langs, kind, 'moss', metric):.3f} | "
-                f"{_pooled_dp(langs, kind):.3f} |"
+                + (f"{_pooled_dp(langs, kind):.3f} |" if metric != "located" else "— |")
             )
     return "\n".join(lines)
 
