@@ -96,8 +96,8 @@ class ModelService:
         ctx = self.context_length
         if ctx is not None and n + max_new > ctx:
             raise InputError(
-                f"the prompt has {n} tokens and {field} is {max_new}: together over this model's "
-                f"context of {ctx} tokens; send a shorter prompt or ask for fewer tokens"
+                f"the prompt ({n} tokens) and {field}={max_new} need {n + max_new}, over this "
+                f"model's context of {ctx} tokens; send a shorter prompt or ask for fewer tokens"
             )
 
     async def generate(self, req: GenerationRequest) -> list[str]:
