@@ -36,8 +36,9 @@ class CaseSet:
     excluded: Counter[str] = field(default_factory=Counter)  # kind -> cases dropped, and why
 
 
-def _draw(lines: list[str], rng: random.Random) -> tuple[int, str] | None:
-    """(first line, text) of a random span, or None when the file has none big enough."""
+def _draw(lines: list[str], rng: random.Random) -> tuple[int, int, str] | None:
+    """(first line, line after the last, text) of a random span, or None when the file has
+    none big enough."""
     for _ in range(20):
         n = rng.randint(5, 40)
         if len(lines) < n:
@@ -45,7 +46,7 @@ def _draw(lines: list[str], rng: random.Random) -> tuple[int, str] | None:
         start = rng.randrange(0, len(lines) - n + 1)
         chunk = "".join(lines[start : start + n])
         if nonspace(chunk) >= MIN_NONSPACE:
-            return start, chunk
+            return start, start + n, chunk
     return None
 
 
@@ -67,10 +68,11 @@ def make_cases(corpus: LangCorpus, per_kind: int, n_negatives: int, seed: int = 
             drawn = _draw(texts[path], rng)
             if drawn is None:
                 continue
-            first, chunk = drawn
+            first, stop, chunk = drawn
             rel = corpus.rel(path)
             if kind in ("renamed", "comment_stripped", "edited"):
-                toks = tokens(chunk, rel, "".join(texts[path][:first]))
+                lines = texts[path]
+                toks = tokens(chunk, rel, "".join(lines[:first]), "".join(lines[stop:]))
             if kind == "verbatim":
                 case = Case(kind, lang, chunk, rel)
             elif kind == "reindented":
@@ -125,7 +127,7 @@ def make_negatives(corpus: LangCorpus, count: int, seed: int = 2) -> list[Case]:
         if len(out) >= count:
             break
         drawn = _draw(_lines(path), rng)
-        if drawn is None or windows(drawn[1]) & corpus_windows:
+        if drawn is None or windows(drawn[2]) & corpus_windows:
             continue
-        out.append(Case("negative", corpus.lang, drawn[1], ""))
+        out.append(Case("negative", corpus.lang, drawn[2], ""))
     return out

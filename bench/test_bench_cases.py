@@ -83,3 +83,10 @@ def test_winnowing_attributes_a_copy_and_rejects_new_text() -> None:
     names, span = w.query("int x;\n" + copy)
     assert names == ["f3.c"] and span is not None and span[0] >= 7
     assert w.query(" ".join(f"z{rng.randrange(10**6)}" for _ in range(300))) == ([], None)
+
+
+def test_a_span_ending_inside_a_comment_is_lexed_as_the_file_has_it() -> None:
+    js = "function f(a) {\n  return a;\n}\n/**\n * Count the lines of a function\n */\n"
+    head, tail = js.split(" */\n")
+    renamed = rename(tokens(head, "x.js", "", " */\n" + tail))
+    assert "Count the lines of a function" in renamed and "function v" in renamed

@@ -29,16 +29,16 @@ def _lexer(suffix: str) -> Lexer:
     return get_lexer_for_filename(f"x{suffix}", stripnl=False, stripall=False, ensurenl=False)
 
 
-def tokens(text: str, path: str, before: str = "") -> Tokens:
-    """Pygments tokens of ``text``, lexed after ``before`` (the file up to the span), so that a
-    span starting inside a comment or a string is lexed as the file has it."""
+def tokens(text: str, path: str, before: str = "", after: str = "") -> Tokens:
+    """Pygments tokens of ``text``, lexed inside its file (``before`` and ``after`` it), so that
+    a span that starts or ends inside a comment or a string is lexed as the file has it."""
     out: Tokens = []
-    pos, start = 0, len(before)
-    for ttype, value in _lexer(PurePath(path).suffix.lower()).get_tokens(before + text):
-        end = pos + len(value)
-        if end > start:
-            out.append((ttype, value[max(0, start - pos) :]))
-        pos = end
+    pos, start, end = 0, len(before), len(before) + len(text)
+    for ttype, value in _lexer(PurePath(path).suffix.lower()).get_tokens(before + text + after):
+        stop = pos + len(value)
+        if stop > start and pos < end:
+            out.append((ttype, value[max(0, start - pos) : end - pos]))
+        pos = stop
     if "".join(v for _, v in out) != text:  # never seen; a transform must not corrupt the copy
         raise ValueError(f"the Pygments lexer for {path} does not round-trip the text")
     return out
