@@ -3,6 +3,7 @@ OpenAI-compatible /v1/completions, TGI-compatible /generate and /generate_stream
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,10 +88,12 @@ class ModelService:
         blocks = "".join(as_comment_block(f.path, f.text, language_of(f.path)) for f in files)
         return self.template.render(blocks + prompt, body.suffix)
 
-    def check_fits(self, prompt: str, max_new: int, field: str = "max_tokens") -> None:
-        """Refuse up front what the model cannot generate: an empty prompt, or a prompt and
-        ``max_new`` tokens that do not fit its context (it would fail or ramble past it)."""
-        n = len(self.backend.tokenizer(prompt)["input_ids"])
+    async def check_fits(self, prompt: str, max_new: int, field: str = "max_tokens") -> int:
+        """The prompt's token count, after refusing up front what the model cannot generate: an
+        empty prompt, or a prompt and ``max_new`` tokens over its context (it would fail, or
+        ramble past it, after a minute of work)."""
+        # In a thread: a prompt near the body limit takes seconds to tokenize on a small CPU.
+        n = len((await asyncio.to_thread(self.backend.tokenizer, prompt))["input_ids"])
         if n == 0:
             raise InputError("the prompt is empty: send at least the code before the cursor")
         ctx = self.context_length
@@ -99,6 +102,7 @@ class ModelService:
                 f"the prompt ({n} tokens) and {field}={max_new} need {n + max_new}, over this "
                 f"model's context of {ctx} tokens; send a shorter prompt or ask for fewer tokens"
             )
+        return n
 
     async def generate(self, req: GenerationRequest) -> list[str]:
         """Texts (cut at stops) for a non-streaming request; n=1 requests are batched."""
@@ -155,11 +159,10 @@ class ModelService:
             if aclose is not None:
                 await aclose()
 
-    def usage(self, prompt: str, texts: list[str]) -> dict[str, int]:
+    def usage(self, prompt_tokens: int, texts: list[str]) -> dict[str, int]:
         tok = self.backend.tokenizer
-        p = len(tok(prompt)["input_ids"])
         c = sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
-        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": c, "total_tokens": prompt_tokens + c}
 
 
 def create_app(config: ServerConfig) -> FastAPI:

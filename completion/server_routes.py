@@ -50,7 +50,7 @@ def add_generation_routes(app: FastAPI, service: ModelService, authorize: Callab
         if body.stream and body.n != 1:
             raise InputError("streaming supports n=1 only")
         text_prompt = service.fim_prompt(body, prompt)
-        service.check_fits(text_prompt, body.max_tokens)
+        prompt_tokens = await service.check_fits(text_prompt, body.max_tokens)
         stop_list = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         req = service.request(
             text_prompt,
@@ -97,31 +97,31 @@ def add_generation_routes(app: FastAPI, service: ModelService, authorize: Callab
             "created": created,
             "model": model_name,
             "choices": choices,
-            "usage": service.usage(text_prompt, texts),
+            "usage": service.usage(prompt_tokens, texts),
         }
 
-    def tgi_request(body: GenerateBody) -> GenerationRequest:
+    async def tgi_request(body: GenerateBody) -> GenerationRequest:
         p = body.parameters
-        service.check_fits(body.inputs, p.max_new_tokens, "max_new_tokens")
+        await service.check_fits(body.inputs, p.max_new_tokens, "max_new_tokens")
         temperature = (p.temperature or 1.0) if p.do_sample or p.temperature else 0.0
         stops = service.stops(p.stop)
         return service.request(body.inputs, p.max_new_tokens, temperature, p.top_p or 1.0, stops)
 
     @app.post("/generate", dependencies=[Depends(authorize)])
     async def generate(body: GenerateBody, request: Request) -> dict[str, Any]:
-        req = tgi_request(body)
+        req = await tgi_request(body)
         text = (await unless_gone(request, service.generate(req)))[0]
         out: dict[str, Any] = {
             "generated_text": (body.inputs + text) if body.parameters.return_full_text else text
         }
         if body.parameters.details:
-            n = service.usage("", [text])["completion_tokens"]
+            n = service.usage(0, [text])["completion_tokens"]
             out["details"] = {"finish_reason": "eos_token", "generated_tokens": n}
         return out
 
     @app.post("/generate_stream", dependencies=[Depends(authorize)], response_model=None)
     async def generate_stream(body: GenerateBody) -> StreamingResponse:
-        req = tgi_request(body)
+        req = await tgi_request(body)
 
         async def events() -> AsyncIterator[str]:
             full, index = "", 0
