@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from membership import Match
 
-from .documents import path_hint
+from .documents import STATS, path_hint
 from .highlights import Highlight, match_data
 from .inline import ACCEPT_COMMAND
 from .state import VERSION, StacklensServer
@@ -99,6 +99,8 @@ def status(ls: StacklensServer, timings: bool = False) -> dict[str, Any]:
         "completion": ls.engines.status(),
         "completionsServed": ls.completions_served,
         "openDocuments": len(ls.workspace.text_documents),
+        # Large documents must be edited without re-splitting them (see documents.STATS).
+        "documentLines": {"fullSplits": STATS["full_splits"], "incrementalEdits": STATS["incremental_edits"]},
         "allowlist": str(ls.allowlist.file) if ls.allowlist.file else None,
         "allowedRepositories": sorted(ls.allowlist.repos),
         "p50Ms": {k: _p50([t[k] for t in recent]) for k in ("engine", "check", "total")},

@@ -51,17 +51,21 @@ def _overlaps_candidate(m: Match, context_chars: int) -> bool:
     return m.query_span.end_char > context_chars
 
 
+def _warn_unchecked(ls: StacklensServer, client: str) -> None:
+    """Once, at the first request: without an index nothing is checked."""
+    if not ls.gate.configured and ls.config.membership.policy != "off":
+        ls.show_once(
+            "stacklens: no membership index configured, suggestions are not checked "
+            f"({NO_INDEX_LLM_LS if client == 'llm-ls' else NO_INDEX_LSP})",
+            types.MessageType.Warning,
+        )
+
+
 async def _gate(
-    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None, client: str
+    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None
 ) -> list[Candidate] | None:
     """Candidates allowed by the policy; None when they could not be checked (fail closed)."""
     if not ls.gate.configured:
-        if ls.config.membership.policy != "off":
-            ls.show_once(
-                "stacklens: no membership index configured, suggestions are not checked "
-                f"({NO_INDEX_LLM_LS if client == 'llm-ls' else NO_INDEX_LSP})",
-                types.MessageType.Warning,
-            )
         return [Candidate(t) for t in texts]
     try:
         found_all = await ls.gate.check_many(
@@ -123,6 +127,7 @@ async def generate(
             explicit=explicit,
             max_candidates=ls.config.max_candidates,
         )
+        _warn_unchecked(ls, client)
         t0 = time.perf_counter()
         completions = await ls.engines.complete(request, settings, client)
         t1 = time.perf_counter()
@@ -134,7 +139,7 @@ async def generate(
             if text.strip() and text not in texts:
                 texts.append(text)
         before = doc.text[max(0, offset - ls.config.membership.context_chars) : offset]
-        checked = await _gate(ls, texts, before, lang, path_hint(uri), client) if texts else []
+        checked = await _gate(ls, texts, before, lang, path_hint(uri)) if texts else []
         t2 = time.perf_counter()
         ls.completions_served += 1
         ms = {"engine": (t1 - t0) * 1000, "check": (t2 - t1) * 1000, "total": (t2 - started) * 1000}

@@ -7,11 +7,12 @@ message, where llm-vscode only stays quiet for llm-ls's exact ``Canceled``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from cattrs import transform_error
-from lsprotocol.types import EXIT, ResponseError
+from lsprotocol.types import EXIT, INITIALIZE, SHUTDOWN, ResponseError
 from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import MsgId, RPCRequest
@@ -25,6 +26,7 @@ REQUEST_CANCELLED = -32800
 # llm-vscode hides exactly that message and shows a popup for any other.
 LLM_LS_CANCELED = "Canceled"
 LLM_LS_PREFIX = "llm-ls/"
+SETTLE_STEPS = 1000  # x 10 ms: how long shutdown waits for a pending initialize
 
 
 def valid_id(value: Any) -> bool:
@@ -82,6 +84,16 @@ class StacklensProtocol(LanguageServerProtocol):
             self.handle_message(message)
         except Exception:  # one bad message must not end the read loop
             log.exception("unable to handle message %s", data.get("method"))
+
+    async def settle(self, data: Any) -> None:
+        """Before ``shutdown``/``exit``: let a pending ``initialize`` finish. A client may send
+        the whole session at once; pygls's shutdown cancels every other request in flight."""
+        if not (isinstance(data, dict) and data.get("method") in (SHUTDOWN, EXIT)):
+            return
+        for _ in range(SETTLE_STEPS):
+            if INITIALIZE not in self._methods.values():
+                return
+            await asyncio.sleep(0.01)
 
     def handle_message(self, message: Any) -> None:
         if self._shutdown and isinstance(message, RPCRequest) and message.method != EXIT:

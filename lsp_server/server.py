@@ -10,7 +10,7 @@ import sys
 from lsprotocol import types
 
 from . import code_actions, commands, hover, inline, llmls
-from .documents import use_lsp_lines
+from .documents import LspTextDocument, use_lsp_lines
 from .state import StacklensServer
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ def _documents(ls: StacklensServer) -> None:
     @ls.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: StacklensServer, params: types.DidOpenTextDocumentParams) -> None:
         uri = params.text_document.uri
+        doc = ls.workspace.text_documents.get(uri)
+        if isinstance(doc, LspTextDocument):
+            doc.line_starts()  # the one whole-text split: edits and snapshots keep it up to date
         ls.touch(uri)
         ls.schedule_scan(uri)
 

@@ -18,7 +18,7 @@ from completion.types import OpenDocument
 
 from .checker import MembershipGate
 from .config import ConfigError, ConfigLayers, ServerConfig
-from .documents import DocumentText, codec_of, language_of, open_text, path_hint
+from .documents import DocumentText, LspTextDocument, codec_of, language_of, open_text, path_hint
 from .engines import Engines
 from .highlights import Highlight, HighlightStore, diagnostics
 from .policy import Allowlist, Policy
@@ -158,7 +158,10 @@ class StacklensServer(LanguageServer):
         if found is None:
             return None
         text, language_id = found
-        return DocumentText.of(text, codec_of(self.workspace)), language_of(uri, language_id)
+        doc = self.workspace.text_documents.get(uri)
+        # An open document keeps its line starts up to date: no split per snapshot.
+        starts = doc.line_starts() if isinstance(doc, LspTextDocument) and doc.source is text else None
+        return DocumentText.of(text, codec_of(self.workspace), starts), language_of(uri, language_id)
 
     def touch(self, uri: str) -> None:
         self.recent[uri] = None
@@ -204,7 +207,7 @@ class StacklensServer(LanguageServer):
     async def _scan(self, uri: str, delay: float) -> None:
         await asyncio.sleep(delay)
         snap = self.snapshot(uri)
-        if snap is None or not snap[0].text.strip():
+        if snap is None or not snap[0].text or snap[0].text.isspace():  # no copy of a huge text
             return
         doc, lang = snap
         path = path_hint(uri)

@@ -43,9 +43,11 @@ async def pump(
             events = parser.feed(data)
         for event in events:
             if isinstance(event, Message):
+                await protocol.settle(event.data)
                 protocol.receive(event.data)
             else:
                 protocol.reply_error(None, PARSE_ERROR, event.reason)
+            await asyncio.sleep(0)  # let the handler start before the next message, as pygls does
 
 
 def serve_stdio(server: Any, stdin: BinaryIO, stdout: BinaryIO) -> None:
