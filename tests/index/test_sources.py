@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -139,3 +140,16 @@ def test_unusable_sources_get_clear_errors(tmp_path: Path) -> None:
     bad.write_bytes(b"PAR1 not really")
     with pytest.raises(InputError, match="Parquet"):
         list(ParquetSource(bad, BuildLimits()).files(SkipStats()))
+
+
+def test_git_checkout_with_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    name = os.fsdecode(b"caf\xe9.py")  # latin-1 bytes: what git ls-files -z hands over as is
+    (tmp_path / name).write_text(CODE)
+    (tmp_path / "ok.py").write_text(CODE)
+    subprocess.run(["git", "-C", str(tmp_path), "init", "-q"], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    files, _ = _files(DirectorySource(tmp_path, BuildLimits()))
+    assert sorted((f.path, f.path_bytes) for f in files) == [
+        ("caf\\xe9.py", "636166e92e7079"),
+        ("ok.py", None),
+    ]
