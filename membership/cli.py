@@ -148,7 +148,7 @@ def _batch(checker: Any, args: argparse.Namespace, settings: QuerySettings) -> i
                 found += bool(matches)
             except (ValueError, StacklensError) as exc:
                 msg = str(exc) if isinstance(exc, StacklensError) else f"malformed JSON: {exc}"
-                sys.stderr.write(f"code-search: {args.batch}:{lineno}: {msg}\n")
+                sys.stderr.write(printable(f"code-search: {args.batch}:{lineno}: {msg}") + "\n")
                 out = {"id": row_id, "matches": [], "error": msg}
                 errors += 1
             sys.stdout.write(json.dumps(out) + "\n")
@@ -226,7 +226,9 @@ def _verify(args: argparse.Namespace) -> int:
     with EmbeddedIndex(args.index) as idx:
         bad = idx.verify()
     if bad:
-        sys.stderr.write("damaged index files (rebuild the index):\n" + "\n".join(bad) + "\n")
+        sys.stderr.write(
+            "damaged index files (rebuild the index):\n" + "".join(printable(b) + "\n" for b in bad)
+        )
         return EXIT_ERROR
     sys.stderr.write(f"{args.index}: all checksums match\n")
     return EXIT_NONE

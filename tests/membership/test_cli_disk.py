@@ -20,14 +20,14 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # Runs inside the namespace: mounts the tmpfs, builds, reports what the disk holds afterwards.
 DRIVER = r"""
 import json, os, subprocess, sys
-mnt, size, first, second = sys.argv[1:5]
+mnt, size, first, *second = sys.argv[1:]
 subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", mnt], check=True)
 idx = os.path.join(mnt, "idx")
 def cli(*args):
     p = subprocess.run([sys.executable, "-m", "membership", *args], capture_output=True, text=True)
     return {"rc": p.returncode, "stderr": p.stderr, "stdout": p.stdout}
 report = {"first": cli("build", "--index", idx, "--jobs", "1", first)}
-report["second"] = cli("build", "--index", idx, "--jobs", "1", second)
+report["second"] = cli("build", "--index", idx, "--jobs", "1", *second)
 report["files"] = sorted(os.listdir(idx))
 report["info"] = cli("info", "--index", idx)
 st = os.statvfs(mnt)
@@ -52,8 +52,9 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_files(tmp_path: Pa
     shutil.copy(STDLIB / "bisect.py", small / "bisect.py")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    # 160 KiB: the first index (a few KB) fits, the email package's (~250 KB) does not.
-    cmd = [*_namespace(), sys.executable, "-c", DRIVER, str(mnt), "160k", str(small), str(STDLIB / "email")]
+    # 160 KiB: the first index (a few KB) fits, that of ~1 MB of source does not.
+    big = [str(STDLIB / p) for p in ("email", "logging", "http")]
+    cmd = [*_namespace(), sys.executable, "-c", DRIVER, str(mnt), "160k", str(small), *big]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
