@@ -38,7 +38,7 @@ _PREAMBLE = re.compile(r"<\?(?:php|xml)\b.*|#!.*")  # lines that may stand befor
 _DIRECTIVE = re.compile(
     r"#(?:include|import|define|undef|if|ifdef|ifndef|pragma|region)\b"
 )  # code, not comment
-_HEAD_LINES = 200
+_HEAD_LINES, _HEAD_CHARS = 200, 16_384  # how far a leading comment may reach
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -95,7 +95,7 @@ def leading_comment(text: str) -> list[tuple[int, str]]:
     the first line that is neither blank nor comment."""
     out: list[tuple[int, str]] = []
     closing: str | None = None
-    for n, raw in enumerate(text.lstrip("\ufeff").splitlines()[:_HEAD_LINES], 1):
+    for n, raw in enumerate(text[:_HEAD_CHARS].lstrip("\ufeff").splitlines()[:_HEAD_LINES], 1):
         line = raw.strip()
         if closing is not None:
             out.append((n, line))

@@ -80,3 +80,12 @@ def test_search_paging_is_checked_before_the_store(serve: Serve, offset: int, si
     assert r.status_code == status, r.text
     if status == 422:
         assert "10,000" in r.text or "less than 10000" in r.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_a_body_that_is_not_json_nor_utf8_is_a_422(serve: Serve, content_type: str) -> None:
+    # Not JSON: validated as bytes, and the 422 echoes them (which made a 500 while encoding).
+    url = serve()
+    r = httpx.post(f"{url}/v1/check", content=b"\x80\xff{", headers={"content-type": content_type})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["input"] == "\\x80\\xff{"
