@@ -4,6 +4,7 @@ from .config import BuildLimits, FingerprintParams
 from .errors import (
     BackendError,
     ConfigError,
+    DiskFullError,
     IndexBusyError,
     IndexCorruptError,
     IndexNotFoundError,
@@ -17,6 +18,7 @@ __all__ = [
     "BackendError",
     "BuildLimits",
     "ConfigError",
+    "DiskFullError",
     "EmbeddedIndex",
     "FingerprintParams",
     "IndexBusyError",
