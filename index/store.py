@@ -43,6 +43,7 @@ class FingerprintHits:
     pos: np.ndarray
     line: np.ndarray
     meta: np.ndarray
+    df: np.ndarray  # int64 postings of the hit's key in the whole store (how common its shape is)
 
 
 @dataclass(frozen=True)
@@ -54,29 +55,37 @@ class BandHits:
 
 
 POSTINGS_BUDGET = 2048  # postings one query may read from one table of one segment
+# Postings read of a key that more than ``max_postings`` documents share. Such a key (a licence
+# header, boilerplate) cannot tell which file a copy came from, but a long run of them is text
+# of the corpus all the same: its first few postings are the same files for every key of the
+# run, so the run chains there (and reports how common it is) instead of matching nothing.
+COMMON_SAMPLE = 8
 
 
-def gather_postings(keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices into ``keys`` equal to each query key, and which query key each belongs to."""
+def gather_postings(
+    keys: np.ndarray, query: np.ndarray, max_postings: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices into ``keys`` equal to each query key, which query key each belongs to, and
+    how many postings each query key has in ``keys`` (more than were read for a sampled key)."""
     lo = np.searchsorted(keys, query, side="left")
     hi = np.searchsorted(keys, query, side="right")
-    counts = hi - lo
-    # Keys shared by very many documents are boilerplate; they cannot attribute anything.
-    counts[counts > max_postings] = 0
+    df = hi - lo
+    counts = np.where(df > max_postings, np.minimum(df, COMMON_SAMPLE), df)
     total = int(counts.sum())
     if total > POSTINGS_BUDGET:
         # Generic queries touch thousands of postings; the rarest keys carry the attribution,
-        # so the most common ones go first until the query fits its budget.
-        by_rarity = np.argsort(counts, kind="stable")
+        # so the most common ones are cut to a sample until the query fits its budget.
+        by_rarity = np.argsort(df, kind="stable")
         fits = int(np.searchsorted(np.cumsum(counts[by_rarity]), POSTINGS_BUDGET, side="right"))
-        counts[by_rarity[fits:]] = 0
+        cut = by_rarity[fits:]
+        counts[cut] = np.minimum(counts[cut], COMMON_SAMPLE)
         total = int(counts.sum())
     if total == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), df
     qi = np.repeat(np.arange(len(query)), counts)
     starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
     idx = starts + np.arange(total)
-    return idx, qi
+    return idx, qi, df
 
 
 def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
@@ -156,12 +165,15 @@ class EmbeddedIndex:
 
     def _postings(
         self, table: str, keys: np.ndarray, max_postings: int
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per segment with hits: (query index, global doc reference, stored values)."""
+    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Per segment with hits: (query index, global doc reference, stored values); and the
+        postings of each query key in all segments."""
         out = []
         short = stored_keys(keys)
+        df = np.zeros(len(keys), dtype=np.int64)
         for si, seg in enumerate(self.segments):
-            idx, qi = gather_postings(getattr(seg, f"{table}_keys"), short, max_postings)
+            idx, qi, seg_df = gather_postings(getattr(seg, f"{table}_keys"), short, max_postings)
+            df += seg_df
             if len(idx) == 0:
                 continue
             vals = getattr(seg, f"{table}_vals")[idx]
@@ -170,21 +182,61 @@ class EmbeddedIndex:
                 keep = ~np.isin(doc, list(seg.deleted))
                 qi, vals, doc = qi[keep], vals[keep], doc[keep]
             out.append((qi, doc | (si << 32), vals))
-        return out
+        return out, df
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
-        for qi, doc, vals in self._postings("fp", keys, max_postings):
+        found, df = self._postings("fp", keys, max_postings)
+        for qi, doc, vals in found:
             packed = vals["packed"]
             pos = packed & np.uint64(0xFFFFF)
             line = (packed >> np.uint64(20)) & np.uint64(0xFFFFF)
             span = (packed >> np.uint64(40)) & np.uint64(0xFF)
-            parts.append((qi, doc, pos, line, (packed >> np.uint64(48)) | (span << np.uint64(16))))
-        return FingerprintHits(*_columns(parts, 5))
+            parts.append((qi, doc, pos, line, (packed >> np.uint64(48)) | (span << np.uint64(16)), df[qi]))
+        return FingerprintHits(*_columns(parts, 6))
+
+    def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
+        """Postings of ``keys`` in the documents ``docs`` (global references) only, however many
+        other documents share the keys: what a sample of a common key's postings left out for
+        the documents a query is about (``df`` is then the postings in those documents)."""
+        parts = []
+        short = stored_keys(keys)
+        for si, seg in enumerate(self.segments):
+            local = np.unique(docs[(docs >> 32) == si] & 0xFFFFFFFF)
+            if len(local) == 0:
+                continue
+            lo = np.searchsorted(seg.fp_keys, short, side="left")
+            hi = np.searchsorted(seg.fp_keys, short, side="right")
+            for j in np.flatnonzero(hi > lo).tolist():
+                # Within one key the postings are in document order (segments are written by a
+                # stable sort on the key), so each document's postings are one range.
+                in_key = np.asarray(seg.fp_vals["doc"][lo[j] : hi[j]])
+                a = np.searchsorted(in_key, local, side="left")
+                b = np.searchsorted(in_key, local, side="right")
+                n = b - a
+                if not n.any():
+                    continue
+                idx = lo[j] + np.repeat(a - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+                vals = seg.fp_vals[idx]
+                doc = vals["doc"].astype(np.int64)
+                keep = ~np.isin(doc, list(seg.deleted)) if seg.deleted else np.ones(len(doc), dtype=bool)
+                packed = vals["packed"][keep]
+                parts.append(
+                    (
+                        np.full(int(keep.sum()), j, dtype=np.int64),
+                        doc[keep] | (si << 32),
+                        packed & np.uint64(0xFFFFF),
+                        (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
+                        (packed >> np.uint64(48))
+                        | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)),
+                        np.full(int(keep.sum()), hi[j] - lo[j], dtype=np.int64),
+                    )
+                )
+        return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
-        for qi, doc, vals in self._postings("mh", keys, max_postings):
+        for qi, doc, vals in self._postings("mh", keys, max_postings)[0]:
             first = vals["lines"] & np.uint32(0xFFFFF)
             parts.append((qi, doc, first, first + (vals["lines"] >> np.uint32(20))))
         return BandHits(*_columns(parts, 4))

@@ -44,12 +44,14 @@ class Match(BaseModel):
     source_span: SourceSpan
     query_span: QuerySpan
     matched_chars: int = Field(ge=0)
+    occurrences: int = Field(1, ge=1, description="how many corpus files contain the matched code")
 
     def describe(self) -> str:
         """One line for humans: where, which lines, how strongly, under which licence."""
         where = f"{self.source.repo}/{self.source.path}" if self.source.repo else self.source.path
         lic = self.source.license or "licence unknown"
+        common = f", found in {self.occurrences:,} files" if self.occurrences > 1 else ""
         return (
             f"{where}:{self.source_span.start_line}-{self.source_span.end_line} "
-            f"({self.kind}, score {self.score:.2f}, {self.matched_chars} chars, {lic})"
+            f"({self.kind}, score {self.score:.2f}, {self.matched_chars} chars, {lic}{common})"
         )

@@ -9,6 +9,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -60,6 +61,7 @@ class _Candidate:
     kind: str
     score: float
     chars: int
+    occurrences: int = 1  # corpus files holding the matched code, at most (its rarest k-gram's)
 
     @property
     def weight(self) -> float:
@@ -103,24 +105,32 @@ class _Shape:
         return int((self._previous_same[i:j] < i).sum())
 
 
-def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
-    """Group hits (sorted by q) into chains that advance in both texts with a bounded drift."""
+def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
+    """Group hits (sorted by q) into chains that advance in both texts with a bounded drift.
+    Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
+    share left out: a licence header between two copied parts is no gap in the evidence."""
     if len(q) > 1:
-        dq, ds = np.diff(q), np.diff(s)
+        dq, ds, de = np.diff(q), np.diff(s), np.diff(e)
         advancing = (dq > 0).all() and (ds > 0).all()
-        if advancing and max(dq.max(), ds.max()) <= max_gap and (np.abs(ds - dq) <= max_drift).all():
+        if (
+            advancing
+            and de.max() <= max_gap
+            and (ds - (dq - de) <= max_gap).all()
+            and (np.abs(ds - dq) <= max_drift).all()
+        ):
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
     last_q: list[int] = []
     last_s: list[int] = []
+    last_e: list[int] = []
     active: list[int] = []  # chains in the order they last grew, so by their last q
-    for h, (qh, sh) in enumerate(zip(q.tolist(), s.tolist(), strict=True)):
-        while active and qh - last_q[active[0]] > max_gap:
+    for h, (qh, sh, eh) in enumerate(zip(q.tolist(), s.tolist(), e.tolist(), strict=True)):
+        while active and eh - last_e[active[0]] > max_gap:
             del active[0]  # out of reach, and so is nothing behind it
         best, best_drift = -1, max_drift + 1
         for c in active:
             step_q, step_s = qh - last_q[c], sh - last_s[c]
-            if step_q <= 0 or step_s <= 0 or step_s > max_gap:
+            if step_q <= 0 or step_s <= 0 or step_s - (step_q - eh + last_e[c]) > max_gap:
                 continue
             drift = step_s - step_q if step_s > step_q else step_q - step_s
             if drift < best_drift:
@@ -130,9 +140,10 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
             chains.append([h])
             last_q.append(qh)
             last_s.append(sh)
+            last_e.append(eh)
         else:
             chains[best].append(h)
-            last_q[best], last_s[best] = qh, sh
+            last_q[best], last_s[best], last_e[best] = qh, sh, eh
             active.remove(best)
         active.append(best)
         if len(active) > _MAX_ACTIVE:
@@ -141,7 +152,7 @@ def _chains(q: np.ndarray, s: np.ndarray, max_gap: int, max_drift: int) -> list[
 
 
 def _link(
-    chains: list[list[int]], q: list[int], s: list[int], max_gap: int, max_skip: int
+    chains: list[list[int]], q: list[int], s: list[int], e: list[int], max_gap: int, max_skip: int
 ) -> list[list[int]]:
     """Join chains that follow each other in the query while the source skips ahead by up to
     ``max_skip`` tokens: a copy with its comments stripped (or lines deleted) skips doc comments
@@ -150,20 +161,20 @@ def _link(
     if len(chains) < 2:
         return chains
     groups: list[list[int]] = []
-    ends: list[tuple[int, int]] = []  # last (q, s) of each group
+    ends: list[tuple[int, int, int]] = []  # last (q, s, e) of each group
     for chain in sorted(chains, key=lambda c: q[c[0]]):
-        fq, fs = q[chain[0]], s[chain[0]]
+        fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
         best, best_skip = -1, max_skip + 1
-        for g, (lq, ls) in enumerate(ends):
+        for g, (lq, ls, le) in enumerate(ends):
             dq, ds = fq - lq, fs - ls
-            if 0 < dq <= max_gap and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
+            if dq > 0 and fe - le <= max_gap and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
                 best, best_skip = g, ds - dq
         if best < 0:
             groups.append(list(chain))
-            ends.append((q[chain[-1]], s[chain[-1]]))
+            ends.append((q[chain[-1]], s[chain[-1]], e[chain[-1]]))
         else:
             groups[best].extend(chain)
-            ends[best] = (q[chain[-1]], s[chain[-1]])
+            ends[best] = (q[chain[-1]], s[chain[-1]], e[chain[-1]])
     return groups
 
 
@@ -185,6 +196,26 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     best = np.zeros(n_groups, dtype=np.int64)
     np.maximum.at(best, keys // stride, pair)
     return best
+
+
+def _effective_positions(at: np.ndarray, found: FingerprintHits, n_keys: int, n: int) -> np.ndarray:
+    """Query positions with the common stretches left out. A key is common when the store read
+    only a sample of its postings (hundreds of files share it); a stretch between two common
+    keys with no other key in it is common too (the index keeps one k-gram in a window, so
+    most positions of a licence header have no key at all)."""
+    sampled = np.bincount(found.qi, minlength=n_keys)[found.qi] < found.df
+    state = np.zeros(n, dtype=np.int8)  # 0: no key, 2: common, 1: a key read in full
+    state[at[sampled]] = 2
+    state[at[~sampled]] = 1
+    ar = np.arange(n)
+    prev = np.maximum.accumulate(np.where(state > 0, ar, -1))
+    nxt = np.minimum.accumulate(np.where(state > 0, ar, n)[::-1])[::-1]
+    inside = (prev >= 0) & (nxt < n)
+    common = (state == 2) | (
+        inside & (state[np.maximum(prev, 0)] == 2) & (state[np.minimum(nxt, n - 1)] == 2)
+    )
+    c = common.astype(np.int64)
+    return ar - np.cumsum(c) + c
 
 
 def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
@@ -248,19 +279,23 @@ class Matcher:
         found = self.store.lookup_fingerprints(keys, self.settings.max_postings)
         if len(found.qi) < 2:
             return []
+        # Positions of k-grams that hundreds of files share (licence headers, boilerplate) do
+        # not count as gaps or as uncovered text: ``eff`` is a position without them.
+        eff_at = _effective_positions(at[found.qi], found, len(keys), len(tokens) + 1)
+        found = self._complete_samples(found, keys)
         exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
-        # How common each hit's shape is: postings of its key in the corpus (as far as the
-        # lookup read them). A hit shared with many files is weak evidence of a copy.
-        rarity = 1.0 / np.bincount(found.qi, minlength=len(keys))[found.qi]
+        # How common each hit's shape is: postings of its key in the corpus. A hit shared with
+        # many files is weak evidence of a copy.
+        rarity = 1.0 / np.maximum(found.df, 1)
         # From here on a hit's ``qi`` is the token position of its k-gram in the query.
         hits = replace(found, qi=at[found.qi])
+        eff = eff_at[hits.qi]
         order = np.lexsort((hits.pos, hits.qi, hits.doc))
-        if cs is not None:
-            # A bridge and a k-gram of the text can start at the same token on both sides: one
-            # hit there, or the chain splits in two.
-            o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
-            dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
-            order = order[np.r_[True, ~dup]]
+        # A bridge and a k-gram of the text can start at the same token on both sides, and a
+        # completed sample repeats what the sample had: one hit each, or a chain splits in two.
+        o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
+        dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
+        order = order[np.r_[True, ~dup]]
         # A k-gram repeated all over one file (tables, generated code) can only support so many
         # chains; keeping a few occurrences per document keeps chaining linear.
         d, qq = hits.doc[order], hits.qi[order]
@@ -303,9 +338,15 @@ class Matcher:
         for g in viable:
             idx = order[starts[g] : ends[g]]
             q, s = hits.qi[idx], hits.pos[idx]
-            q_list, s_list, idx_list = q.tolist(), s.tolist(), idx.tolist()
+            e = eff[idx]
+            q_list, s_list, e_list, idx_list = q.tolist(), s.tolist(), e.tolist(), idx.tolist()
             chains = _link(
-                _chains(q, s, self._max_gap, self._max_drift), q_list, s_list, self._max_gap, self._max_skip
+                _chains(q, s, e, self._max_gap, self._max_drift),
+                q_list,
+                s_list,
+                e_list,
+                self._max_gap,
+                self._max_skip,
             )
             for chain in chains:
                 if len(chain) < 2:
@@ -324,6 +365,11 @@ class Matcher:
                 )
                 if upper < self.settings.min_chars:
                     continue
+                # Scattered hits are shared idioms, not a copy (checked again, exactly, in scoring).
+                cq = [e_list[h] for h in chain]
+                covered = p.kgram + sum(min(y - x, p.kgram) for x, y in itertools.pairwise(cq))
+                if covered < self.settings.min_coverage * (cq[-1] + p.kgram - cq[0]):
+                    continue
                 start, end = self._extent(q_list[a], q_list[b], argmins, line_list)
                 chars = prefix_list[end] - prefix_list[start]
                 if chars < self.settings.min_chars:
@@ -335,11 +381,37 @@ class Matcher:
                     idx[chain],
                     (start, end, chars),
                     hits,
-                    (exact, rarity),
+                    (exact, rarity, eff),
                 )
                 if c is not None:
                     out.append(c)
         return out
+
+    def _complete_samples(self, found: FingerprintHits, keys: np.ndarray) -> FingerprintHits:
+        """``found`` plus the postings that the store left out of its sample of common keys,
+        for the documents that the query's rarer keys point at. A file that starts with the
+        licence header hundreds of files share, then a line of its own, is found whole."""
+        per_key = np.bincount(found.qi, minlength=len(keys))
+        sampled = per_key[found.qi] < found.df
+        if not sampled.any() or sampled.all():
+            return found
+        docs, counts = np.unique(found.doc[~sampled], return_counts=True)
+        docs = docs[np.argsort(-counts, kind="stable")][: self._max_docs]
+        common = np.unique(found.qi[sampled])
+        extra = self.store.lookup_in_documents(keys[common], docs)
+        if len(extra.qi) == 0:
+            return found
+        df = np.zeros(len(keys), dtype=np.int64)
+        df[found.qi] = found.df
+        qi = common[extra.qi]
+        return FingerprintHits(
+            qi=np.r_[found.qi, qi],
+            doc=np.r_[found.doc, extra.doc],
+            pos=np.r_[found.pos, extra.pos],
+            line=np.r_[found.line, extra.line],
+            meta=np.r_[found.meta, extra.meta],
+            df=np.r_[found.df, df[qi]],
+        )
 
     def _extent(self, first: int, last: int, argmins: list[int], lines: list[int]) -> tuple[int, int]:
         """Token range ``[start, end)`` that a chain whose first and last hits are the k-grams
@@ -350,8 +422,8 @@ class Matcher:
         k-gram of each window starting in ``[x, first]``; where that k-gram lies before
         ``first`` it would be a hit, and it is not, so the copy cannot start at ``x``
         (``argmins[a]``: where the window starting at ``a`` has its smallest k-gram, in the
-        query). The earliest start that this allows, but not before the line of the first hit,
-        and the same at the end. Without this a copy's first and last few
+        query). The earliest line start that this allows (copies are made of lines), and the
+        same at the end. Without this a copy's first and last few
         tokens are never reported, and a short copy falls under the minimum size.
         """
         k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
@@ -361,22 +433,20 @@ class Matcher:
             if all(a >= n_win or argmins[a] >= first for a in range(x, first)):
                 start = x
                 break
-        # Within the lines of the hits: a copy ends there as often as not, and reaching further
-        # would underline unseen lines (IoU on 5-line copies) more often than it finds copied ones.
-        line_start = first
-        while line_start > start and lines[line_start - 1] == lines[first]:
-            line_start -= 1
-        start = line_start
+        for t in range(start, first + 1):  # copies are made of lines: the first line start
+            if t == 0 or lines[t] != lines[t - 1]:
+                start = t
+                break
         stop = last  # last k-gram the copy covers
         for y in range(min(last + reach, n - k), last, -1):
             if all(a < 0 or a >= n_win or argmins[a] <= last for a in range(last + 1 - reach, y - reach + 1)):
                 stop = y
                 break
         end = stop + k
-        line_end = last + k - 1
-        while line_end + 1 < end and lines[line_end + 1] == lines[last + k - 1]:
-            line_end += 1
-        end = line_end + 1
+        for t in range(end - 1, last + k - 2, -1):  # and the last line end
+            if t == n - 1 or lines[t] != lines[t + 1]:
+                end = t + 1
+                break
         return start, end
 
     def _score_chain(
@@ -387,7 +457,7 @@ class Matcher:
         idx: np.ndarray,
         extent: tuple[int, int, int],
         hits: FingerprintHits,
-        evidence: tuple[np.ndarray, np.ndarray],
+        evidence: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> _Candidate | None:
         """The candidate for one chain whose ``extent`` (token start, end, normalised chars) is
         at least ``min_chars``, or None."""
@@ -395,11 +465,12 @@ class Matcher:
         q = hits.qi[idx]
         hit_start, hit_end = int(q[0]), int(q[-1]) + k
         q_start, q_end, chars = extent
+        exact, rarity, eff = evidence
         # q is sorted: the union of the k-grams [qq, qq + k) grows by min(step, k) per hit.
-        coverage = float(np.minimum(np.diff(q), k).sum() + k) / (hit_end - hit_start)
+        e = eff[idx]
+        coverage = float(np.minimum(np.diff(e), k).sum() + k) / (int(e[-1]) + k - int(e[0]))
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
-        exact, rarity = evidence
         exact_ratio = float(exact[idx].mean())
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
@@ -417,6 +488,9 @@ class Matcher:
                 return None
         diagonal = hits.pos[idx] - q
         verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
+        df = hits.df[idx]
+        if not verbatim and int(df.min()) > self.settings.max_postings:
+            return None  # only shapes that hundreds of files share, and not even one verbatim run
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
         last = idx[-1]
         # The extent reaches past the outermost hits by as many lines in the source as in the query.
@@ -431,6 +505,7 @@ class Matcher:
             kind="exact" if verbatim else "near",
             score=round(score, 4),
             chars=chars,
+            occurrences=max(1, int(df.min())),
         )
 
     def _near(self, tokens: Tokens) -> list[_Candidate]:
@@ -505,6 +580,7 @@ class Matcher:
                         end_char=int(tokens.end[c.q_end - 1]),
                     ),
                     matched_chars=c.chars,
+                    occurrences=c.occurrences,
                 )
             )
         return matches

@@ -161,19 +161,27 @@ class ElasticIndex:
         return np.concatenate(parts)
 
     def _gathered(self, index: str, keys: np.ndarray, max_postings: int) -> list[np.ndarray]:
-        """The postings as the embedded store returns them (same gathering, same cut-off)."""
+        """The postings as the embedded store returns them (same gathering, same cut-off), and
+        the postings of each hit's key. Keys over the limit are dropped unseen (`_postings`):
+        unlike the embedded store, no sample of them is read."""
         rows = self._postings(index, keys, max_postings)
         post_keys = rows[:, 0].view(np.uint64)
         order = np.argsort(post_keys, kind="stable")
         rows, post_keys = rows[order], post_keys[order]
-        idx, qi = gather_postings(post_keys, np.asarray(keys, dtype=np.uint64), max_postings)
-        return [qi.astype(np.int64), *(rows[idx, c] for c in range(1, rows.shape[1]))]
+        idx, qi, df = gather_postings(post_keys, np.asarray(keys, dtype=np.uint64), max_postings)
+        return [qi.astype(np.int64), *(rows[idx, c] for c in range(1, rows.shape[1])), df[qi]]
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         return FingerprintHits(*self._gathered(self.fp_index, keys, max_postings))
 
+    def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
+        # Not implemented for Elasticsearch: keys over the limit are dropped unseen here, so
+        # there is no sample to complete (a copy mostly made of boilerplate is not matched).
+        empty = np.empty(0, dtype=np.int64)
+        return FingerprintHits(empty, empty, empty, empty, empty, empty)
+
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
-        return BandHits(*self._gathered(self.mh_index, keys, max_postings))
+        return BandHits(*self._gathered(self.mh_index, keys, max_postings)[:-1])
 
     def document(self, ref: int) -> dict[str, Any]:
         doc = self._docs.get(ref)

@@ -14,6 +14,9 @@ from index.builder import build
 from index.config import BuildLimits
 from index.sources import open_source
 from index.store import EmbeddedIndex
+
+# Longer than the reach of a match past its hits (a winnowing window of tokens): never underlined.
+PASTED_HEADER = "# pasted from a chat window, with a note of our own that no corpus file holds\n"
 from membership.limits import ServiceLimits
 from membership.service import create_app, running
 from tests.elastic.es_corpus import copy_packages
@@ -41,7 +44,7 @@ def service_index(service_corpus: Path, tmp_path_factory: pytest.TempPathFactory
 def query_text(service_corpus: Path) -> str:
     """About 40 lines copied verbatim from the middle of an indexed file, with a new header."""
     lines = (service_corpus / "json_decoder.py").read_text().splitlines(keepends=True)
-    return "# pasted\n" + "".join(lines[150:190])
+    return PASTED_HEADER + "".join(lines[150:190])
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from index.errors import BackendError, ConfigError
 from index.store import EmbeddedIndex
 from membership import Matcher
 from membership.client import RemoteChecker
+from tests.service.conftest import PASTED_HEADER
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def test_overlap_spans_cover_the_pasted_text(serve: Serve, service_index: Path, 
             merged.append([start, end])
     assert spans == merged
     assert all(a[1] < b[0] for a, b in itertools.pairwise(spans)), "sorted, merged"
-    assert spans[0][0] >= len("# pasted\n"), "the header line is not the corpus's"
+    assert spans[0][0] >= len(PASTED_HEADER), "the header line is not the corpus's"
     assert httpx.post(f"{url}/overlap", json={"document": "print('hi')\n"}).json() == {"spans": []}
 
 
