@@ -24,7 +24,10 @@ def test_whitespace_and_indentation_do_not_change_tokens() -> None:
 
 def test_comments_are_content() -> None:
     assert normalized_text("x = 1  # set x\n") == "x = 1 # set x"
-    assert normalized_text("int x = 1; // set x\n/* block\n */ y++;") == "int x = 1 ; // set x / * block * / y ++ ;"
+    assert (
+        normalized_text("int x = 1; // set x\n/* block\n */ y++;")
+        == "int x = 1 ; // set x / * block * / y ++ ;"
+    )
 
 
 def test_comments_are_recognised_line_by_line() -> None:
@@ -49,10 +52,26 @@ def test_identifiers_are_abstracted_but_keywords_literals_and_comment_words_kept
 
 
 def test_keywords_of_every_language_are_kept() -> None:
-    for code in ("fn main() { let mut v = Vec::new(); }", "func f() error { return nil }", "public static void m() {}"):
+    for code in (
+        "fn main() { let mut v = Vec::new(); }",
+        "func f() error { return nil }",
+        "public static void m() {}",
+    ):
         t = tokenize(code)
         kept = [code[a:b] for a, b, x in zip(t.start, t.end, t.abstract, strict=True) if x != PLACEHOLDER_ID]
-        assert {"fn", "let", "mut", "Vec", "func", "error", "return", "nil", "public", "static", "void"} & set(kept)
+        assert {
+            "fn",
+            "let",
+            "mut",
+            "Vec",
+            "func",
+            "error",
+            "return",
+            "nil",
+            "public",
+            "static",
+            "void",
+        } & set(kept)
         assert not {"main", "v", "f", "m"} & set(kept)
 
 

@@ -14,12 +14,12 @@ from index.builder import build
 from index.config import BuildLimits
 from index.sources import open_source
 from index.store import EmbeddedIndex
-
-# Longer than the reach of a match past its hits (a winnowing window of tokens): never underlined.
-PASTED_HEADER = "# pasted from a chat window, with a note of our own that no corpus file holds\n"
 from membership.limits import ServiceLimits
 from membership.service import create_app, running
 from tests.elastic.es_corpus import copy_packages
+
+# Longer than the reach of a match past its hits (a winnowing window of tokens): never underlined.
+PASTED_HEADER = "# pasted from a chat window, with a note of our own that no corpus file holds\n"
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TOKEN = "test-token-1234"
