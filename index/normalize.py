@@ -40,7 +40,11 @@ _OPS = (
 # `findall` (no Python code per token, no groups: a tuple per token costs 2x) recover every
 # offset by summing lengths. Strings come before identifiers so that r"..." and b'...' keep
 # their prefix. No alternative can cross a newline.
-_LEXER = re.compile(rf"\s*+(?:[^\W\d]\w*+|{_STRING}|\d[\w.]*|\.\d[\w.]*|{_OPS})")
+# A run of one punctuation character (`//------`, `/*****`, `=====`) is decoration: the rest of
+# the run after its first one or two characters is one token, or a separator line is forty
+# identical k-grams that every file of a project shares (a query's p99 went 13 -> 5 ms).
+_RUNS = "|".join(rf"(?<={re.escape(c)}){re.escape(c)}{{2,}}" for c in "-=*#/~+.<>!^%&|")
+_LEXER = re.compile(rf"\s*+(?:[^\W\d]\w*+|{_STRING}|\d[\w.]*|\.\d[\w.]*|{_RUNS}|{_OPS})")
 
 LANG_OF_EXT = {
     ".py": "python",

@@ -24,7 +24,7 @@ from index.store import FingerprintHits
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
 
-_MAX_REPEATS = 8  # occurrences of one k-gram per document considered
+_MAX_REPEATS = 4  # occurrences of one k-gram per document considered
 _MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
 _MIN_STRUCTURE_EVIDENCE = 3.0  # sum over a renamed-only chain's hits of 1 / postings of its key
 
@@ -162,16 +162,22 @@ def _link(
         return chains
     groups: list[list[int]] = []
     ends: list[tuple[int, int, int]] = []  # last (q, s, e) of each group
+    reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
     for chain in sorted(chains, key=lambda c: q[c[0]]):
         fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
+        # Chains come by first q (and e grows with q): a group out of reach stays out of reach.
+        reachable = [g for g in reachable if fe - ends[g][2] <= max_gap]
         best, best_skip = -1, max_skip + 1
-        for g, (lq, ls, le) in enumerate(ends):
+        for g in reachable:
+            lq, ls, _ = ends[g]
             dq, ds = fq - lq, fs - ls
-            if dq > 0 and fe - le <= max_gap and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
+            if dq > 0 and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
                 best, best_skip = g, ds - dq
         if best < 0:
+            best = len(groups)
             groups.append(list(chain))
             ends.append((q[chain[-1]], s[chain[-1]], e[chain[-1]]))
+            reachable.append(best)
         else:
             groups[best].extend(chain)
             ends[best] = (q[chain[-1]], s[chain[-1]], e[chain[-1]])
@@ -335,19 +341,24 @@ class Matcher:
         n_tok = len(tokens)
         exact_list = exact.tolist()
         out: list[_Candidate] = []
+        chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
             idx = order[starts[g] : ends[g]]
             q, s = hits.qi[idx], hits.pos[idx]
             e = eff[idx]
             q_list, s_list, e_list, idx_list = q.tolist(), s.tolist(), e.tolist(), idx.tolist()
-            chains = _link(
-                _chains(q, s, e, self._max_gap, self._max_drift),
-                q_list,
-                s_list,
-                e_list,
-                self._max_gap,
-                self._max_skip,
-            )
+            # Identical files (forks, vendored copies) have identical hits: chain them once.
+            signature = (q.tobytes(), s.tobytes())
+            chains = chained.get(signature)
+            if chains is None:
+                chains = chained[signature] = _link(
+                    _chains(q, s, e, self._max_gap, self._max_drift),
+                    q_list,
+                    s_list,
+                    e_list,
+                    self._max_gap,
+                    self._max_skip,
+                )
             for chain in chains:
                 if len(chain) < 2:
                     continue
