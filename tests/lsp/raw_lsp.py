@@ -125,7 +125,8 @@ class RawServer:
         return result
 
     def status(self, rid: int | str = "status") -> dict[str, Any]:
-        reply = self.call(rid, "workspace/executeCommand", {"command": "stacklens.status", "arguments": []})
+        params = {"command": "stacklens.status", "arguments": [{"quiet": True}]}  # no message each time
+        reply = self.call(rid, "workspace/executeCommand", params)
         return dict(reply["result"])
 
     def close(self) -> int:
