@@ -26,7 +26,9 @@ from .settings import QuerySettings
 
 _MAX_REPEATS = 4  # occurrences of one k-gram per document considered
 _MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
-_MIN_STRUCTURE_EVIDENCE = 3.0  # sum over a renamed-only chain's hits of 1 / postings of its key
+# Sum over a renamed-only chain's hits of 1 / postings of its key: three hits found in no other
+# file at a winnowing window of 11, fewer as a wider window keeps fewer k-grams.
+_STRUCTURE_EVIDENCE = 3.0
 
 # Separators carry no evidence of shared structure: a list of names is all commas.
 _SEPARATORS = ", . ( ) [ ] { } : ;"
@@ -224,6 +226,33 @@ def _effective_positions(at: np.ndarray, found: FingerprintHits, n_keys: int, n:
     return ar - np.cumsum(c) + c
 
 
+def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
+    """``order`` (hits sorted by document, query position, source position) with at most
+    ``_MAX_REPEATS`` source positions per document and query k-gram: those nearest the
+    document's median diagonal. A k-gram repeated all over one file (tables, interface lists,
+    generated code) can only support so many chains, and keeping a few keeps chaining linear;
+    the first few in the file put a copy of its last part on the wrong diagonal."""
+    d, qq = hits.doc[order], hits.qi[order]
+    first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
+    run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    rank = np.arange(len(order)) - run_start
+    if not (rank >= _MAX_REPEATS).any():
+        return order
+    diag = (hits.pos - hits.qi)[order]
+    doc_start = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
+    by_diag = np.lexsort((diag, d))  # within each document, by diagonal
+    doc_len = np.diff(np.r_[doc_start, len(order)])
+    median = diag[by_diag[doc_start + doc_len // 2]]
+    deviation = np.abs(diag - np.repeat(median, doc_len))
+    # Rank within each (document, k-gram) run by deviation instead of source position.
+    resort = np.lexsort((deviation, qq, d))
+    run_of = np.cumsum(first) - 1
+    first_sorted = np.r_[True, run_of[resort][1:] != run_of[resort][:-1]]
+    start_sorted = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
+    keep = resort[np.arange(len(order)) - start_sorted < _MAX_REPEATS]
+    return order[np.sort(keep)]
+
+
 def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
     """For every window of ``window`` hashes, the position of its smallest (as ``winnow``)."""
     if len(hashes) < window:
@@ -302,12 +331,7 @@ class Matcher:
         o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
         dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
         order = order[np.r_[True, ~dup]]
-        # A k-gram repeated all over one file (tables, generated code) can only support so many
-        # chains; keeping a few occurrences per document keeps chaining linear.
-        d, qq = hits.doc[order], hits.qi[order]
-        first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
-        run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-        order = order[np.arange(len(order)) - run_start < _MAX_REPEATS]
+        order = _nearest_repeats(order, hits)
         docs = hits.doc[order]
         starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
         ends = np.r_[starts[1:], len(order)]
@@ -487,7 +511,7 @@ class Matcher:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
             # rare (about three hits found in no other file), and mostly code rather than prose
             # or name lists, which abstract to the same few shapes in unrelated files.
-            if float(rarity[idx].sum()) < _MIN_STRUCTURE_EVIDENCE:
+            if float(rarity[idx].sum()) < _STRUCTURE_EVIDENCE * 12 / (self.store.params.window + 1):
                 return None
             specific = shape.specific(q_start, q_end) / (q_end - q_start)
             if specific < self.settings.min_structure:
