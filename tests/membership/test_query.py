@@ -196,3 +196,18 @@ def test_per_query_shape_counts_equal_the_direct_ones(text: str, bounds: tuple[f
     assert shape.distinct(i, j) == len(np.unique(structure[i:j]))
     span = tokens.abstract[i:j]
     assert shape.specific(i, j) == int(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).sum())
+
+
+def test_a_short_copy_without_a_language_is_found_and_covered(matcher: Matcher) -> None:
+    """llm-vscode's /overlap sends only the document: bisect.insort_right pasted alone (433
+    characters) must match, and the span must cover it from `def insort_right(` to the last
+    `insert(lo, x)`, not stop a few tokens short at either end."""
+    text = (STDLIB / "bisect.py").read_text()
+    start = text.index("def insort_right(")
+    end = text.index("a.insert(lo, x)", start) + len("a.insert(lo, x)")
+    pasted = "x = compute()\n\n" + text[start:end] + "\n"
+    top = matcher.check(pasted)[0]
+    assert top.source.path.endswith("bisect.py")
+    qs = top.query_span
+    copied_from = pasted.index("def insort_right(")
+    assert qs.start_char <= copied_from and qs.end_char >= len(pasted) - 1
