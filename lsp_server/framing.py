@@ -119,7 +119,7 @@ class FrameParser:
             return self._cut(start, header.start(), "the next header starts inside the body"), True
         if len(buf) < stop:
             self._scan_from = max(start, len(buf) - 64)
-            if stalled and buf.rstrip(_BLANK).endswith(b"}"):
+            if stalled and _ends_with_brace(buf, start):
                 cut = self._cut(start, len(buf), "the body ended before its declared length", strict=True)
                 if cut is not None:
                     return cut, True
@@ -153,6 +153,14 @@ class FrameParser:
             log.warning("LSP frame length did not fit its body (%s)", why)
         self._consume(stop)
         return Message(value)
+
+
+def _ends_with_brace(buf: bytearray, start: int) -> bool:
+    """Whether ``buf[start:]`` ends in ``}`` before trailing blanks (no copy of a large body)."""
+    i = len(buf) - 1
+    while i >= start and buf[i] in _BLANK:
+        i -= 1
+    return i >= start and buf[i] == ord("}")
 
 
 def _length(header: bytes) -> tuple[int | None, str]:
