@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +64,9 @@ class ElasticIndex:
         self._rows_dtype = {self.fp_index: FP_ROW, self.mh_index: MH_ROW}
         self._fields = {self.fp_index: ("p", "l", "m"), self.mh_index: ("l", "e")}
         self._docs: dict[int, dict[str, Any]] = {}
+        # The fingerprint rows this thread's last lookup fetched: `lookup_in_documents` completes
+        # the budget's samples from them (queries run in threads in the service).
+        self._fetched = threading.local()
 
     def __enter__(self) -> ElasticIndex:
         return self
@@ -161,13 +165,15 @@ class ElasticIndex:
         return np.concatenate(parts)
 
     def _gathered(self, index: str, keys: np.ndarray, max_postings: int) -> list[np.ndarray]:
-        """The postings as the embedded store returns them (same gathering, same cut-off), and
-        the postings of each hit's key. Keys over the limit are dropped unseen (`_postings`):
-        unlike the embedded store, no sample of them is read."""
+        """The postings as the embedded store returns them (same gathering, same cut-off, in
+        document order within a key as the embedded tables are), and the postings of each
+        hit's key."""
         rows = self._postings(index, keys, max_postings)
         post_keys = rows[:, 0].view(np.uint64)
-        order = np.argsort(post_keys, kind="stable")
+        order = np.lexsort((rows[:, 2], rows[:, 1], post_keys))
         rows, post_keys = rows[order], post_keys[order]
+        if index == self.fp_index:
+            self._fetched.rows = (rows, post_keys)
         idx, qi, df = gather_postings(post_keys, np.asarray(keys, dtype=np.uint64), max_postings)
         return [qi.astype(np.int64), *(rows[idx, c] for c in range(1, rows.shape[1])), df[qi]]
 
@@ -175,10 +181,21 @@ class ElasticIndex:
         return FingerprintHits(*self._gathered(self.fp_index, keys, max_postings))
 
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
-        # Not implemented for Elasticsearch: keys over the limit are dropped unseen here, so
-        # there is no sample to complete (a copy mostly made of boilerplate is not matched).
-        empty = np.empty(0, dtype=np.int64)
-        return FingerprintHits(empty, empty, empty, empty, empty, empty)
+        """As the embedded store's, from the rows the last lookup fetched. Keys over the limit
+        were dropped unseen (`_postings`), so for them nothing is completed: unlike the embedded
+        store, a copy mostly made of text that hundreds of files share is not found here."""
+        rows, post_keys = getattr(self._fetched, "rows", (np.empty((0, 5), dtype=np.int64), None))
+        if post_keys is None or len(rows) == 0:
+            empty = np.empty(0, dtype=np.int64)
+            return FingerprintHits(empty, empty, empty, empty, empty, empty)
+        query = np.asarray(keys, dtype=np.uint64)
+        lo = np.searchsorted(post_keys, query, side="left")
+        hi = np.searchsorted(post_keys, query, side="right")
+        qi = np.repeat(np.arange(len(query)), hi - lo)
+        idx = np.repeat(lo - np.cumsum(hi - lo) + (hi - lo), hi - lo) + np.arange(int((hi - lo).sum()))
+        keep = np.isin(rows[idx, 1], docs)
+        idx, qi = idx[keep], qi[keep]
+        return FingerprintHits(qi, rows[idx, 1], rows[idx, 2], rows[idx, 3], rows[idx, 4], (hi - lo)[qi])
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         return BandHits(*self._gathered(self.mh_index, keys, max_postings)[:-1])
