@@ -299,3 +299,22 @@ def test_llm_ls_params_map_to_completion_settings() -> None:
 
     assert load_settings(s).backend == "openai"  # accepted by the engine's own validation
     assert settings_from({"backend": "nonsense"}) is None
+
+
+def test_llm_ls_engines_get_the_servers_tuning_but_not_its_model_url_or_token() -> None:
+    from lsp_server.engines import client_settings, has_backend
+
+    server = {
+        "backend": "stacklens",
+        "url": "http://gpu:8000",
+        "api_token": "secret",
+        "timeout_s": 30,
+        "retries": 0,
+    }
+    request = settings_from({"backend": "tgi", "url": "http://other:8080", "model": "m"})
+    assert request is not None
+    merged = client_settings(server, request)
+    assert merged["url"] == "http://other:8080" and merged["backend"] == "tgi"
+    assert "api_token" not in merged  # the server's token never goes to a URL the client chose
+    assert merged["timeout_s"] == 30 and merged["retries"] == 0
+    assert not has_backend({"timeout_s": 30}) and has_backend(server) and not has_backend(None)
