@@ -136,11 +136,6 @@ KEYWORDS = (
 )
 
 
-def keywords_for(lang: str = "unknown") -> frozenset[str]:
-    """Names that the abstract stream keeps as written (the same for every language)."""
-    return KEYWORDS
-
-
 PLACEHOLDER = "\x00I"
 
 
