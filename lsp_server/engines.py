@@ -41,8 +41,8 @@ def client_settings(server: dict[str, Any] | None, request: dict[str, Any]) -> d
 
 # llm-ls clients send no settings of ours: the server's environment is where they go.
 LLM_LS_ENV = (
-    "in the environment the editor starts the server with (e.g. a wrapper script that exports "
-    'it and runs `exec stacklens lsp "$@"`, set as llm.lsp.binaryPath)'
+    "in the server's environment: point llm.lsp.binaryPath at a wrapper script that exports it "
+    'and runs `exec /abs/path/to/stacklens lsp "$@"` (llm-vscode passes no PATH)'
 )
 
 
