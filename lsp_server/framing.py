@@ -118,7 +118,8 @@ class FrameParser:
             # The next frame starts inside this body: the length was wrong.
             return self._cut(start, header.start(), "the next header starts inside the body"), True
         if len(buf) < stop:
-            self._scan_from = max(start, len(buf) - 64)
+            # Searched again from a header's length back: one may straddle two reads.
+            self._scan_from = max(start, len(buf) - MAX_HEADER_BYTES)
             if stalled and _ends_with_brace(buf, start):
                 cut = self._cut(start, len(buf), "the body ended before its declared length", strict=True)
                 if cut is not None:
