@@ -59,7 +59,8 @@ def make_cases(corpus: LangCorpus, per_kind: int, n_negatives: int, seed: int = 
     texts = {p: _lines(p) for p in corpus.indexed}
     pool = [p for p in corpus.indexed if len(texts[p]) >= 5]
     hosts = [lines for p in corpus.held_out[:400] if len(lines := _lines(p)) >= 30]
-    out = CaseSet([], make_negatives(corpus, n_negatives, seed + 1))
+    seen_windows = corpus_windows(corpus)
+    out = CaseSet([], make_negatives(corpus, n_negatives, seed + 1, seen_windows))
     lang = corpus.lang
     for kind in KINDS:
         made = 0
@@ -92,6 +93,10 @@ def make_cases(corpus: LangCorpus, per_kind: int, n_negatives: int, seed: int = 
                 at = rng.randrange(10, len(host) - 10)
                 before = "".join(host[at - 10 : at])
                 after = "".join(host[at : at + 10])
+                # Unseen means unseen: held-out files share licence headers and boilerplate
+                # with the indexed half, and a host that does is a second, real copy.
+                if (windows(before) | windows(after)) & seen_windows:
+                    continue
                 if not chunk.endswith("\n"):
                     chunk += "\n"
                 case = Case(kind, lang, before + chunk + after, rel, (len(before), len(before) + len(chunk)))
@@ -115,11 +120,19 @@ def windows(text: str) -> set[int]:
     return out
 
 
-def make_negatives(corpus: LangCorpus, count: int, seed: int = 2) -> list[Case]:
-    rng = random.Random(f"{seed}-{corpus.lang}")
-    corpus_windows: set[int] = set()
+def corpus_windows(corpus: LangCorpus) -> set[int]:
+    """The 3-line windows of the indexed half (see ``windows``)."""
+    out: set[int] = set()
     for p in corpus.indexed:
-        corpus_windows |= windows(p.read_text(encoding="utf-8"))
+        out |= windows(p.read_text(encoding="utf-8"))
+    return out
+
+
+def make_negatives(
+    corpus: LangCorpus, count: int, seed: int = 2, seen_windows: set[int] | None = None
+) -> list[Case]:
+    rng = random.Random(f"{seed}-{corpus.lang}")
+    seen = corpus_windows(corpus) if seen_windows is None else seen_windows
     out: list[Case] = []
     candidates = list(corpus.held_out)
     rng.shuffle(candidates)
@@ -127,7 +140,7 @@ def make_negatives(corpus: LangCorpus, count: int, seed: int = 2) -> list[Case]:
         if len(out) >= count:
             break
         drawn = _draw(_lines(path), rng)
-        if drawn is None or windows(drawn[2]) & corpus_windows:
+        if drawn is None or windows(drawn[2]) & seen:
             continue
         out.append(Case("negative", corpus.lang, drawn[2], ""))
     return out

@@ -226,6 +226,18 @@ def _effective_positions(at: np.ndarray, found: FingerprintHits, n_keys: int, n:
     return ar - np.cumsum(c) + c
 
 
+def _files_per_key(found: FingerprintHits, n_keys: int) -> np.ndarray:
+    """How many files hold each query key: distinct documents where all its postings were read,
+    its postings where only a sample was (an upper bound). A k-gram repeated all over one file
+    (a table, a run of similar blocks) is still found in one file."""
+    per_key = np.bincount(found.qi, minlength=n_keys)
+    df = np.zeros(n_keys, dtype=np.int64)
+    df[found.qi] = found.df
+    pairs = np.unique(found.qi * (int(found.doc.max()) + 1) + found.doc) if len(found.qi) else found.qi
+    docs = np.bincount(pairs // (int(found.doc.max()) + 1), minlength=n_keys) if len(found.qi) else per_key
+    return np.where(per_key < df, df, docs)
+
+
 def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
     """``order`` (hits sorted by document, query position, source position) with at most
     ``_MAX_REPEATS`` source positions per document and query k-gram: those nearest the
@@ -317,10 +329,12 @@ class Matcher:
         # Positions of k-grams that hundreds of files share (licence headers, boilerplate) do
         # not count as gaps or as uncovered text: ``eff`` is a position without them.
         eff_at = _effective_positions(at[found.qi], found, len(keys), len(tokens) + 1)
+        files = _files_per_key(found, len(keys))
         found = self._complete_samples(found, keys)
+        found = replace(found, df=files[found.qi])
         exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
-        # How common each hit's shape is: postings of its key in the corpus. A hit shared with
-        # many files is weak evidence of a copy.
+        # How common each hit's shape is: files holding its key in the corpus. A hit shared
+        # with many files is weak evidence of a copy.
         rarity = 1.0 / np.maximum(found.df, 1)
         # From here on a hit's ``qi`` is the token position of its k-gram in the query.
         hits = replace(found, qi=at[found.qi])
