@@ -73,7 +73,11 @@ def make_cases(corpus: LangCorpus, per_kind: int, n_negatives: int, seed: int = 
             rel = corpus.rel(path)
             if kind in ("renamed", "comment_stripped", "edited"):
                 lines = texts[path]
-                toks = tokens(chunk, rel, "".join(lines[:first]), "".join(lines[stop:]))
+                try:
+                    toks = tokens(chunk, rel, "".join(lines[:first]), "".join(lines[stop:]))
+                except ValueError:  # Pygments cannot lex this file faithfully: draw another
+                    out.excluded[f"{kind}: Pygments does not round-trip the file"] += 1
+                    continue
             if kind == "verbatim":
                 case = Case(kind, lang, chunk, rel)
             elif kind == "reindented":
