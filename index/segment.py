@@ -102,10 +102,12 @@ class Segment:
                     "the index is damaged; rebuild it with `code-search build`"
                 )
         try:
-            self.fp_keys = np.load(directory / "fp_keys.npy", mmap_mode="r")
-            self.fp_vals = np.load(directory / "fp_vals.npy", mmap_mode="r")
-            self.mh_keys = np.load(directory / "mh_keys.npy", mmap_mode="r")
-            self.mh_vals = np.load(directory / "mh_vals.npy", mmap_mode="r")
+            # Plain ndarray views of the maps: slicing a np.memmap builds a memmap object each
+            # time, a measurable share of a query that touches a hundred keys.
+            self.fp_keys = np.asarray(np.load(directory / "fp_keys.npy", mmap_mode="r"))
+            self.fp_vals = np.asarray(np.load(directory / "fp_vals.npy", mmap_mode="r"))
+            self.mh_keys = np.asarray(np.load(directory / "mh_keys.npy", mmap_mode="r"))
+            self.mh_vals = np.asarray(np.load(directory / "mh_vals.npy", mmap_mode="r"))
             self.doc_offsets = np.load(directory / "docs_off.npy", mmap_mode="r")
         except (ValueError, OSError) as exc:
             raise IndexCorruptError(

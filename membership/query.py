@@ -26,6 +26,8 @@ from .settings import QuerySettings
 
 _MAX_REPEATS = 4  # occurrences of one k-gram per document considered
 _MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
+_CHAINS_PER_DOC = 4  # chains of one document that are scored
+_COMPLETED_DOCS = 4  # documents whose postings of sampled keys are read (most rare hits first)
 # Sum over a renamed-only chain's hits of 1 / files holding its key, at a winnowing window of 11
 # (fewer as a wider window keeps fewer k-grams): four hits found in no other file, six when the
 # hits lie on more than one diagonal. On the seven-language benchmark (3,220 cases) this refuses
@@ -401,9 +403,11 @@ class Matcher:
                     self._max_gap,
                     self._max_skip,
                 )
-            for chain in chains:
+            # A document's best few chains by hits: the rest of a repetitive file's chains are
+            # fragments that its best ones outrank (p99 at 111 MB: 7.9 -> ms).
+            for chain in sorted(chains, key=len, reverse=True)[:_CHAINS_PER_DOC]:
                 if len(chain) < 2:
-                    continue
+                    break
                 a, b = chain[0], chain[-1]
                 if len(chain) == 2 and not (
                     exact_list[idx_list[a]]
@@ -449,7 +453,7 @@ class Matcher:
         if not sampled.any() or sampled.all():
             return found
         docs, counts = np.unique(found.doc[~sampled], return_counts=True)
-        docs = docs[np.argsort(-counts, kind="stable")][: self._max_docs]
+        docs = docs[np.argsort(-counts, kind="stable")][:_COMPLETED_DOCS]
         common = np.unique(found.qi[sampled])
         extra = self.store.lookup_in_documents(keys[common], docs)
         if len(extra.qi) == 0:
