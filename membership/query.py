@@ -70,6 +70,8 @@ class _Candidate:
     score: float
     chars: int
     occurrences: int = 1  # corpus files holding the matched code, at most (its rarest k-gram's)
+    hit_start: int = -1  # token range its hits cover (inside [q_start, q_end)); -1: the same
+    hit_end: int = -1
 
     @property
     def weight(self) -> float:
@@ -269,6 +271,28 @@ def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
     start_sorted = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
     keep = resort[np.arange(len(order)) - start_sorted < _MAX_REPEATS]
     return order[np.sort(keep)]
+
+
+def _trim_reaches(chosen: list[_Candidate], tokens: Tokens) -> None:
+    """Where what a match inferred past its hits (``Matcher._extent``) reaches over another
+    match's hits, the hits win: two files copied one after the other are two spans, not one."""
+    if len(chosen) < 2:
+        return
+    for c in chosen:
+        if c.hit_start < 0:
+            continue
+        for o in chosen:
+            if o is c or o.hit_start < 0 or o.doc == c.doc:
+                continue
+            if o.hit_end <= c.hit_start < o.q_end:
+                o.q_end = max(o.hit_end, min(o.q_end, c.hit_start))
+            if c.hit_end <= o.hit_start < c.q_end:
+                c.q_end = max(c.hit_end, min(c.q_end, o.hit_start))
+            if o.hit_start >= c.hit_end and c.q_end > o.q_start:
+                o.q_start = max(o.q_start, c.q_end)
+            if c.hit_start >= o.hit_end and o.q_end > c.q_start:
+                c.q_start = max(c.q_start, o.q_end)
+        c.chars = tokens.norm_chars(c.q_start, c.q_end)
 
 
 def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
@@ -565,6 +589,8 @@ class Matcher:
             score=round(score, 4),
             chars=chars,
             occurrences=max(1, int(df.min())),
+            hit_start=hit_start,
+            hit_end=hit_end,
         )
 
     def _near(self, tokens: Tokens) -> list[_Candidate]:
@@ -616,6 +642,7 @@ class Matcher:
             chosen.append(c)
             if len(chosen) >= self.settings.max_matches:
                 break
+        _trim_reaches(chosen, tokens)
         matches = []
         for c in chosen:
             doc = self.store.document(c.doc)
