@@ -241,8 +241,9 @@ def _files_per_key(found: FingerprintHits, n_keys: int) -> np.ndarray:
     per_key = np.bincount(found.qi, minlength=n_keys)
     df = np.zeros(n_keys, dtype=np.int64)
     df[found.qi] = found.df
-    pairs = np.unique(found.qi * (int(found.doc.max()) + 1) + found.doc) if len(found.qi) else found.qi
-    docs = np.bincount(pairs // (int(found.doc.max()) + 1), minlength=n_keys) if len(found.qi) else per_key
+    # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
+    pairs = np.unique(np.stack([found.qi, found.doc]), axis=1)
+    docs = np.bincount(pairs[0], minlength=n_keys)
     return np.where(per_key < df, df, docs)
 
 
