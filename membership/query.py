@@ -242,8 +242,10 @@ def _files_per_key(found: FingerprintHits, n_keys: int) -> np.ndarray:
     df = np.zeros(n_keys, dtype=np.int64)
     df[found.qi] = found.df
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
-    pairs = np.unique(np.stack([found.qi, found.doc]), axis=1)
-    docs = np.bincount(pairs[0], minlength=n_keys)
+    order = np.lexsort((found.doc, found.qi))
+    qi, doc = found.qi[order], found.doc[order]
+    first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
+    docs = np.bincount(qi[first], minlength=n_keys)
     return np.where(per_key < df, df, docs)
 
 
@@ -478,7 +480,7 @@ class Matcher:
         if not sampled.any() or sampled.all():
             return found
         docs, counts = np.unique(found.doc[~sampled], return_counts=True)
-        docs = docs[np.argsort(-counts, kind="stable")][:_COMPLETED_DOCS]
+        docs = docs[np.argsort(-counts, kind="stable")][: min(self._max_docs, _COMPLETED_DOCS)]
         common = np.unique(found.qi[sampled])
         extra = self.store.lookup_in_documents(keys[common], docs)
         if len(extra.qi) == 0:
