@@ -198,7 +198,7 @@ class EmbeddedIndex:
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
         """Postings of ``keys`` in the documents ``docs`` (global references) only, however many
         other documents share the keys: what a sample of a common key's postings left out for
-        the documents a query is about (``df`` is then the postings in those documents)."""
+        the documents a query is about (``df`` is then the key's postings in the segment)."""
         parts = []
         short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
@@ -207,31 +207,39 @@ class EmbeddedIndex:
                 continue
             lo = np.searchsorted(seg.fp_keys, short, side="left")
             hi = np.searchsorted(seg.fp_keys, short, side="right")
-            for j in np.flatnonzero(hi > lo).tolist():
-                # Within one key the postings are in document order (segments are written by a
-                # stable sort on the key), so each document's postings are one range.
-                in_key = np.asarray(seg.fp_vals["doc"][lo[j] : hi[j]])
-                a = np.searchsorted(in_key, local, side="left")
-                b = np.searchsorted(in_key, local, side="right")
-                n = b - a
-                if not n.any():
-                    continue
-                idx = lo[j] + np.repeat(a - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
-                vals = seg.fp_vals[idx]
-                doc = vals["doc"].astype(np.int64)
-                keep = ~np.isin(doc, list(seg.deleted)) if seg.deleted else np.ones(len(doc), dtype=bool)
-                packed = vals["packed"][keep]
-                parts.append(
-                    (
-                        np.full(int(keep.sum()), j, dtype=np.int64),
-                        doc[keep] | (si << 32),
-                        packed & np.uint64(0xFFFFF),
-                        (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
-                        (packed >> np.uint64(48))
-                        | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)),
-                        np.full(int(keep.sum()), hi[j] - lo[j], dtype=np.int64),
-                    )
+            n = hi - lo
+            if not n.any():
+                continue
+            # Within one key the postings are in document order (segments are written by a stable
+            # sort on the key), so (key, document) is sorted over the keys' ranges laid end to
+            # end, and one searchsorted finds every wanted document's run in every key.
+            span = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+            owner = np.repeat(np.arange(len(keys)), n)
+            composite = (owner << 33) | seg.fp_vals["doc"][span].astype(np.int64)
+            wanted = ((np.arange(len(keys))[:, None] << 33) | local[None, :]).ravel()
+            a = np.searchsorted(composite, wanted, side="left")
+            b = np.searchsorted(composite, wanted, side="right")
+            runs = b - a
+            if not runs.any():
+                continue
+            at = np.repeat(a - np.cumsum(runs) + runs, runs) + np.arange(int(runs.sum()))
+            idx = span[at]
+            vals = seg.fp_vals[idx]
+            doc = vals["doc"].astype(np.int64)
+            keep = ~np.isin(doc, list(seg.deleted)) if seg.deleted else np.ones(len(doc), dtype=bool)
+            packed = vals["packed"][keep]
+            qi = owner[at][keep]
+            parts.append(
+                (
+                    qi,
+                    doc[keep] | (si << 32),
+                    packed & np.uint64(0xFFFFF),
+                    (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
+                    (packed >> np.uint64(48))
+                    | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)),
+                    n[qi],
                 )
+            )
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
