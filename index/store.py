@@ -82,10 +82,35 @@ def gather_postings(
         total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), df
-    qi = np.repeat(np.arange(len(query)), counts)
-    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-    idx = starts + np.arange(total)
-    return idx, qi, df
+    return concat_ranges(lo, counts), np.repeat(np.arange(len(query)), counts), df
+
+
+def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The indices of the ranges ``[starts[i], starts[i] + counts[i])``, laid end to end."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+
+
+def _unpack_fingerprints(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token position, line, meta) of packed fingerprint postings; meta is the concrete hash
+    with the line span above it, as ``FingerprintHits`` carries it."""
+    span = (packed >> np.uint64(40)) & np.uint64(0xFF)
+    return (
+        packed & np.uint64(0xFFFFF),
+        (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
+        (packed >> np.uint64(48)) | (span << np.uint64(16)),
+    )
+
+
+def _live(
+    seg: Segment, si: int, vals: np.ndarray, qi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Postings ``vals`` of segment number ``si`` (and their query indices ``qi``) less those of
+    deleted documents, with global document references."""
+    doc = vals["doc"].astype(np.int64)
+    if seg.deleted:
+        keep = ~np.isin(doc, list(seg.deleted))
+        qi, vals, doc = qi[keep], vals[keep], doc[keep]
+    return qi, doc | (si << 32), vals
 
 
 def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
@@ -176,23 +201,14 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            vals = getattr(seg, f"{table}_vals")[idx]
-            doc = vals["doc"].astype(np.int64)
-            if seg.deleted:
-                keep = ~np.isin(doc, list(seg.deleted))
-                qi, vals, doc = qi[keep], vals[keep], doc[keep]
-            out.append((qi, doc | (si << 32), vals))
+            out.append(_live(seg, si, getattr(seg, f"{table}_vals")[idx], qi))
         return out, df
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
         found, df = self._postings("fp", keys, max_postings)
         for qi, doc, vals in found:
-            packed = vals["packed"]
-            pos = packed & np.uint64(0xFFFFF)
-            line = (packed >> np.uint64(20)) & np.uint64(0xFFFFF)
-            span = (packed >> np.uint64(40)) & np.uint64(0xFF)
-            parts.append((qi, doc, pos, line, (packed >> np.uint64(48)) | (span << np.uint64(16)), df[qi]))
+            parts.append((qi, doc, *_unpack_fingerprints(vals["packed"]), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
@@ -213,7 +229,7 @@ class EmbeddedIndex:
             # Within one key the postings are in document order (segments are written by a stable
             # sort on the key), so (key, document) is sorted over the keys' ranges laid end to
             # end, and one searchsorted finds every wanted document's run in every key.
-            span = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+            span = concat_ranges(lo, n)
             owner = np.repeat(np.arange(len(keys)), n)
             composite = (owner << 33) | seg.fp_vals["doc"][span].astype(np.int64)
             wanted = ((np.arange(len(keys))[:, None] << 33) | local[None, :]).ravel()
@@ -222,24 +238,9 @@ class EmbeddedIndex:
             runs = b - a
             if not runs.any():
                 continue
-            at = np.repeat(a - np.cumsum(runs) + runs, runs) + np.arange(int(runs.sum()))
-            idx = span[at]
-            vals = seg.fp_vals[idx]
-            doc = vals["doc"].astype(np.int64)
-            keep = ~np.isin(doc, list(seg.deleted)) if seg.deleted else np.ones(len(doc), dtype=bool)
-            packed = vals["packed"][keep]
-            qi = owner[at][keep]
-            parts.append(
-                (
-                    qi,
-                    doc[keep] | (si << 32),
-                    packed & np.uint64(0xFFFFF),
-                    (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
-                    (packed >> np.uint64(48))
-                    | (((packed >> np.uint64(40)) & np.uint64(0xFF)) << np.uint64(16)),
-                    n[qi],
-                )
-            )
+            at = concat_ranges(a, runs)
+            qi, doc, vals = _live(seg, si, seg.fp_vals[span[at]], owner[at])
+            parts.append((qi, doc, *_unpack_fingerprints(vals["packed"]), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:

@@ -214,12 +214,19 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     return best
 
 
-def _effective_positions(at: np.ndarray, found: FingerprintHits, n_keys: int, n: int) -> np.ndarray:
-    """Query positions with the common stretches left out. A key is common when the store read
-    only a sample of its postings (hundreds of files share it); a stretch between two common
+def _sampled_keys(found: FingerprintHits, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per query key: whether the store read only a sample of its postings (hundreds of files
+    share it, or it did not fit the budget), and how many postings it has."""
+    df = np.zeros(n_keys, dtype=np.int64)
+    df[found.qi] = found.df
+    return np.bincount(found.qi, minlength=n_keys) < df, df
+
+
+def _effective_positions(at: np.ndarray, sampled: np.ndarray, n: int) -> np.ndarray:
+    """Query positions with the common stretches left out. ``at`` holds the position of every
+    hit, ``sampled`` whether its key is common (``_sampled_keys``); a stretch between two common
     keys with no other key in it is common too (the index keeps one k-gram in a window, so
     most positions of a licence header have no key at all)."""
-    sampled = np.bincount(found.qi, minlength=n_keys)[found.qi] < found.df
     state = np.zeros(n, dtype=np.int8)  # 0: no key, 2: common, 1: a key read in full
     state[at[sampled]] = 2
     state[at[~sampled]] = 1
@@ -234,19 +241,16 @@ def _effective_positions(at: np.ndarray, found: FingerprintHits, n_keys: int, n:
     return ar - np.cumsum(c) + c
 
 
-def _files_per_key(found: FingerprintHits, n_keys: int) -> np.ndarray:
+def _files_per_key(found: FingerprintHits, sampled: np.ndarray, df: np.ndarray) -> np.ndarray:
     """How many files hold each query key: distinct documents where all its postings were read,
     its postings where only a sample was (an upper bound). A k-gram repeated all over one file
     (a table, a run of similar blocks) is still found in one file."""
-    per_key = np.bincount(found.qi, minlength=n_keys)
-    df = np.zeros(n_keys, dtype=np.int64)
-    df[found.qi] = found.df
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
     order = np.lexsort((found.doc, found.qi))
     qi, doc = found.qi[order], found.doc[order]
     first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
-    docs = np.bincount(qi[first], minlength=n_keys)
-    return np.where(per_key < df, df, docs)
+    docs = np.bincount(qi[first], minlength=len(df))
+    return np.where(sampled, df, docs)
 
 
 def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
@@ -361,9 +365,10 @@ class Matcher:
             return []
         # Positions of k-grams that hundreds of files share (licence headers, boilerplate) do
         # not count as gaps or as uncovered text: ``eff`` is a position without them.
-        eff_at = _effective_positions(at[found.qi], found, len(keys), len(tokens) + 1)
-        files = _files_per_key(found, len(keys))
-        found = self._complete_samples(found, keys)
+        sampled, df = _sampled_keys(found, len(keys))
+        eff_at = _effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
+        files = _files_per_key(found, sampled, df)
+        found = self._complete_samples(found, keys, sampled, df)
         found = replace(found, df=files[found.qi])
         exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
         # How common each hit's shape is: files holding its key in the corpus. A hit shared
@@ -431,7 +436,7 @@ class Matcher:
                     self._max_skip,
                 )
             # A document's best few chains by hits: the rest of a repetitive file's chains are
-            # fragments that its best ones outrank (p99 at 111 MB: 7.9 -> ms).
+            # fragments that its best ones outrank.
             for chain in sorted(chains, key=len, reverse=True)[:_CHAINS_PER_DOC]:
                 if len(chain) < 2:
                     break
@@ -454,6 +459,7 @@ class Matcher:
                 covered = p.kgram + sum(min(y - x, p.kgram) for x, y in itertools.pairwise(cq))
                 if covered < self.settings.min_coverage * (cq[-1] + p.kgram - cq[0]):
                     continue
+                coverage = covered / (cq[-1] + p.kgram - cq[0])
                 start, end = self._extent(q_list[a], q_list[b], argmins, line_list)
                 chars = prefix_list[end] - prefix_list[start]
                 if chars < self.settings.min_chars:
@@ -463,30 +469,30 @@ class Matcher:
                     shape,
                     int(docs[starts[g]]),
                     idx[chain],
-                    (start, end, chars),
+                    (start, end, chars, coverage),
                     hits,
-                    (exact, rarity, eff),
+                    (exact, rarity),
                 )
                 if c is not None:
                     out.append(c)
         return out
 
-    def _complete_samples(self, found: FingerprintHits, keys: np.ndarray) -> FingerprintHits:
-        """``found`` plus the postings that the store left out of its sample of common keys,
-        for the documents that the query's rarer keys point at. A file that starts with the
-        licence header hundreds of files share, then a line of its own, is found whole."""
-        per_key = np.bincount(found.qi, minlength=len(keys))
-        sampled = per_key[found.qi] < found.df
-        if not sampled.any() or sampled.all():
+    def _complete_samples(
+        self, found: FingerprintHits, keys: np.ndarray, sampled: np.ndarray, df: np.ndarray
+    ) -> FingerprintHits:
+        """``found`` plus the postings that the store left out of its sample of common keys
+        (``sampled``, ``df``: as ``_sampled_keys``), for the documents that the query's rarer
+        keys point at. A file that starts with the licence header hundreds of files share, then
+        a line of its own, is found whole."""
+        hit_sampled = sampled[found.qi]
+        if not hit_sampled.any() or hit_sampled.all():
             return found
-        docs, counts = np.unique(found.doc[~sampled], return_counts=True)
+        docs, counts = np.unique(found.doc[~hit_sampled], return_counts=True)
         docs = docs[np.argsort(-counts, kind="stable")][: min(self._max_docs, _COMPLETED_DOCS)]
-        common = np.unique(found.qi[sampled])
+        common = np.flatnonzero(sampled)
         extra = self.store.lookup_in_documents(keys[common], docs)
         if len(extra.qi) == 0:
             return found
-        df = np.zeros(len(keys), dtype=np.int64)
-        df[found.qi] = found.df
         qi = common[extra.qi]
         return FingerprintHits(
             qi=np.r_[found.qi, qi],
@@ -507,8 +513,8 @@ class Matcher:
         ``first`` it would be a hit, and it is not, so the copy cannot start at ``x``
         (``argmins[a]``: where the window starting at ``a`` has its smallest k-gram, in the
         query). The earliest line start that this allows (copies are made of lines), and the
-        same at the end. Without this a copy's first and last few
-        tokens are never reported, and a short copy falls under the minimum size.
+        same at the end. Without this a copy's first and last few tokens are never reported,
+        and a short copy falls under the minimum size.
         """
         k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
         n_win = len(argmins)
@@ -539,28 +545,27 @@ class Matcher:
         shape: _Shape,
         doc: int,
         idx: np.ndarray,
-        extent: tuple[int, int, int],
+        extent: tuple[int, int, int, float],
         hits: FingerprintHits,
-        evidence: tuple[np.ndarray, np.ndarray, np.ndarray],
+        evidence: tuple[np.ndarray, np.ndarray],
     ) -> _Candidate | None:
-        """The candidate for one chain whose ``extent`` (token start, end, normalised chars) is
-        at least ``min_chars``, or None."""
+        """The candidate for one chain whose ``extent`` (token start, end, normalised chars, the
+        share of its span its hits cover, in positions without common stretches) is at least
+        ``min_chars``, or None."""
         k = self.store.params.kgram
         q = hits.qi[idx]
         hit_start, hit_end = int(q[0]), int(q[-1]) + k
-        q_start, q_end, chars = extent
-        exact, rarity, eff = evidence
-        # q is sorted: the union of the k-grams [qq, qq + k) grows by min(step, k) per hit.
-        e = eff[idx]
-        coverage = float(np.minimum(np.diff(e), k).sum() + k) / (int(e[-1]) + k - int(e[0]))
+        q_start, q_end, chars, coverage = extent
+        exact, rarity = evidence
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
         exact_ratio = float(exact[idx].mean())
+        diagonal = hits.pos[idx] - q
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
             # rare (about four hits found in no other file), and mostly code rather than prose
             # or name lists, which abstract to the same few shapes in unrelated files.
-            spread = bool((hits.pos[idx] - q != hits.pos[idx[0]] - q[0]).any())
+            spread = bool((diagonal != diagonal[0]).any())
             needed = _STRUCTURE_EVIDENCE_SPREAD if spread else _STRUCTURE_EVIDENCE
             if float(rarity[idx].sum()) < needed * 12 / (self.store.params.window + 1):
                 return None
@@ -572,7 +577,6 @@ class Matcher:
             n_shapes = q_end - k + 1 - q_start
             if shape.distinct(q_start, q_end - k + 1) < 0.5 * n_shapes:
                 return None
-        diagonal = hits.pos[idx] - q
         verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
         df = hits.df[idx]
         if not verbatim and int(df.min()) > self.settings.max_postings:

@@ -27,7 +27,7 @@ import numpy as np
 from elasticsearch import NotFoundError
 
 from ..errors import BackendError, InputError
-from ..store import BandHits, FingerprintHits, gather_postings
+from ..store import BandHits, FingerprintHits, concat_ranges, gather_postings
 from .common import (
     FIRST_FETCH,
     FP_ROW,
@@ -192,7 +192,7 @@ class ElasticIndex:
         lo = np.searchsorted(post_keys, query, side="left")
         hi = np.searchsorted(post_keys, query, side="right")
         qi = np.repeat(np.arange(len(query)), hi - lo)
-        idx = np.repeat(lo - np.cumsum(hi - lo) + (hi - lo), hi - lo) + np.arange(int((hi - lo).sum()))
+        idx = concat_ranges(lo, hi - lo)
         keep = np.isin(rows[idx, 1], docs)
         idx, qi = idx[keep], qi[keep]
         return FingerprintHits(qi, rows[idx, 1], rows[idx, 2], rows[idx, 3], rows[idx, 4], (hi - lo)[qi])
