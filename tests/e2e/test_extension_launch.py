@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -18,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.extension_build import EXTENSION, compile_extension
+
 pytestmark = pytest.mark.integration
 
-EXTENSION = Path(__file__).resolve().parents[2] / "extension"
 # Stdlib and dependency names a repository may well have a file called like.
 SHADOWING = ("attr", "json", "typing", "logging", "numpy", "asyncio", "pydantic")
 LAUNCH = """
@@ -29,16 +29,6 @@ const { PROBE_ARGS } = require('./out/src/interpreter');
 const input = JSON.parse(process.argv[1]);
 console.log(JSON.stringify({ launch: serverLaunch(input), probe: PROBE_ARGS }));
 """
-
-
-def _compiled() -> None:
-    tsc = EXTENSION / "node_modules" / ".bin" / "tsc"
-    if not shutil.which("node") or not tsc.exists():
-        message = "extension node modules missing: run scripts/provision/vscode-e2e.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    subprocess.run([str(tsc), "-p", "."], cwd=EXTENSION, check=True, timeout=300)
 
 
 def _lsp_message(payload: dict[str, Any]) -> bytes:
@@ -81,7 +71,7 @@ def shadowing_workspace(tmp_path: Path) -> Path:
 def test_server_started_like_the_extension_ignores_workspace_modules(
     shadowing_workspace: Path, tmp_path: Path
 ) -> None:
-    _compiled()
+    compile_extension()
     storage = tmp_path / "globalStorage"
     storage.mkdir()
     # A shell with PYTHONPATH=. (or pointing at the repository) is common: it must not matter either.

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.integration
+from tests.e2e.extension_build import EXTENSION, compile_extension
 
-EXTENSION = Path(__file__).resolve().parents[2] / "extension"
+pytestmark = pytest.mark.integration
 
 
 def test_extension_unit_tests() -> None:
@@ -65,13 +64,7 @@ def test_extension_settings_are_valid_server_configuration() -> None:
     from completion.settings import load_settings
     from lsp_server.config import ConfigLayers
 
-    tsc = EXTENSION / "node_modules" / ".bin" / "tsc"
-    if not shutil.which("node") or not tsc.exists():
-        message = "extension node modules missing: run scripts/provision/vscode-e2e.sh"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    subprocess.run([str(tsc), "-p", "."], cwd=EXTENSION, check=True, timeout=300)
+    compile_extension()
     r = subprocess.run(
         ["node", "-e", MAPPER, json.dumps(SETTINGS_CASES)],
         cwd=EXTENSION, capture_output=True, text=True, timeout=60, check=True,

@@ -17,6 +17,8 @@ import pytest
 from lsp_helpers import RING_FILE
 from raw_lsp import HANG_LIMIT_S, RawServer, notification, request
 
+from tests.completion.completion_helpers import free_port
+
 pytestmark = pytest.mark.integration
 URI = "file:///work/ring.py"
 STARCODER_FIM = {
@@ -25,12 +27,6 @@ STARCODER_FIM = {
     "middle": "<fim_middle>",
     "suffix": "<fim_suffix>",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
