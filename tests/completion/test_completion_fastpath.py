@@ -15,7 +15,7 @@ from completion_helpers import CORPUS_CODE
 from completion.backends.base import GenerationRequest
 from completion.settings import load_settings
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torch is missing: run `make install`")
 
 from completion.backends.fast_decode import FastDecoder, supports_fast_path  # noqa: E402
 from completion.backends.transformers_backend import TransformersBackend, pick_attention  # noqa: E402

@@ -121,7 +121,7 @@ def corpus_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny starcoder-family model that has memorised RING_FILE. Cached by content (corpus,
     steps, the model builder's source) under ~/.cache/stacklens, because training takes ~a minute."""
-    pytest.importorskip("transformers")
+    pytest.importorskip("transformers", reason="transformers is missing: run `make install`")
     import completion.tiny_model as tm
 
     key = hashlib.sha256(
