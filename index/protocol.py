@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from .config import FingerprintParams
-from .store import BandHits, FingerprintHits
+
+
+@dataclass(frozen=True)
+class FingerprintHits:
+    """Postings found for a batch of query keys; ``qi`` indexes the query keys."""
+
+    qi: np.ndarray
+    doc: np.ndarray  # int64 global document reference
+    pos: np.ndarray
+    line: np.ndarray
+    meta: np.ndarray
+    df: np.ndarray  # int64 postings of the hit's key in the whole store (how common its shape is)
+
+
+@dataclass(frozen=True)
+class BandHits:
+    qi: np.ndarray
+    doc: np.ndarray
+    line: np.ndarray
+    end_line: np.ndarray
 
 
 class IndexStore(Protocol):

@@ -16,7 +16,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 from .config import FingerprintParams
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
+from .protocol import BandHits, FingerprintHits
 from .segment import FP_DTYPE, KEY_DTYPE, MH_DTYPE, Segment, write_segment
 
 FORMAT = "stacklens-index"
@@ -32,26 +32,6 @@ FORMAT = "stacklens-index"
 # index holds other fingerprints and would silently miss.
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-
-
-@dataclass(frozen=True)
-class FingerprintHits:
-    """Postings found for a batch of query keys; ``qi`` indexes the query keys."""
-
-    qi: np.ndarray
-    doc: np.ndarray  # int64 global document reference
-    pos: np.ndarray
-    line: np.ndarray
-    meta: np.ndarray
-    df: np.ndarray  # int64 postings of the hit's key in the whole store (how common its shape is)
-
-
-@dataclass(frozen=True)
-class BandHits:
-    qi: np.ndarray
-    doc: np.ndarray
-    line: np.ndarray
-    end_line: np.ndarray
 
 
 POSTINGS_BUDGET = 2048  # postings one query may read from one table of one segment

@@ -18,8 +18,7 @@ import numpy as np
 from index.errors import InputError
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import IndexStore
-from index.store import FingerprintHits
+from index.protocol import FingerprintHits, IndexStore
 
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings

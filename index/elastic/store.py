@@ -27,7 +27,8 @@ import numpy as np
 from elasticsearch import NotFoundError
 
 from ..errors import BackendError, InputError
-from ..store import BandHits, FingerprintHits, concat_ranges, gather_postings
+from ..protocol import BandHits, FingerprintHits
+from ..store import concat_ranges, gather_postings
 from .common import (
     FIRST_FETCH,
     FP_ROW,
