@@ -60,6 +60,32 @@ def test_incremental_build_adds_updates_and_skips_unchanged(tmp_path: Path) -> N
         assert paths == sorted([*CORPUS_FILES[:3], "extra.py"])
 
 
+def test_replaced_documents_are_hidden_at_query_time_until_compaction(tmp_path: Path) -> None:
+    """With compaction off the old version of a changed file stays in its segment, marked
+    deleted in the manifest; queries must skip it (the filter in ``store._live``)."""
+    root = _corpus(tmp_path, CORPUS_FILES[:3])
+    idx_path = tmp_path / "idx"
+    _build(idx_path, root, compact=False)
+    target = root / CORPUS_FILES[0]
+    lines = target.read_text().splitlines(keepends=True)
+    old_part = "".join(lines[40:70])
+    new_part = "".join(f"    value_{i} = compute_{i}(alpha, beta) + offset_{i} * {i}\n" for i in range(30))
+    target.write_text("".join(lines[:40]) + new_part + "".join(lines[70:]))
+    with EmbeddedIndex(idx_path) as idx:
+        assert [m.source.path for m in Matcher(idx).check(old_part)][:1] == [CORPUS_FILES[0]]
+    summary = _build(idx_path, root, compact=False)
+    assert summary.updated == 1  # type: ignore[attr-defined]
+    with EmbeddedIndex(idx_path) as idx:
+        assert len(idx.segments) == 2 and sum(len(s.deleted) for s in idx.segments) == 1
+        matcher = Matcher(idx)
+        assert all(m.source.path != CORPUS_FILES[0] for m in matcher.check(old_part))
+        found = matcher.check(new_part)
+        assert found and found[0].source.path == CORPUS_FILES[0]
+        # The unchanged parts of the file are attributed once, to the live version.
+        kept = "".join(lines[100:130])
+        assert [m.source.path for m in matcher.check(kept)].count(CORPUS_FILES[0]) == 1
+
+
 def test_interrupted_build_keeps_the_previous_index_and_resumes(tmp_path: Path) -> None:
     root = _corpus(tmp_path, CORPUS_FILES)
     idx_path = tmp_path / "idx"
@@ -192,22 +218,44 @@ def test_shards_fill_one_index_and_merge_into_one_segment(tmp_path: Path) -> Non
     with EmbeddedIndex(sharded) as idx:
         assert idx.num_docs == len(CORPUS_FILES)
     assert compact_index(sharded) == len(CORPUS_FILES)
-    query = _snippet(CORPUS_FILES[2])
+    # Snippets from every file at several places: each matches on the normal build, so the
+    # comparison is between real answers, not two empty lists.
+    queries = [
+        _snippet(rel, n * part // 4, 20)
+        for rel in CORPUS_FILES
+        for n in [len((STDLIB / rel).read_text().splitlines())]
+        for part in (0, 1, 2, 3)
+    ]
     with EmbeddedIndex(sharded) as a, EmbeddedIndex(full) as b:
         assert len(a.segments) == 1
-        assert [m.model_dump() for m in Matcher(a).check(query)] == [
-            m.model_dump() for m in Matcher(b).check(query)
-        ]
+        sharded_matcher, full_matcher = Matcher(a), Matcher(b)
+        for query in queries:
+            expected = [m.model_dump() for m in full_matcher.check(query)]
+            assert expected, query
+            assert [m.model_dump() for m in sharded_matcher.check(query)] == expected
 
 
 def test_merge_other_indexes_and_drop_deleted_documents(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    _build(a, _corpus(tmp_path / "ca", CORPUS_FILES[:2]))
+    root_a = _corpus(tmp_path / "ca", CORPUS_FILES[:2])
+    _build(a, root_a)
     _build(b, _corpus(tmp_path / "cb", CORPUS_FILES[2:4]))
+    # An update with compaction off leaves the old version of a file in a, marked deleted.
+    target = root_a / CORPUS_FILES[0]
+    lines = target.read_text().splitlines(keepends=True)
+    old_part = "".join(lines[40:70])
+    target.write_text("".join(lines[:40]) + "".join(lines[70:]))
+    _build(a, root_a, compact=False)
+    with EmbeddedIndex(a) as idx:
+        assert sum(s.num_docs for s in idx.segments) == 3 and idx.num_docs == 2
     assert compact_index(a, [b]) == 4
     with EmbeddedIndex(a) as idx:
         assert idx.num_docs == 4 and len(idx.segments) == 1
-        matches = Matcher(idx).check(_snippet(CORPUS_FILES[3]))
+        assert idx.segments[0].num_docs == 4 and not idx.segments[0].deleted  # dropped, not hidden
+        assert sorted(d["path"] for _, _, d in idx.iter_documents()) == sorted(CORPUS_FILES[:4])
+        matcher = Matcher(idx)
+        matches = matcher.check(_snippet(CORPUS_FILES[3]))
+        assert all(m.source.path != CORPUS_FILES[0] for m in matcher.check(old_part))
     assert matches and matches[0].source.path == CORPUS_FILES[3]
 
 
@@ -250,4 +298,5 @@ def test_a_build_of_a_small_index_ends_with_one_segment(
         assert len(a.segments) == 1 and 1 < len(b.segments) <= builder.AUTO_COMPACT_SEGMENTS
         assert a.num_docs == b.num_docs == len(CORPUS_FILES)
         text = (root / CORPUS_FILES[0]).read_text()[200:900]
+        assert Matcher(a).check(text)
         assert [m.source for m in Matcher(a).check(text)] == [m.source for m in Matcher(b).check(text)]
