@@ -16,11 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-Action = Literal["off", "warn", "block"]
-Severity = Literal["error", "warning", "information", "hint"]
+from membership.policy import DEFAULT_LICENSE_BLOCK, Action, PolicySettings
 
-# Copyleft families: a suggestion copied from these may oblige the user to relicense their code.
-DEFAULT_LICENSE_BLOCK = ["GPL*", "AGPL*", "LGPL*", "SSPL*", "EUPL*", "OSL*"]
+__all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "MembershipConfig", "ServerConfig"]
+Severity = Literal["error", "warning", "information", "hint"]
 
 
 class _Model(BaseModel):
@@ -29,17 +28,19 @@ class _Model(BaseModel):
     )
 
 
-class MembershipConfig(_Model):
-    """Where matches come from and what happens to them."""
+class MembershipConfig(PolicySettings, _Model):
+    """Where matches come from and what happens to them (the policy keys: `PolicySettings`)."""
 
     index: str | None = Field(default=None, description="path of an embedded index")
     url: str | None = Field(default=None, description="membership HTTP service (instead of an index)")
     token: str | None = Field(default=None, description="bearer token for the membership service")
+    es_url: str | None = Field(default=None, description="an Elasticsearch store (instead of an index)")
+    es_index: str = Field(default="stacklens", min_length=1, description="store name in Elasticsearch")
+    search_page_url: str | None = Field(
+        default=None,
+        description="a `code-search serve` page that opens sources without a URL (default: `url`)",
+    )
     min_chars: int = Field(default=150, ge=20, description="minimum matched characters")
-    policy: Action = Field(default="warn", description="warn | block | off for suggestions with a match")
-    license_block: list[str] = Field(default_factory=lambda: list(DEFAULT_LICENSE_BLOCK))
-    license_allow: list[str] = Field(default_factory=list, description="licences never reported")
-    unknown_license: Action = Field(default="warn", description="action for sources without a licence")
     context_chars: int = Field(
         default=300, ge=0, le=5000, description="document text checked before a suggestion"
     )

@@ -1,129 +1,20 @@
-"""What to do with matches: licence policy, per-workspace allow-list and ignored matches."""
+"""The language server's side of the match policy: the decision itself lives in
+`membership.policy` (shared with ``code-search scan``); here it is bound to the server's
+``membership`` settings and the workspace's allow-list."""
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import logging
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
+from membership.allowlist import ALLOWLIST_FILE, Allowlist, source_key
+from membership.policy import Decision, MatchPolicy
 
-from membership import Match
+from .config import MembershipConfig
 
-from .config import Action, MembershipConfig
-
-log = logging.getLogger(__name__)
-_RANK: dict[str, int] = {"off": 0, "warn": 1, "block": 2}
-ALLOWLIST_FILE = Path(".stacklens") / "allowlist.json"
+__all__ = ["ALLOWLIST_FILE", "Allowlist", "Decision", "Policy", "source_key"]
 
 
-def source_key(m: Match) -> str:
-    """``repo/path`` (or just the path when the corpus has no repository name)."""
-    return f"{m.source.repo}/{m.source.path}" if m.source.repo else m.source.path
-
-
-def _any(patterns: list[str], value: str) -> bool:
-    v = value.lower()
-    return any(fnmatch.fnmatchcase(v, p.lower()) for p in patterns)
-
-
-class Allowlist:
-    """Repositories and single matches the user chose to accept, persisted per workspace."""
-
-    def __init__(self, root: Path | None) -> None:
-        self.root = root
-        self.repos: set[str] = set()
-        self.ignored: set[tuple[str, str, int, int]] = set()  # (file, source, start, end)
-        self.load()
-
-    @property
-    def file(self) -> Path | None:
-        return self.root / ALLOWLIST_FILE if self.root else None
-
-    def load(self) -> None:
-        f = self.file
-        if f is None or not f.is_file():
-            return
-        try:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            self.repos = {str(r) for r in data.get("repositories", [])}
-            self.ignored = {
-                (str(i["file"]), str(i["source"]), int(i["lines"][0]), int(i["lines"][1]))
-                for i in data.get("ignored", [])
-            }
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-            log.warning("ignoring unreadable allow-list %s: %s", f, exc)
-
-    def save(self) -> None:
-        f = self.file
-        if f is None:
-            return
-        data: dict[str, Any] = {
-            "repositories": sorted(self.repos),
-            "ignored": [{"file": fi, "source": s, "lines": [a, b]} for fi, s, a, b in sorted(self.ignored)],
-        }
-        f.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename so a crash never leaves a half-written file behind.
-        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=".allowlist.")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent=2)
-            out.write("\n")
-        os.replace(tmp, f)
-
-    def _rel(self, file: str) -> str:
-        if self.root:
-            try:
-                return Path(file).resolve().relative_to(self.root.resolve()).as_posix()
-            except (ValueError, OSError):
-                pass
-        return file
-
-    def allow_repo(self, repo: str) -> None:
-        self.repos.add(repo)
-        self.save()
-
-    def ignore(self, file: str, m: Match) -> None:
-        self.ignored.add(self._key(file, m))
-        self.save()
-
-    def _key(self, file: str, m: Match) -> tuple[str, str, int, int]:
-        return (self._rel(file), source_key(m), m.source_span.start_line, m.source_span.end_line)
-
-    def hides(self, file: str | None, m: Match) -> bool:
-        if m.source.repo and m.source.repo in self.repos:
-            return True
-        return file is not None and self._key(file, m) in self.ignored
-
-
-class Policy:
-    """Turns raw matches into the ones to report and the action they call for."""
+class Policy(MatchPolicy):
+    """`MatchPolicy` over the server's settings (`MembershipConfig` carries the policy keys)."""
 
     def __init__(self, cfg: MembershipConfig, allowlist: Allowlist) -> None:
+        super().__init__(cfg, allowlist)
         self.cfg = cfg
-        self.allowlist = allowlist
-
-    def license_action(self, license: str | None) -> Action:
-        if not license:
-            return self.cfg.unknown_license
-        if _any(self.cfg.license_block, license):
-            return "block"
-        return "warn"
-
-    def reportable(self, matches: list[Match], file: str | None) -> list[Match]:
-        """Matches not hidden by the allow-list, the ignores or an allowed licence."""
-        return [
-            m
-            for m in matches
-            if not self.allowlist.hides(file, m)
-            and not (m.source.license and _any(self.cfg.license_allow, m.source.license))
-        ]
-
-    def action(self, matches: list[Match]) -> Action:
-        """The strongest action any reportable match calls for under the global policy."""
-        if self.cfg.policy == "off" or not matches:
-            return "off"
-        worst = max(_RANK[self.license_action(m.source.license)] for m in matches)
-        worst = max(worst, _RANK[self.cfg.policy])
-        return "block" if worst >= 2 else "warn"

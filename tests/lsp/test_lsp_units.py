@@ -208,6 +208,15 @@ class TestPolicy:
         policy = Policy(cfg, again)
         assert policy.reportable([make_match(repo="z/z", license="MIT")], None) == []
 
+    def test_ignore_common_above_from_the_editor(self, tmp_path: Path) -> None:
+        cfg = ConfigLayers({}).update("push", {"membership": {"ignoreCommonAbove": 10}}).membership
+        common = make_match(license="GPL-3.0").model_copy(update={"occurrences": 11})
+        policy = Policy(cfg, Allowlist(tmp_path))
+        assert policy.reportable([common], None) == [] and policy.action([common]) == "off"
+        assert "boilerplate" in policy.decide(common).reason
+        with pytest.raises(ConfigError, match=r"ignore_common_above|ignoreCommonAbove"):
+            ConfigLayers({}).update("push", {"membership": {"ignoreCommonAbove": -1}})
+
     def test_corrupt_allowlist_is_ignored(self, tmp_path: Path) -> None:
         (tmp_path / ".stacklens").mkdir()
         (tmp_path / ".stacklens" / "allowlist.json").write_text("{not json")
