@@ -14,6 +14,7 @@ class Source(BaseModel):
     path: str
     license: str | None = None
     url: str | None = None
+    sha: str | None = Field(None, description="SHA-1 of the source document's text, as indexed")
 
 
 class SourceSpan(BaseModel):

@@ -661,6 +661,7 @@ class Matcher:
                         path=doc["path"],
                         license=doc.get("license"),
                         url=doc.get("url"),
+                        sha=doc.get("sha"),
                     ),
                     source_span=SourceSpan(
                         start_line=c.src_start_line, end_line=max(c.src_start_line, c.src_end_line)

@@ -136,7 +136,8 @@ def test_match_json_has_exactly_the_designed_shape(matcher: Matcher) -> None:
     shape = {"kind", "score", "source", "source_span", "query_span", "matched_chars", "occurrences"}
     assert set(data) == shape
     assert data["occurrences"] == 1
-    assert set(data["source"]) == {"repo", "path", "license", "url"}
+    assert set(data["source"]) == {"repo", "path", "license", "url", "sha"}
+    assert len(data["source"]["sha"]) == 40  # what evidence looks the source text up by
     assert set(data["source_span"]) == {"start_line", "end_line"}
     assert set(data["query_span"]) == {"start_line", "end_line", "start_char", "end_char"}
     assert Match.model_validate(data).model_dump() == data
