@@ -16,14 +16,16 @@ import numpy as np
 from tqdm import tqdm
 
 from .compact import compact_index, segment_documents, writing
+from .content import ContentWriter
 from .config import BuildLimits, FingerprintParams
 from .errors import InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
-from .segment import FP_DTYPE, MAX_LINE, MAX_POS, MH_DTYPE
+from .packed import key_of
+from .segment import MAX_BAND_SPAN, MAX_LINE, MAX_POS, MAX_SPAN
 from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
-from .store import EmbeddedIndex, IndexWriter, stored_keys
+from .store import EmbeddedIndex, IndexWriter
 
 # A query searches every segment's tables, so after a build the segments are merged into one:
 # always while the index is small enough that rewriting it costs seconds (a 223 MB corpus:
@@ -139,37 +141,34 @@ class _Batch:
         self.mh.append((np.full(len(p.mh[0]), doc_id, dtype=np.uint32), *p.mh))
         self.bytes += p.doc["bytes"]
 
-    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        fp_keys, fp_vals = _fp_table(self.fp)
-        mh_keys, mh_vals = _mh_table(self.mh)
-        return fp_keys, fp_vals, mh_keys, mh_vals
+    def tables(self, key_bits: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
+        return {"fp": _fp_table(self.fp, key_bits), "mh": _mh_table(self.mh, key_bits)}
 
 
-def _cat(parts: list[tuple[np.ndarray, ...]], i: int, dtype: str) -> np.ndarray:
-    return np.concatenate([p[i] for p in parts]).astype(dtype) if parts else np.empty(0, dtype)
+def _cat(parts: list[tuple[np.ndarray, ...]], i: int) -> np.ndarray:
+    return np.concatenate([p[i] for p in parts]).astype(np.uint64) if parts else np.empty(0, np.uint64)
 
 
-def _fp_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """(doc, key64, pos, line, meta) columns to stored keys and packed values."""
-    vals = np.empty(sum(len(p[0]) for p in parts), dtype=FP_DTYPE)
-    vals["doc"] = _cat(parts, 0, "u4")
-    pos = _cat(parts, 2, "u8")
-    line = np.minimum(_cat(parts, 3, "u8"), MAX_LINE)
-    meta = _cat(parts, 4, "u8")
-    span = np.minimum(meta >> np.uint64(16), 0xFF)
-    conc = meta & np.uint64(0xFFFF)
-    vals["packed"] = pos | (line << np.uint64(20)) | (span << np.uint64(40)) | (conc << np.uint64(48))
-    return stored_keys(_cat(parts, 1, "u8")), vals
+def _fp_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(doc, key64, pos, line, meta) columns to stored keys and the fingerprint table's fields."""
+    meta = _cat(parts, 4)
+    return key_of(_cat(parts, 1), key_bits), {
+        "doc": _cat(parts, 0),
+        "pos": _cat(parts, 2),
+        "line": np.minimum(_cat(parts, 3), MAX_LINE),
+        "span": np.minimum(meta >> np.uint64(16), MAX_SPAN),
+        "conc": meta & np.uint64(0xFFFF),
+    }
 
 
-def _mh_table(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray]:
-    """(doc, key64, first line, last line) columns to stored keys and packed values."""
-    vals = np.empty(sum(len(p[0]) for p in parts), dtype=MH_DTYPE)
-    vals["doc"] = _cat(parts, 0, "u4")
-    first = np.minimum(_cat(parts, 2, "u4"), MAX_LINE)
-    span = np.minimum(_cat(parts, 3, "u4") - first, 0xFFF)
-    vals["lines"] = first | (span << np.uint32(20))
-    return stored_keys(_cat(parts, 1, "u8")), vals
+def _mh_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(doc, key64, first line, last line) columns to stored keys and the band table's fields."""
+    first = np.minimum(_cat(parts, 2), MAX_LINE)
+    return key_of(_cat(parts, 1), key_bits), {
+        "doc": _cat(parts, 0),
+        "first": first,
+        "span": np.minimum(_cat(parts, 3) - np.minimum(first, _cat(parts, 3)), MAX_BAND_SPAN),
+    }
 
 
 def _known(path: Path) -> dict[str, tuple[str, int, str]]:
@@ -223,6 +222,7 @@ def _build(
     on_segment: Callable[[str], None] | None,
 ) -> BuildSummary:
     writer = IndexWriter(path, params)
+    contents = ContentWriter(path)  # before a file reaches a segment, its text or path
     known = _known(path)
     summary = BuildSummary()
     started = time.monotonic()
@@ -235,6 +235,7 @@ def _build(
 
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
         for src, sha in sharded_files(sources, summary.skipped, shard):
+            contents.add(sha, src.text, src.file, src.store_content)
             old = known.get(src.key)
             if old is not None and old[2] == sha:
                 summary.unchanged += 1
@@ -247,9 +248,10 @@ def _build(
 
     def flush() -> None:
         nonlocal batch, deletes
+        contents.flush()
         if not batch.docs and not deletes:
             return
-        name = writer.commit_segment(*batch.tables(), docs=batch.docs, delete=deletes)
+        name = writer.commit_segment(batch.tables(writer.key_bits), docs=batch.docs, delete=deletes)
         summary.segments_written += 1
         if on_segment:
             on_segment(name)
@@ -278,6 +280,7 @@ def _build(
         flush()
     finally:
         bar.close()
+        contents.close()
         if pool:
             pool.terminate()
     if compact if compact is not None else shard is None:

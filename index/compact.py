@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
-from .segment import Segment
+from .segment import FIELDS, Segment
 from .skiplist import merge_skip_lists
-from .store import EmbeddedIndex, IndexWriter, empty_tables
+from .store import EmbeddedIndex, IndexWriter
 
 
 def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -70,6 +70,10 @@ def writing(path: Path) -> Iterator[None]:
         raise write_failure(exc, path) from exc
 
 
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.empty(0, dtype=np.uint64), *parts]).astype(np.uint64)
+
+
 def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
     """Merge all segments of ``path`` (and of the indexes ``parts``) into one; returns docs kept."""
     with writing(Path(path)):
@@ -84,8 +88,13 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
         for other in sources[1:]:
             if other.params != writer.params:
                 raise InputError(f"cannot merge {other.path}: built with other fingerprint parameters")
+        for other in sources[1:]:
+            if other.key_bits != writer.key_bits:
+                raise InputError(f"cannot merge {other.path}: its keys have {other.key_bits} bits")
         docs: list[dict[str, Any]] = []
-        tables: dict[str, list[np.ndarray]] = {"fk": [], "fv": [], "mk": [], "mv": []}
+        tables: dict[str, tuple[list[np.ndarray], dict[str, list[np.ndarray]]]] = {
+            name: ([], {f: [] for f in fields}) for name, fields in FIELDS.items()
+        }
         seen: set[str] = set()
         for idx in sources:
             for seg in idx.segments:
@@ -96,26 +105,25 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
                     seen.add(doc["key"])
                     remap[i] = len(docs)
                     docs.append(doc)
-                for keys, vals, k, v in (
-                    (seg.fp_keys, seg.fp_vals, "fk", "fv"),
-                    (seg.mh_keys, seg.mh_vals, "mk", "mv"),
-                ):
-                    new_doc = remap[np.asarray(vals["doc"], dtype=np.int64)]
+                for name, (keys, cols) in tables.items():
+                    packed = seg.fp if name == "fp" else seg.mh
+                    every = np.arange(len(packed))
+                    values = packed.columns(every)
+                    new_doc = remap[values["doc"].astype(np.int64)]
                     keep = new_doc >= 0
-                    kept = np.asarray(vals)[keep].copy()
-                    kept["doc"] = new_doc[keep]
-                    tables[k].append(np.asarray(keys)[keep])
-                    tables[v].append(kept)
+                    keys.append(packed.all_keys()[keep])
+                    values["doc"] = new_doc.astype(np.uint64)
+                    for f in cols:
+                        cols[f].append(values[f][keep])
         replace = [seg.name for seg in sources[0].segments]
     finally:
         for idx in sources:
             idx.close()
-    fk, fv, mk, mv = empty_tables()
     writer.commit_segment(
-        np.concatenate([fk, *tables["fk"]]),
-        np.concatenate([fv, *tables["fv"]]),
-        np.concatenate([mk, *tables["mk"]]),
-        np.concatenate([mv, *tables["mv"]]),
+        {
+            name: (_cat(keys), {f: _cat(parts) for f, parts in cols.items()})
+            for name, (keys, cols) in tables.items()
+        },
         docs=docs,
         replace=replace,
     )

@@ -1,8 +1,10 @@
-"""One immutable segment of the embedded index: sorted fingerprint tables plus a document table.
+"""One immutable segment of the embedded index: packed fingerprint and band tables plus a
+document table.
 
-Arrays are ``.npy`` files opened with ``mmap_mode="r"``, so opening costs a few syscalls and the
-OS pages in only what queries touch. Every file's size and CRC-32 are recorded in
-``segment.json``; sizes are checked on open, checksums by ``code-search verify``.
+Each table is a bucket directory and bit-packed records (``index/packed.py``), ``.npy`` files
+opened with ``mmap_mode="r"``, so opening costs a few syscalls and the OS pages in only what
+queries touch. Every file's size and CRC-32 are recorded in ``segment.json`` with the tables'
+layouts; sizes are checked on open, checksums by ``code-search verify``.
 """
 
 from __future__ import annotations
@@ -17,18 +19,16 @@ from typing import Any
 import numpy as np
 
 from .errors import IndexCorruptError
+from .packed import KEY_BITS, Layout, PackedTable, bits_for, directory_of, pack, packed_size, plan
 
-# Keys are the upper 32 bits of the 64-bit hashes: a stray key match costs one discarded hit
-# in verification, and every byte per entry counts (the index should stay under half the corpus).
-KEY_DTYPE = np.dtype("<u4")
-# packed: token pos (20 bits) | line (20) | line span (8) | concrete-k-gram hash (16)
-FP_DTYPE = np.dtype([("doc", "<u4"), ("packed", "<u8")])
-# lines: first line (20 bits) | line span (12)
-MH_DTYPE = np.dtype([("doc", "<u4"), ("lines", "<u4")])
 MAX_POS = (1 << 20) - 1
 MAX_LINE = (1 << 20) - 1
-_ARRAYS = ("fp_keys.npy", "fp_vals.npy", "mh_keys.npy", "mh_vals.npy", "docs_off.npy")
-_FILES = (*_ARRAYS, "docs.jsonl")
+MAX_SPAN = 0xFF  # line span of a fingerprinted k-gram (more: a multi-line string literal)
+MAX_BAND_SPAN = 0xFFF  # line span of a MinHash window
+CONC_BITS = 16  # hash of the concrete k-gram: tells verbatim from renamed
+# Fields of each table in record order; each as wide as the segment's largest value needs.
+FIELDS = {"fp": ("doc", "pos", "line", "span", "conc"), "mh": ("doc", "first", "span")}
+_FILES = ("fp_dir.npy", "fp_rec.npy", "mh_dir.npy", "mh_rec.npy", "docs_off.npy", "docs.jsonl")
 
 
 def _crc(path: Path) -> int:
@@ -47,22 +47,39 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _write_table(
+    directory: Path, table: str, keys: np.ndarray, columns: dict[str, np.ndarray], key_bits: int
+) -> Layout:
+    """Sort one table by (key, document, position) and write its directory and records: within
+    a key the postings are in document order, which ``lookup_in_documents`` relies on."""
+    names = FIELDS[table]
+    keys = np.asarray(keys, dtype=np.uint64)
+    order = np.lexsort((columns[names[1]], columns["doc"], keys))
+    keys = keys[order]
+    cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
+    widths = [
+        (n, CONC_BITS if n == "conc" else bits_for(int(cols[n].max()) if len(cols[n]) else 0)) for n in names
+    ]
+    layout = plan(len(keys), key_bits, widths)
+    np.save(directory / f"{table}_dir.npy", directory_of(keys, layout))
+    header = {"descr": "|u1", "fortran_order": False, "shape": (packed_size(len(keys), layout),)}
+    with (directory / f"{table}_rec.npy").open("wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        for chunk in pack(keys, cols, layout):
+            f.write(chunk)
+    return layout
+
+
 def write_segment(
     directory: Path,
-    fp_keys: np.ndarray,
-    fp_vals: np.ndarray,
-    mh_keys: np.ndarray,
-    mh_vals: np.ndarray,
+    tables: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
     docs: Iterable[dict[str, Any]],
+    key_bits: int = KEY_BITS,
 ) -> dict[str, Any]:
-    """Write a segment into the (new, empty) ``directory``; returns its description."""
+    """Write a segment into the (new, empty) ``directory``; returns its description.
+    ``tables`` maps "fp" and "mh" to (stored keys, columns named as in ``FIELDS``)."""
     directory.mkdir(parents=True)
-    order = np.argsort(fp_keys, kind="stable")
-    np.save(directory / "fp_keys.npy", fp_keys[order])
-    np.save(directory / "fp_vals.npy", fp_vals[order])
-    order = np.argsort(mh_keys, kind="stable")
-    np.save(directory / "mh_keys.npy", mh_keys[order])
-    np.save(directory / "mh_vals.npy", mh_vals[order])
+    layouts = {name: _write_table(directory, name, *tables[name], key_bits).to_json() for name in FIELDS}
     offsets = [0]
     with (directory / "docs.jsonl").open("wb") as f:
         for doc in docs:
@@ -71,8 +88,9 @@ def write_segment(
     np.save(directory / "docs_off.npy", np.asarray(offsets, dtype=np.uint64))
     info: dict[str, Any] = {
         "docs": len(offsets) - 1,
-        "fingerprints": len(fp_keys),
-        "band_keys": len(mh_keys),
+        "fingerprints": len(tables["fp"][0]),
+        "band_keys": len(tables["mh"][0]),
+        "layouts": layouts,
         "files": {},
     }
     for name in _FILES:
@@ -101,27 +119,36 @@ class Segment:
                     f"index file {path} has {path.stat().st_size} bytes, expected {meta['size']}: "
                     "the index is damaged; rebuild it with `code-search build`"
                 )
+        layouts = info.get("layouts")
+        if not isinstance(layouts, dict) or set(layouts) != set(FIELDS):
+            raise IndexCorruptError(f"index segment {directory} lists no table layouts; rebuild the index")
+        tables: dict[str, PackedTable] = {}
+        counts = {"fp": info["fingerprints"], "mh": info["band_keys"]}
         try:
             # Plain ndarray views of the maps: slicing a np.memmap builds a memmap object each
             # time, a measurable share of a query that touches a hundred keys.
-            self.fp_keys = np.asarray(np.load(directory / "fp_keys.npy", mmap_mode="r"))
-            self.fp_vals = np.asarray(np.load(directory / "fp_vals.npy", mmap_mode="r"))
-            self.mh_keys = np.asarray(np.load(directory / "mh_keys.npy", mmap_mode="r"))
-            self.mh_vals = np.asarray(np.load(directory / "mh_vals.npy", mmap_mode="r"))
+            for name in FIELDS:
+                layout = Layout.from_json(layouts[name])
+                if tuple(n for n, _ in layout.fields) != FIELDS[name]:
+                    raise IndexCorruptError(
+                        f"index segment {directory} has unknown fields; rebuild the index"
+                    )
+                tables[name] = PackedTable(
+                    np.asarray(np.load(directory / f"{name}_dir.npy", mmap_mode="r")),
+                    np.asarray(np.load(directory / f"{name}_rec.npy", mmap_mode="r")),
+                    counts[name],
+                    layout,
+                )
             self.doc_offsets = np.load(directory / "docs_off.npy", mmap_mode="r")
         except (ValueError, OSError) as exc:
             raise IndexCorruptError(
                 f"cannot read index segment {directory}: {exc}; rebuild the index"
             ) from exc
-        if (
-            self.fp_keys.dtype != KEY_DTYPE
-            or self.mh_vals.dtype != MH_DTYPE
-            or self.fp_vals.dtype != FP_DTYPE
-            or len(self.fp_keys) != info["fingerprints"]
-            or len(self.fp_vals) != info["fingerprints"]
-            or len(self.mh_keys) != info["band_keys"]
-            or len(self.doc_offsets) != info["docs"] + 1
-        ):
+        except IndexCorruptError as exc:
+            raise IndexCorruptError(f"index segment {directory}: {exc}") from None
+        self.fp, self.mh = tables["fp"], tables["mh"]
+        self.key_bits = self.fp.layout.key_bits
+        if len(self.doc_offsets) != info["docs"] + 1 or self.mh.layout.key_bits != self.key_bits:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
         self._docs = (directory / "docs.jsonl").open("rb")
         self.deleted: frozenset[int] = frozenset()

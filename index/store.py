@@ -24,13 +24,19 @@ import numpy as np
 from .config import FingerprintParams
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
+from .packed import KEY_BITS, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import FP_DTYPE, KEY_DTYPE, MH_DTYPE, Segment, write_segment
+from .segment import Segment, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
 # index holds other fingerprints and would silently miss.
-FORMAT_VERSION = 2
+# 3: bit-packed postings under a bucket directory, 48-bit keys (were 32; 2026-12).
+FORMAT_VERSION = 3
+_WHY_REBUILD = {
+    1: "the fingerprints changed",
+    2: "the tables are packed and keys have 48 bits instead of 32",
+}
 MANIFEST = "manifest.json"
 
 
@@ -49,6 +55,13 @@ def gather_postings(
     how many postings each query key has in ``keys`` (more than were read for a sampled key)."""
     lo = np.searchsorted(keys, query, side="left")
     hi = np.searchsorted(keys, query, side="right")
+    return gather_ranges(lo, hi, max_postings)
+
+
+def gather_ranges(
+    lo: np.ndarray, hi: np.ndarray, max_postings: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As `gather_postings`, from each query key's range ``[lo, hi)`` of postings."""
     df = hi - lo
     counts = np.where(df > max_postings, np.minimum(df, COMMON_SAMPLE), df)
     total = int(counts.sum())
@@ -62,7 +75,7 @@ def gather_postings(
         total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), df
-    return concat_ranges(lo, counts), np.repeat(np.arange(len(query)), counts), df
+    return concat_ranges(lo, counts), np.repeat(np.arange(len(lo)), counts), df
 
 
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -70,38 +83,32 @@ def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
 
 
-def _unpack_fingerprints(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(token position, line, meta) of packed fingerprint postings; meta is the concrete hash
-    with the line span above it, as ``FingerprintHits`` carries it."""
-    span = (packed >> np.uint64(40)) & np.uint64(0xFF)
-    return (
-        packed & np.uint64(0xFFFFF),
-        (packed >> np.uint64(20)) & np.uint64(0xFFFFF),
-        (packed >> np.uint64(48)) | (span << np.uint64(16)),
-    )
-
-
 def _live(
-    seg: Segment, si: int, vals: np.ndarray, qi: np.ndarray
+    seg: Segment, si: int, doc: np.ndarray, idx: np.ndarray, qi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Postings ``vals`` of segment number ``si`` (and their query indices ``qi``) less those of
-    deleted documents, with global document references."""
-    doc = vals["doc"].astype(np.int64)
+    """Query indices ``qi``, global document references and record numbers of the postings
+    ``idx`` (documents ``doc``) of segment number ``si``, less those of deleted documents."""
+    doc = doc.astype(np.int64)
     if seg.deleted:
         keep = ~np.isin(doc, list(seg.deleted))
-        qi, vals, doc = qi[keep], vals[keep], doc[keep]
-    return qi, doc | (si << 32), vals
+        qi, idx, doc = qi[keep], idx[keep], doc[keep]
+    return qi, doc | (si << 32), idx
+
+
+def _fingerprint_fields(seg: Segment, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token position, line, meta) of fingerprint records ``idx``; meta is the concrete hash
+    with the line span above it, as ``FingerprintHits`` carries it."""
+    return (
+        seg.fp.field("pos", idx),
+        seg.fp.field("line", idx),
+        seg.fp.field("conc", idx) | (seg.fp.field("span", idx) << np.uint64(16)),
+    )
 
 
 def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
     if not parts:
         return [np.empty(0, dtype=np.int64)] * n
     return [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(n)]
-
-
-def stored_keys(keys: np.ndarray) -> np.ndarray:
-    """The part of 64-bit fingerprint hashes that the embedded store keeps."""
-    return (keys >> np.uint64(32)).astype(KEY_DTYPE)
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
@@ -119,12 +126,23 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         raise IndexCorruptError(f"{path} does not hold a stacklens index")
     check_shape(manifest, path, FORMAT_VERSION)
     if manifest.get("version") != FORMAT_VERSION:
+        version = manifest.get("version")
+        why = _WHY_REBUILD.get(version, "it was written by another stacklens")  # type: ignore[arg-type]
         raise IndexCorruptError(
-            f"the index at {path} has format version {manifest.get('version')}, this stacklens "
+            f"the index at {path} has format version {version}, this stacklens "
             f"reads version {FORMAT_VERSION}; rebuild it: `code-search build --index NEW_PATH SOURCE...` "
-            "with the same sources (the fingerprints changed, so it cannot be upgraded in place)"
+            f"with the same sources ({why}, so it cannot be upgraded in place)"
         )
     return manifest
+
+
+def manifest_key_bits(manifest: dict[str, Any], path: Path) -> int:
+    bits = manifest.get("key_bits", KEY_BITS)
+    if not isinstance(bits, int) or not 8 <= bits <= 64:
+        raise IndexCorruptError(
+            f"the manifest of the index at {path} is damaged (key_bits {bits!r}); rebuild the index"
+        )
+    return bits
 
 
 class EmbeddedIndex:
@@ -137,6 +155,7 @@ class EmbeddedIndex:
                 f"no index at {self.path}: build one with `code-search build --index {self.path} SOURCE...`"
             )
         self.manifest = _read_manifest(self.path)
+        self.key_bits = manifest_key_bits(self.manifest, self.path)
         try:
             self.params = FingerprintParams(**self.manifest["params"])
         except (TypeError, ValueError) as exc:
@@ -170,25 +189,26 @@ class EmbeddedIndex:
 
     def _postings(
         self, table: str, keys: np.ndarray, max_postings: int
-    ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-        """Per segment with hits: (query index, global doc reference, stored values); and the
-        postings of each query key in all segments."""
+    ) -> tuple[list[tuple[Segment, np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Per segment with hits: (segment, query index, global doc reference, record number);
+        and the postings of each query key in all segments."""
         out = []
-        short = stored_keys(keys)
         df = np.zeros(len(keys), dtype=np.int64)
         for si, seg in enumerate(self.segments):
-            idx, qi, seg_df = gather_postings(getattr(seg, f"{table}_keys"), short, max_postings)
+            packed = getattr(seg, table)
+            lo, hi = packed.ranges(key_of(keys, seg.key_bits))
+            idx, qi, seg_df = gather_ranges(lo, hi, max_postings)
             df += seg_df
             if len(idx) == 0:
                 continue
-            out.append(_live(seg, si, getattr(seg, f"{table}_vals")[idx], qi))
+            out.append((seg, *_live(seg, si, packed.field("doc", idx), idx, qi)))
         return out, df
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
         found, df = self._postings("fp", keys, max_postings)
-        for qi, doc, vals in found:
-            parts.append((qi, doc, *_unpack_fingerprints(vals["packed"]), df[qi]))
+        for seg, qi, doc, idx in found:
+            parts.append((qi, doc, *_fingerprint_fields(seg, idx), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
@@ -196,22 +216,20 @@ class EmbeddedIndex:
         other documents share the keys: what a sample of a common key's postings left out for
         the documents a query is about (``df`` is then the key's postings in the segment)."""
         parts = []
-        short = stored_keys(keys)
         for si, seg in enumerate(self.segments):
             local = np.unique(docs[(docs >> 32) == si] & 0xFFFFFFFF)
             if len(local) == 0:
                 continue
-            lo = np.searchsorted(seg.fp_keys, short, side="left")
-            hi = np.searchsorted(seg.fp_keys, short, side="right")
+            lo, hi = seg.fp.ranges(key_of(keys, seg.key_bits))
             n = hi - lo
             if not n.any():
                 continue
-            # Within one key the postings are in document order (segments are written by a stable
-            # sort on the key), so (key, document) is sorted over the keys' ranges laid end to
+            # Within one key the postings are in document order (segments are sorted by key,
+            # then document), so (key, document) is sorted over the keys' ranges laid end to
             # end, and one searchsorted finds every wanted document's run in every key.
             span = concat_ranges(lo, n)
             owner = np.repeat(np.arange(len(keys)), n)
-            composite = (owner << 33) | seg.fp_vals["doc"][span].astype(np.int64)
+            composite = (owner << 33) | seg.fp.field("doc", span).astype(np.int64)
             wanted = ((np.arange(len(keys))[:, None] << 33) | local[None, :]).ravel()
             a = np.searchsorted(composite, wanted, side="left")
             b = np.searchsorted(composite, wanted, side="right")
@@ -219,15 +237,15 @@ class EmbeddedIndex:
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
-            qi, doc, vals = _live(seg, si, seg.fp_vals[span[at]], owner[at])
-            parts.append((qi, doc, *_unpack_fingerprints(vals["packed"]), n[qi]))
+            qi, doc, idx = _live(seg, si, composite[at] & 0x1FFFFFFFF, span[at], owner[at])
+            parts.append((qi, doc, *_fingerprint_fields(seg, idx), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
-        for qi, doc, vals in self._postings("mh", keys, max_postings)[0]:
-            first = vals["lines"] & np.uint32(0xFFFFF)
-            parts.append((qi, doc, first, first + (vals["lines"] >> np.uint32(20))))
+        for seg, qi, doc, idx in self._postings("mh", keys, max_postings)[0]:
+            first = seg.mh.field("first", idx)
+            parts.append((qi, doc, first, first + seg.mh.field("span", idx)))
         return BandHits(*_columns(parts, 4))
 
     def document(self, ref: int) -> dict[str, Any]:
@@ -282,13 +300,22 @@ def _pid_alive(pid: int) -> bool:
 class IndexWriter:
     """Adds segments to an index (creating it if needed) and commits them atomically."""
 
-    def __init__(self, path: str | os.PathLike[str], params: FingerprintParams | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        params: FingerprintParams | None = None,
+        key_bits: int = KEY_BITS,
+    ) -> None:
+        """``key_bits``: of a new index only (an existing one keeps its own); fewer than 48 are
+        for benchmarks that compare with the 32-bit keys of format 2."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._clean_stale_tmp()
+        self.key_bits = key_bits
         with write_lock(self.path):
             if (self.path / MANIFEST).exists():
                 manifest = _read_manifest(self.path)
+                self.key_bits = manifest_key_bits(manifest, self.path)
                 existing = FingerprintParams(**manifest["params"])
                 if params is not None and params != existing:
                     raise IndexCorruptError(
@@ -305,6 +332,7 @@ class IndexWriter:
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "params": self.params.model_dump(),
+            "key_bits": self.key_bits,
             "segments": [],
             "deleted": {},
             "created": time.time(),
@@ -339,19 +367,17 @@ class IndexWriter:
 
     def commit_segment(
         self,
-        fp_keys: np.ndarray,
-        fp_vals: np.ndarray,
-        mh_keys: np.ndarray,
-        mh_vals: np.ndarray,
+        tables: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
         docs: list[dict[str, Any]],
         delete: dict[str, list[int]] | None = None,
         replace: list[str] | None = None,
     ) -> str:
-        """Write one segment and publish it (and any deletions) in a new manifest."""
+        """Write one segment and publish it (and any deletions) in a new manifest. ``tables``:
+        as `write_segment`, keys as ``key_of(hashes, self.key_bits)``."""
         name = f"seg-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         tmp = self.path / f".tmp-{os.getpid()}-{name}"
         try:
-            info = write_segment(tmp, fp_keys, fp_vals, mh_keys, mh_vals, docs) if docs else None
+            info = write_segment(tmp, tables, docs, self.key_bits) if docs else None
             with write_lock(self.path):
                 manifest = _read_manifest(self.path)
                 if info is not None:
@@ -375,12 +401,3 @@ class IndexWriter:
         for old in replace or []:
             shutil.rmtree(self.path / old, ignore_errors=True)
         return name
-
-
-def empty_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return (
-        np.empty(0, dtype=KEY_DTYPE),
-        np.empty(0, dtype=FP_DTYPE),
-        np.empty(0, dtype=KEY_DTYPE),
-        np.empty(0, dtype=MH_DTYPE),
-    )

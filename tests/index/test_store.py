@@ -155,12 +155,12 @@ def test_corruption_is_detected_with_a_clear_error(tmp_path: Path) -> None:
     idx_path = tmp_path / "idx"
     _build(idx_path, _corpus(tmp_path, CORPUS_FILES[:2]))
     seg = next(idx_path.glob("seg-*"))
-    data = bytearray((seg / "fp_vals.npy").read_bytes())
+    data = bytearray((seg / "fp_rec.npy").read_bytes())
     data[-5] ^= 0xFF
-    (seg / "fp_vals.npy").write_bytes(bytes(data))
+    (seg / "fp_rec.npy").write_bytes(bytes(data))
     with EmbeddedIndex(idx_path) as idx:  # same size: only checksums notice
-        assert idx.verify() == [str(seg / "fp_vals.npy")]
-    (seg / "fp_vals.npy").write_bytes(bytes(data[:-100]))
+        assert idx.verify() == [str(seg / "fp_rec.npy")]
+    (seg / "fp_rec.npy").write_bytes(bytes(data[:-100]))
     with pytest.raises(IndexCorruptError, match="damaged"):
         EmbeddedIndex(idx_path)
     (idx_path / "manifest.json").write_text("{ truncated")
@@ -277,7 +277,7 @@ def test_index_opens_without_reading_its_tables(tmp_path: Path) -> None:
                 a = a.base  # type: ignore[assignment]
             return isinstance(a, np.memmap)
 
-        assert all(mapped(s.fp_keys) and mapped(s.fp_vals) for s in idx.segments)
+        assert all(mapped(t.directory) and mapped(t.records) for s in idx.segments for t in (s.fp, s.mh))
     assert os.path.getsize(idx_path / "manifest.json") < 10_000
 
 

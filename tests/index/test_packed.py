@@ -1,0 +1,89 @@
+"""The packed posting tables: any keys and fields round-trip, lookups find exactly the records
+of each key, and an index of the format before them is told to be rebuilt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.errors import IndexCorruptError
+from index.packed import KEY_BITS, PackedTable, bits_for, directory_of, key_of, pack, packed_size, plan
+
+_FIELDS = ("doc", "pos", "conc")
+
+
+def _table(keys: np.ndarray, cols: dict[str, np.ndarray], key_bits: int) -> PackedTable:
+    order = np.lexsort((cols["doc"], keys))
+    keys = keys[order]
+    cols = {n: c[order] for n, c in cols.items()}
+    widths = [(n, 16 if n == "conc" else bits_for(int(cols[n].max()) if len(keys) else 0)) for n in _FIELDS]
+    layout = plan(len(keys), key_bits, widths)
+    records = np.frombuffer(b"".join(pack(keys, cols, layout)), dtype=np.uint8)
+    assert len(records) == packed_size(len(keys), layout)
+    return PackedTable(directory_of(keys, layout), records, len(keys), layout)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hashes=st.lists(st.integers(0, 2**64 - 1), max_size=300),
+    repeats=st.integers(1, 4),
+    doc_max=st.sampled_from([0, 1, 1000, 2**32 - 1]),
+    key_bits=st.sampled_from([32, KEY_BITS, 56]),
+    seed=st.integers(0, 1000),
+)
+def test_packed_postings_round_trip(
+    hashes: list[int], repeats: int, doc_max: int, key_bits: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    h = np.repeat(np.asarray(hashes, dtype=np.uint64), repeats)
+    keys = key_of(h, key_bits)
+    cols = {
+        "doc": rng.integers(0, doc_max, len(h), endpoint=True, dtype=np.uint64),
+        "pos": rng.integers(0, 2**20, len(h), dtype=np.uint64),
+        "conc": rng.integers(0, 2**16, len(h), dtype=np.uint64),
+    }
+    table = _table(keys, cols, key_bits)
+    order = np.lexsort((cols["doc"], keys))
+    every = np.arange(len(h))
+    assert np.array_equal(table.all_keys(), keys[order])
+    assert np.array_equal(table.keys(every), keys[order])
+    for name, values in table.columns(every).items():
+        assert np.array_equal(values, cols[name][order]), name
+    # Every present key finds exactly its records; absent ones (neighbours) find none.
+    probe = np.concatenate([keys, keys + np.uint64(1), keys - np.uint64(1), np.array([0], np.uint64)])
+    probe &= np.uint64((1 << key_bits) - 1)
+    lo, hi = table.ranges(probe)
+    sorted_keys = keys[order]
+    assert np.array_equal(lo, np.searchsorted(sorted_keys, probe, side="left"))
+    assert np.array_equal(hi, np.searchsorted(sorted_keys, probe, side="right"))
+
+
+def test_a_field_too_wide_for_its_layout_is_refused() -> None:
+    keys = np.array([1, 2], dtype=np.uint64)
+    layout = plan(2, KEY_BITS, [("doc", 1)])
+    with pytest.raises(ValueError, match="does not fit"):
+        b"".join(pack(keys, {"doc": np.array([0, 2], dtype=np.uint64)}, layout))
+
+
+def test_keys_keep_48_bits() -> None:
+    """Two hashes that share their top 32 bits (one stored key in format 2) are two keys."""
+    a, b = np.uint64(0xDEADBEEF_0000_0000), np.uint64(0xDEADBEEF_0001_0000)
+    assert key_of(np.array([a]), 32) == key_of(np.array([b]), 32)
+    assert key_of(np.array([a]))[0] != key_of(np.array([b]))[0]
+
+
+def test_an_index_of_format_2_must_be_rebuilt(tmp_path: Path) -> None:
+    from index.store import EmbeddedIndex, IndexWriter
+
+    IndexWriter(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    manifest["version"] = 2
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    wanted = r"format version 2, .*rebuild it: `code-search build.*48 bits"
+    with pytest.raises(IndexCorruptError, match=wanted):
+        EmbeddedIndex(tmp_path / "idx")
