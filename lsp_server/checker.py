@@ -9,18 +9,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from index.errors import ConfigError, StacklensError
-from membership import Match, Matcher, QuerySettings, QuerySpan
+from index.errors import StacklensError
+from membership import Match, QuerySettings, QuerySpan
+from membership.checker import Checker, Snippet
+from membership.open import CheckerSettings, open_checker
 
 from .config import MembershipConfig
 
 log = logging.getLogger(__name__)
-
-
-class _Checks(Protocol):
-    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]: ...
 
 
 @dataclass
@@ -32,21 +29,17 @@ class Region:
     matches: list[Match] = field(default_factory=list)
 
 
-def _open(cfg: MembershipConfig) -> tuple[_Checks, Any]:
-    """The checker and the resource to close with it (the index store or the HTTP client)."""
-    settings = QuerySettings.model_validate({"min_chars": cfg.min_chars})
-    if cfg.url:
-        # Imported lazily: the HTTP client module is optional for in-process use.
-        from membership.client import RemoteChecker
-
-        remote = RemoteChecker(cfg.url, settings=settings, token=cfg.token, timeout=cfg.timeout_s)
-        return remote, remote
-    if cfg.index:
-        from index.store import EmbeddedIndex
-
-        store = EmbeddedIndex(cfg.index)
-        return Matcher(store, settings), store
-    raise ConfigError("no membership index configured: set stacklens.membership.index or .url")
+def checker_settings(cfg: MembershipConfig) -> CheckerSettings:
+    """Where the language server's membership settings say to check, for `open_checker`. Each
+    layer may name a place (an index in the environment, a service in the editor): the service
+    wins, then Elasticsearch, then the embedded index."""
+    url = cfg.url or None
+    es_url = None if url else cfg.es_url or None
+    index = None if url or es_url else cfg.index or None
+    return CheckerSettings(
+        index=index, url=url, es_url=es_url, es_index=cfg.es_index, token=cfg.token,
+        timeout_s=cfg.timeout_s, query=QuerySettings.model_validate({"min_chars": cfg.min_chars}),
+    )  # fmt: skip
 
 
 def chunks(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
@@ -101,19 +94,20 @@ class MembershipGate:
 
     def __init__(self, cfg: MembershipConfig) -> None:
         self.cfg = cfg
-        self._checker: _Checks | None = None
-        self._store: Any = None
+        self._checker: Checker | None = None
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stacklens-check")
         self.checks = 0
 
     @property
     def configured(self) -> bool:
-        return bool(self.cfg.index or self.cfg.url) and self.cfg.policy != "off"
+        return bool(self.cfg.index or self.cfg.url or self.cfg.es_url) and self.cfg.policy != "off"
 
     def describe(self) -> str:
         if self.cfg.url:
             return f"membership service {self.cfg.url}"
+        if self.cfg.es_url:
+            return f"Elasticsearch store {self.cfg.es_index} at {self.cfg.es_url}"
         if self.cfg.index:
             return f"index {self.cfg.index}"
         return "no membership index"
@@ -127,16 +121,16 @@ class MembershipGate:
     ) -> list[list[Match]]:
         with self._lock:
             if self._checker is None:
-                self._checker, self._store = _open(self.cfg)
+                self._checker = open_checker(checker_settings(self.cfg))
             checker = self._checker
             self.checks += len(texts)
             try:
-                if isinstance(checker, Matcher):
-                    # In process: the context before focus_start cannot fill the chaining budget.
-                    return [checker.check(t, lang, path, focus_start=focus_start) for t in texts]
-                if len(texts) > 1 and hasattr(checker, "check_many"):  # the service: one request
-                    return checker.check_many([{"text": t, "lang": lang, "path": path} for t in texts])
-                return [checker.check(t, lang=lang, path=path) for t in texts]
+                # In process, the context before focus_start cannot fill the chaining budget; over
+                # HTTP, the batch is one request.
+                if len(texts) == 1:
+                    return [checker.check(texts[0], lang, path, focus_start=focus_start)]
+                snippets: list[Snippet] = [{"text": t, "lang": lang, "path": path} for t in texts]
+                return checker.check_many(snippets, focus_start=focus_start)
             except StacklensError:
                 raise
             except Exception as exc:  # a broken index must cost a message, not the server
@@ -179,9 +173,9 @@ class MembershipGate:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-        store, self._store, self._checker = self._store, None, None
-        if store is not None and hasattr(store, "close"):
+        checker, self._checker = self._checker, None
+        if checker is not None:
             try:
-                store.close()
+                checker.close()
             except Exception:  # closing is best effort at shutdown
                 log.debug("closing the index failed", exc_info=True)

@@ -20,9 +20,11 @@ from index.config import BuildLimits, FingerprintParams
 from index.errors import InputError, StacklensError
 from index.names import printable
 
+from .checker import Checker
 from .cli_parser import parser
 from .match import Match
-from .query import Matcher, decode_query
+from .open import CheckerSettings, open_checker
+from .query import decode_query
 from .settings import QuerySettings
 
 EXIT_NONE, EXIT_MATCH, EXIT_ERROR = 0, 1, 2
@@ -44,18 +46,15 @@ def _settings(args: argparse.Namespace) -> QuerySettings:
         raise InputError(f"invalid option: {exc}") from None
 
 
-def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Any:
-    if args.url:
-        from .client import RemoteChecker
-
-        return RemoteChecker(args.url, settings=settings, token=args.token)
-    if getattr(args, "es_url", None):
-        from index.elastic import ElasticIndex
-
-        return Matcher(ElasticIndex(args.es_url, args.es_index), settings)
-    from index.store import EmbeddedIndex
-
-    return Matcher(EmbeddedIndex(args.index), settings)
+def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Checker:
+    try:
+        where = CheckerSettings(
+            index=args.index, url=args.url, es_url=args.es_url, es_index=args.es_index,
+            token=args.token, query=settings,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"invalid option: {exc}") from None
+    return open_checker(where)
 
 
 # How far past the limit a pipe is read to tell the query's size; beyond, "more than" it.
@@ -125,7 +124,7 @@ def _query(args: argparse.Namespace) -> int:
     return EXIT_MATCH if matches else EXIT_NONE
 
 
-def _batch(checker: Any, args: argparse.Namespace, settings: QuerySettings) -> int:
+def _batch(checker: Checker, args: argparse.Namespace, settings: QuerySettings) -> int:
     found = errors = 0
     source = sys.stdin if args.batch == "-" else None
     try:
@@ -260,10 +259,18 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_NONE
 
 
+def _scan(args: argparse.Namespace) -> int:
+    from .scan_cli import run_scan
+
+    settings = _settings(args)
+    return run_scan(args, lambda: _open_checker(args, settings))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handlers = {"build": _build, "query": _query, "merge": _merge, "verify": _verify, "info": _info}
     handlers["serve"] = _serve
+    handlers["scan"] = _scan
     try:
         return handlers[args.command](args)
     except StacklensError as exc:

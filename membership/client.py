@@ -4,7 +4,8 @@ language server. Every call ends within its timeouts; failures are `StacklensErr
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -12,6 +13,9 @@ from index.errors import BackendError, ConfigError, InputError, StacklensError
 
 from .match import Match
 from .settings import QuerySettings
+
+if TYPE_CHECKING:
+    from .checker import Snippet
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +80,13 @@ class RemoteChecker:
             error = BackendError
         raise error(message)
 
-    def check_many(self, snippets: list[dict[str, Any]]) -> list[list[Match]]:
-        """Matches per snippet (``{"text", "lang"?, "path"?}``), in order, in one request."""
-        data = self._post("/v1/check", {"snippets": snippets})
+    def describe(self) -> str:
+        return f"membership service {self.url}"
+
+    def check_many(self, snippets: Sequence[Snippet], *, focus_start: int = 0) -> list[list[Match]]:
+        """Matches per snippet (``{"text", "lang"?, "path"?}``), in order, in one request.
+        ``focus_start`` is not sent: the service checks each text whole (its API has no focus)."""
+        data = self._post("/v1/check", {"snippets": list(snippets)})
         results = data["results"]
         if len(results) != len(snippets):
             raise BackendError(
@@ -88,8 +96,11 @@ class RemoteChecker:
         limit = self.settings.max_matches
         return [[Match.model_validate(m) for m in res["matches"]][:limit] for res in results]
 
-    def check(self, text: str, lang: str | None = None, path: str | None = None) -> list[Match]:
-        """Matches of ``text`` in the service's corpus, best first (as `Matcher.check`)."""
+    def check(
+        self, text: str, lang: str | None = None, path: str | None = None, *, focus_start: int = 0
+    ) -> list[Match]:
+        """Matches of ``text`` in the service's corpus, best first (as `Matcher.check`, except
+        that ``focus_start`` is not sent: see `check_many`)."""
         if len(text) > self.settings.max_query_bytes:
             raise InputError(
                 f"the query has {len(text):,} characters; the limit is {self.settings.max_query_bytes:,}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
@@ -27,9 +27,9 @@ from .api import (
     SearchResponse,
     SnippetResult,
 )
+from .checker import Checker
 from .limits import ServiceLimits
 from .match import Match
-from .query import Matcher
 
 
 @dataclass
@@ -37,11 +37,8 @@ class ServiceState:
     """What the lifespan opens once and every request shares."""
 
     store: IndexStore
-    matcher: Matcher
+    checker: Checker  # over ``store``; it serialises checks where the store needs it
     limits: ServiceLimits
-    # The embedded store reads documents through one shared file handle (seek + read), so
-    # checks on it are serialised; Elasticsearch's client is thread-safe and needs no lock.
-    lock: contextlib.AbstractContextManager[Any] = field(default_factory=contextlib.nullcontext)
 
 
 def _state(request: Request) -> ServiceState:
@@ -76,8 +73,7 @@ def _too_long(what: str, n: int, limit: int) -> HTTPException:
 
 
 def _check_one(state: ServiceState, text: str, lang: str | None, path: str | None) -> list[Match]:
-    with state.lock:
-        return state.matcher.check(text, lang=lang, path=path)
+    return state.checker.check(text, lang=lang, path=path)
 
 
 @api.post("/v1/check", response_model=CheckResponse, summary="Find snippets in the corpus")

@@ -21,13 +21,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import StacklensError
+from index.errors import ConfigError, StacklensError
 from index.protocol import IndexStore
-from index.store import EmbeddedIndex
 
 from .auth import bearer_token_matches
 from .limits import ServiceLimits
-from .query import Matcher
+from .open import CheckerSettings, open_store, store_checker
 from .routes import ServiceState, api, docs_router, health
 from .settings import QuerySettings
 
@@ -123,14 +122,13 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = open_store()
-        lock: Any = threading.Lock() if isinstance(store, EmbeddedIndex) else contextlib.nullcontext()
-        app.state.service = ServiceState(store, Matcher(store, settings), limits, lock)
-        log.info("membership service ready: %s", store.describe())
+        checker = store_checker(open_store(), settings)
+        app.state.service = ServiceState(checker.store, checker, limits)
+        log.info("membership service ready: %s", checker.describe())
         try:
             yield
         finally:
-            store.close()
+            checker.close()
 
     # The schema and the documentation pages are routes of our own, behind the token like the
     # API: FastAPI's built-in ones cannot take a dependency.
@@ -170,15 +168,13 @@ def create_app(
 
 def store_opener(index: str | None, es_url: str | None, es_index: str | None) -> Callable[[], IndexStore]:
     """A function that opens the embedded index or the Elasticsearch store the flags name."""
-    if es_url:
-        from index.elastic import ElasticIndex
-
-        name = es_index or "stacklens"
-        return lambda: ElasticIndex(es_url, name)
-    if not index:
-        raise StacklensError("name the index: --index PATH, or --es-url URL --es-index NAME")
-    path = index
-    return lambda: EmbeddedIndex(path)
+    try:
+        where = CheckerSettings(index=index, es_url=es_url, es_index=es_index or "stacklens")
+    except ValueError as exc:
+        raise ConfigError(f"invalid option: {exc}") from None
+    if not where.configured:
+        raise ConfigError("name the index: --index PATH, or --es-url URL --es-index NAME")
+    return lambda: open_store(where)
 
 
 def serve(
