@@ -146,11 +146,20 @@ class ContentReader:
         self.directory = Path(index_path) / CONTENT_DIR
         self._packs: dict[str, _Pack] = {}
         self._lock = threading.Lock()
+        self._stamp = -1
 
     def _refresh(self) -> None:
-        if not self.directory.is_dir():
+        try:
+            stamp = self.directory.stat().st_mtime_ns
+        except FileNotFoundError:
             return
-        for path in sorted(self.directory.glob("*.pack")):
+        if stamp == self._stamp:
+            return  # no pack was added or removed since the last look
+        self._stamp = stamp
+        listed = sorted(self.directory.glob("*.pack"))
+        for gone in set(self._packs) - {p.name for p in listed}:  # merged by a compaction
+            self._packs.pop(gone).close()
+        for path in listed:
             if path.name not in self._packs:
                 with contextlib.suppress(FileNotFoundError):  # removed by a compaction meanwhile
                     self._packs[path.name] = _Pack(path)
@@ -190,28 +199,35 @@ class ContentReader:
 
 
 class ContentWriter:
-    """Collects one segment's entries; ``flush`` writes them before the segment is committed."""
+    """What a build keeps of the files it reads. ``add`` runs for every file before it is handed
+    to a worker (in the pool's feeder thread), ``flush`` before each segment is committed: every
+    committed document's entry is then on disk, whatever moment the build is killed at."""
 
     def __init__(self, index_path: Path) -> None:
         self.path = index_path
-        self.pending: dict[bytes, tuple[int, bytes]] = {}
+        self._pending: dict[bytes, tuple[int, bytes]] = {}
+        self._lock = threading.Lock()
         self._reader = ContentReader(index_path)
+        clean_stale(index_path)
 
-    def add(self, sha: str, entry: tuple[int, bytes] | None) -> None:
+    def add(self, sha: str, text: str, file: str | None, store: bool) -> None:
+        """One file read by the build, changed or not: an index built without its text gains
+        it when the file is indexed again with ``store``."""
         digest = _digest(sha)
-        if entry is not None and digest is not None:
-            old = self.pending.get(digest)
-            if old is None or entry[0] <= old[0]:
-                self.pending[digest] = entry
-
-    def keep(self, sha: str, text: str, file: str | None, store: bool) -> None:
-        """An unchanged document: its text is added if it should be kept and is not yet."""
-        if store and not self._reader.has_text(sha):
-            self.add(sha, entry_for(text, file, store))
+        have = self._reader.entry(sha)
+        if digest is None or (have is not None and (have[0] == TEXT or not store)):
+            return
+        entry = entry_for(text, file, store)
+        if entry is not None:
+            with self._lock:
+                old = self._pending.get(digest)
+                if old is None or entry[0] <= old[0]:
+                    self._pending[digest] = entry
 
     def flush(self) -> None:
-        write_pack(self.path, ((sha, kind, data) for sha, (kind, data) in self.pending.items()))
-        self.pending = {}
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        write_pack(self.path, ((sha, kind, data) for sha, (kind, data) in pending.items()))
 
     def close(self) -> None:
         self._reader.close()

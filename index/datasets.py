@@ -62,6 +62,7 @@ def _stack_row(
 class JsonlSource:
     path: Path
     limits: BuildLimits
+    store_content: bool = True  # a dataset row has no file to read its text back from
 
     def __post_init__(self) -> None:
         self.name = display_name(str(self.path))
@@ -82,6 +83,7 @@ class JsonlSource:
                         continue
                     doc = _stack_row(row, self.name, n, self.limits, stats)
                     if doc is not None:
+                        doc.store_content = self.store_content
                         yield doc
         except (OSError, EOFError) as exc:
             raise InputError(f"cannot read {self.name}: {exc}") from exc
@@ -91,6 +93,7 @@ class JsonlSource:
 class ParquetSource:
     path: Path
     limits: BuildLimits
+    store_content: bool = True
 
     def __post_init__(self) -> None:
         self.name = display_name(str(self.path))
@@ -110,4 +113,5 @@ class ParquetSource:
                 doc = _stack_row(row, self.name, n, self.limits, stats)
                 n += 1
                 if doc is not None:
+                    doc.store_content = self.store_content
                     yield doc

@@ -53,6 +53,8 @@ class SourceFile:
     lang: str = "unknown"
     path_bytes: str | None = None  # the file name's exact bytes in hex, when not UTF-8
     source: str | None = None  # the source it came from, as named when building
+    file: str | None = None  # absolute path of a directory file: evidence reads it while unchanged
+    store_content: bool = False  # keep the text in the index (index/content.py)
 
 
 @dataclass(frozen=True)

@@ -116,12 +116,14 @@ class DirectorySource:
     exclude: tuple[str, ...] = ()  # gitignore-style patterns, relative to root
     paths: tuple[str, ...] | None = None  # only these relative paths (a file list), if given
     skip_generated: bool = False  # skip generated and minified files (index/skip.py)
+    store_content: bool = False  # keep the files' text in the index (--store-content)
 
     def __post_init__(self) -> None:
         if not self.root.is_dir():
             raise InputError(f"source {display_name(str(self.root))} is not a directory")
         self.name = display_name(str(self.root))
         self._root_key = display_name(str(self.root.resolve()))
+        self._abs_root = os.path.abspath(self.root)
         self._git_files: list[str] | None = None
         if (self.root / ".git").exists():
             listed = _git(self.root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
@@ -213,6 +215,8 @@ class DirectorySource:
                 lang=language_for(rel),
                 path_bytes=raw,
                 source=self.name,
+                file=os.path.join(self._abs_root, rel),
+                store_content=self.store_content,
             )
 
 
@@ -222,9 +226,11 @@ def open_source(
     exclude: tuple[str, ...] = (),
     *,
     skip_generated: bool = False,
+    store_content: bool | None = None,
     **meta: str | None,
 ) -> DirectorySource | JsonlSource | ParquetSource:
-    """A source from a command-line argument; ``skip_generated`` applies to directories only."""
+    """A source from a command-line argument; ``skip_generated`` applies to directories only.
+    ``store_content``: keep the text in the index (default: datasets yes, directories no)."""
     path = Path(spec)
     if not path.exists():
         raise InputError(f"source {display_name(spec)} does not exist")
@@ -237,12 +243,13 @@ def open_source(
             url_template=meta.get("url_template"),
             exclude=exclude,
             skip_generated=skip_generated,
+            store_content=bool(store_content),
         )
     name = path.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        return JsonlSource(path, limits)
+        return JsonlSource(path, limits, store_content is not False)
     if name.endswith(".parquet"):
-        return ParquetSource(path, limits)
+        return ParquetSource(path, limits, store_content is not False)
     raise InputError(
         f"source {display_name(spec)}: expected a directory, a .jsonl/.jsonl.gz or a .parquet file"
     )
