@@ -169,7 +169,14 @@ def _build(args: argparse.Namespace) -> int:
         raise InputError(f"invalid fingerprint parameters: {exc}") from None
     meta = {"repo": args.repo, "license": args.license, "url_template": args.url_template}
     sources = [
-        open_source(s, limits, tuple(args.exclude), skip_generated=args.skip_generated, **meta)
+        open_source(
+            s,
+            limits,
+            tuple(args.exclude),
+            skip_generated=args.skip_generated,
+            store_content=args.store_content,
+            **meta,
+        )
         for s in args.sources
     ]
     defaults = FingerprintParams()

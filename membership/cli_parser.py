@@ -44,6 +44,13 @@ def parser() -> argparse.ArgumentParser:
         "in the file's leading comment), lock files and minified files in directories",
     )
     b.add_argument(
+        "--store-content",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep the files' text in the index (compressed, about a third of their size) so that "
+        "matches show their source side by side; default: on for .jsonl/.parquet, off for directories",
+    )
+    b.add_argument(
         "--list-skipped",
         action="store_true",
         help="print every skipped file: reason, source, path, details (tab-separated, on stdout)",

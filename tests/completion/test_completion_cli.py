@@ -9,14 +9,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from completion_helpers import free_port
+from completion_helpers import CORPUS_CODE, free_port
 
 from completion.server_cli import main
+from completion.templates import TEMPLATES
 
 pytestmark = pytest.mark.integration
 
 
-def test_stacklens_serve_answers_both_apis(starcoder_dir: Path, tmp_path: Path) -> None:
+PREFIX = CORPUS_CODE[: CORPUS_CODE.index("    for value")]
+EXPECTED = "    for value in values:\n"  # what the trained model reproduces after PREFIX
+
+
+def test_stacklens_serve_answers_both_apis(qwen_trained_dir: Path, tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
@@ -26,7 +31,7 @@ def test_stacklens_serve_answers_both_apis(starcoder_dir: Path, tmp_path: Path) 
             "lsp_server.cli",
             "serve",
             "--model",
-            str(starcoder_dir),
+            str(qwen_trained_dir),
             "--port",
             str(port),
             "--token",
@@ -52,12 +57,13 @@ def test_stacklens_serve_answers_both_apis(starcoder_dir: Path, tmp_path: Path) 
                 pytest.fail("stacklens serve did not come up: " + (tmp_path / "serve.log").read_text())
             time.sleep(0.2)
         auth = {"Authorization": "Bearer t0ken"}
-        fim = {"prompt": "def add(a, b):", "suffix": "\n", "max_tokens": 5}
+        # The process serves the model it was given: its greedy text continues the corpus.
+        fim = {"prompt": PREFIX, "suffix": "", "max_tokens": 12, "temperature": 0}
         oa = httpx.post(f"{base}/v1/completions", headers=auth, timeout=60, json=fim)
-        assert oa.status_code == 200 and isinstance(oa.json()["choices"][0]["text"], str)
-        gen = {"inputs": "def add(a, b):", "parameters": {"max_new_tokens": 5}}
+        assert oa.status_code == 200 and oa.json()["choices"][0]["text"].startswith(EXPECTED), oa.text
+        gen = {"inputs": TEMPLATES["qwen"].render(PREFIX, ""), "parameters": {"max_new_tokens": 12}}
         tgi = httpx.post(f"{base}/generate", headers=auth, timeout=60, json=gen)
-        assert tgi.status_code == 200 and "generated_text" in tgi.json()
+        assert tgi.status_code == 200 and tgi.json()["generated_text"].startswith(EXPECTED), tgi.text
         assert httpx.post(f"{base}/generate", json={"inputs": "x"}).status_code == 401
     finally:
         proc.terminate()

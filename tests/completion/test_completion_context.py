@@ -57,7 +57,11 @@ def test_estimating_counter_without_tokenizer() -> None:
     ctx = ContextBuilder(TEMPLATES["starcoder"], EstimatingCounter(), BudgetConfig(1024, 64)).build(
         CompletionRequest("file:///a.py", text, len(text))
     )
-    assert len(ctx.prompt) < 1024 * 3.2
+    budget_chars = (1024 - 64) * 3  # the window less the new tokens, at 3 characters a token
+    # Fills the budget (a prompt cut to nothing would pass an upper bound alone) with the text
+    # right before the cursor.
+    assert 0.9 * budget_chars <= len(ctx.prompt) <= budget_chars
+    assert text.endswith(ctx.prefix) and len(ctx.prefix) >= 0.9 * budget_chars
 
 
 def test_crossfile_ranking_prefers_the_related_document() -> None:

@@ -210,12 +210,15 @@ def test_start_sync_and_no_heavy_import_at_import_time() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_start_sync_loads(starcoder_dir: Path) -> None:
-    engine = CompletionEngine({"backend": "transformers", "model": str(starcoder_dir)})
+def test_start_sync_loads(qwen_trained_dir: Path) -> None:
+    settings = {"backend": "transformers", "model": str(qwen_trained_dir), "temperature": 0}
+    engine = CompletionEngine({**settings, "crossfileMaxSnippets": 0})
     engine.start_sync()
-    assert engine.template is not None and engine.template.name == "starcoder"
-    out = asyncio.run(engine.complete(CompletionRequest("file:///a.py", "def f(", 6, explicit=True)))
-    assert isinstance(out, list)
+    assert engine.template is not None and engine.template.name == "qwen"
+    request = CompletionRequest("file:///a.py", CORPUS_CODE[:CUT], CUT, explicit=True)
+    out = asyncio.run(engine.complete(request))
+    # The loaded model answers, with the text it was trained on.
+    assert out and out[0].text.startswith("    for value in values:"), out
 
 
 def test_device_dtype_and_attention_choice(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -115,7 +115,8 @@ def test_same_matches_on_generated_queries(stores: Any, parity_corpus: Path) -> 
     # The comparison is not vacuous: positives mostly match, negatives mostly do not.
     assert found["verbatim"] >= 0.8 * 160, found
     assert found["renamed"] >= 0.5 * 80, found
-    assert found["negative"] < 50 and found["shuffled"] < 30, found
+    # (seed 6: 153 of 160, 69 of 80, 0 of 50, 0 of 30)
+    assert found["negative"] <= 0.1 * 50 and found["shuffled"] <= 0.2 * 30, found
 
 
 def test_same_documents_and_lookups(stores: Any, parity_corpus: Path) -> None:
