@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    usage = "usage: stacklens {lsp,serve} [options]   (stacklens COMMAND --help for details)\n"
+    usage = "usage: stacklens {lsp,serve,eval} [options]   (stacklens COMMAND --help for details)\n"
     if not args or args[0] in ("-h", "--help"):
         sys.stderr.write(usage)
         return 0 if args else 2
@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from completion.server_cli import main as serve_main
 
         return serve_main(rest)
+    if command == "eval":
+        from evaluation.cli import main as eval_main
+
+        return eval_main(rest)
     if command == "lsp":
         from lsp_server.main import main as lsp_main
 
