@@ -1,0 +1,257 @@
+"""The key space at a terabyte: quality and latency of 48-bit keys (format 3) beside the 32-bit
+keys of format 2 at the key density of a 1 TB and a 3 TB corpus, measured in the same run on
+the cases of the membership quality benchmark (bench/cases.py, the same seeds).
+
+A corpus of ``B`` bytes holds ``B * f`` fingerprints (``f``: fingerprints per byte of this
+index), and with hashed keys the unrelated fingerprints that share one stored key of ``b`` bits
+are Poisson-distributed with mean ``B * f / 2^b``. Queries only ever look up their own keys, so
+an index that carries that many random postings on every key the cases look up is, for these
+cases, indistinguishable from one of ``B * f`` fingerprints: the benchmark injects them (random
+documents among 2^18 synthetic ones, interleaved with the real ones; random positions, lines and
+concrete hashes) into the one segment, so the budget and sampling rules see them as they would.
+Not modelled: the *real* near-copies and boilerplate that a larger corpus adds, and page-cache
+misses of a table larger than memory.
+
+    .venv/bin/python bench/bench_scale.py [--quick] [--lang go rust] [--out bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path, PurePath
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import quality
+from cases import KINDS, make_cases
+from corpora import load
+from fetch_corpora import LANGS
+
+from index.config import FingerprintParams
+from index.fingerprint import code_stream, minhash_bands, structure_hashes
+from index.normalize import tokenize
+from index.packed import KEY_BITS, key_of
+from index.segment import FIELDS
+from index.store import EmbeddedIndex, IndexWriter
+from membership.query import Matcher
+from membership.settings import QuerySettings
+
+FAKE_DOCS = 1 << 18
+DENSITIES = {"as built": 0.0, "1 TB": 1e12, "3 TB": 3e12}
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))] if s else 0.0
+
+
+def query_keys(texts: list[str], params: FingerprintParams) -> tuple[np.ndarray, np.ndarray]:
+    """Every fingerprint and band key the Matcher looks up for ``texts`` (as its ``_exact`` and
+    ``_near`` compute them)."""
+    fp, mh = [], []
+    for text in texts:
+        tokens = tokenize(text)
+        fp.append(structure_hashes(tokens, params.kgram))
+        cs = code_stream(tokens, params.kgram)
+        if cs is not None:
+            fp.append(cs.structure[cs.bridge])
+        mh.append(minhash_bands(tokens, params, stride=1).keys)
+    return np.unique(np.concatenate(fp)), np.unique(np.concatenate(mh))
+
+
+def inject(
+    src: Path, dst: Path, keys: dict[str, np.ndarray], lam: dict[str, float], seed: int
+) -> dict[str, int]:
+    """A copy of the one-segment index ``src`` at ``dst`` with Poisson(``lam``) random postings
+    on the stored key of each of ``keys`` (per table); returns how many were added."""
+    rng = np.random.default_rng(seed)
+    with EmbeddedIndex(src) as idx:
+        (seg,) = idx.segments
+        bits, params = idx.key_bits, idx.params
+        docs = list(seg.iter_docs())
+        real = {}
+        for name in FIELDS:
+            table = getattr(seg, name)
+            real[name] = (table.all_keys(), table.columns(np.arange(len(table))))
+    # Real documents keep their order but sit at random places among the synthetic ones, so
+    # that a sample of a key's first postings (in document order) is not biased towards them.
+    total = len(docs) + FAKE_DOCS
+    real_ids = np.sort(rng.choice(total, len(docs), replace=False)).astype(np.uint64)
+    is_real = np.zeros(total, dtype=bool)
+    is_real[real_ids] = True
+    fake_ids = np.flatnonzero(~is_real).astype(np.uint64)
+    table_docs: list[dict[str, Any]] = []
+    real_iter = iter(docs)
+    for i in range(total):
+        if is_real[i]:
+            table_docs.append(next(real_iter))
+        else:
+            table_docs.append({"key": f"synthetic/{i}", "sha": "0", "path": f"synthetic/{i}.txt", "lines": 1})
+    tables = {}
+    added = {}
+    for name in FIELDS:
+        stored = np.unique(key_of(keys[name], bits))
+        counts = rng.poisson(lam[name], len(stored))
+        noise = np.repeat(stored, counts)
+        n = len(noise)
+        added[name] = n
+        rk, rc = real[name]
+        cols = {"doc": np.concatenate([real_ids[rc["doc"].astype(np.int64)], rng.choice(fake_ids, n)])}
+        if name == "fp":
+            fields = {
+                "pos": rng.integers(0, 1 << 16, n, dtype=np.uint64),
+                "line": rng.integers(1, 5000, n, dtype=np.uint64),
+                "span": np.zeros(n, dtype=np.uint64),
+                "conc": rng.integers(0, 1 << 16, n, dtype=np.uint64),
+            }
+        else:
+            fields = {
+                "first": rng.integers(1, 5000, n, dtype=np.uint64),
+                "span": np.full(n, 15, dtype=np.uint64),
+            }
+        for f, v in fields.items():
+            cols[f] = np.concatenate([rc[f], v])
+        tables[name] = (np.concatenate([rk, noise]), cols)
+        del real[name]
+    IndexWriter(dst, params, key_bits=bits).commit_segment(tables, table_docs)
+    return added
+
+
+def score(path: Path, scorer: quality.Scorer, cases: dict[str, Any]) -> dict[str, Any]:
+    """Attributed (located for embedded, detected for negatives) per kind, and latency."""
+    scorer.matcher = Matcher(EmbeddedIndex(path), QuerySettings(max_matches=200))
+    scorer.misses = []
+    rows: dict[str, Any] = {}
+    lat: list[float] = []
+    cpu: list[float] = []
+    per_kind: dict[str, list[quality.Outcome]] = {g: [] for g in quality.GROUPS}
+    for cs in cases.values():
+        name = f"query{PurePath(cs['name']).suffix}"
+        for c in [*cs["set"].cases, *cs["set"].negatives]:
+            t, tc = time.perf_counter(), time.thread_time()
+            per_kind[c.kind].append(scorer.ours(c, "path", name))
+            lat.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.thread_time() - tc) * 1000)
+    for group, outs in per_kind.items():
+        rows[group] = {"n": len(outs), **quality._tally(outs)}
+    scorer.matcher.store.close()
+    return {
+        "rows": rows,
+        "query_ms_p50": statistics.median(lat),
+        "query_ms_p99": pct(lat, 99),
+        "query_cpu_ms_p50": statistics.median(cpu),
+        "query_cpu_ms_p99": pct(cpu, 99),
+    }
+
+
+def old_format_bytes(path: Path) -> int:
+    """What format 2 took for the same tables: 4-byte keys, 12-byte fingerprint values and
+    8-byte band values, .npy headers, and the same document table."""
+    with EmbeddedIndex(path) as idx:
+        total = 0
+        for seg in idx.segments:
+            docs = seg.directory / "docs.jsonl"
+            total += 16 * len(seg.fp) + 12 * len(seg.mh) + docs.stat().st_size
+            total += 8 * (seg.num_docs + 1) + 5 * 128
+        return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="40 cases per kind and language, 60 negatives")
+    ap.add_argument("--lang", nargs="+", choices=LANGS)
+    ap.add_argument("--corpus-mb", type=float, default=8.0, help="source per language (half indexed)")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--jobs", type=int, default=1)
+    args = ap.parse_args()
+    langs = tuple(args.lang or LANGS)
+    params = FingerprintParams()
+    workdir = Path(tempfile.mkdtemp(prefix="stacklens-scale-"))
+    report: dict[str, Any] = {"densities": DENSITIES, "fake_docs": FAKE_DOCS, "runs": []}
+    try:
+        corpora = [load(lang, int(args.corpus_mb * 1e6)) for lang in langs]
+        built = {}
+        for bits in (32, KEY_BITS):
+            path = workdir / f"k{bits}"
+            IndexWriter(path, params, key_bits=bits)
+            built[bits] = quality._build(corpora, path, params, args.jobs)
+            print(f"[scale] {bits}-bit keys: {built[bits]}", flush=True)
+        path48 = workdir / f"k{KEY_BITS}"
+        with EmbeddedIndex(path48) as idx:
+            n_fp = sum(len(s.fp) for s in idx.segments)
+            n_mh = sum(len(s.mh) for s in idx.segments)
+            size = idx.size_bytes()
+        corpus_bytes = built[KEY_BITS]["corpus_mb"] * 1e6
+        report["index"] = {
+            "corpus_mb": corpus_bytes / 1e6,
+            "fingerprints": n_fp,
+            "band_keys": n_mh,
+            "fingerprints_per_byte": n_fp / corpus_bytes,
+            "format3_mb": size / 1e6,
+            "format3_ratio": size / corpus_bytes,
+            "format2_mb": old_format_bytes(path48) / 1e6,
+            "format2_ratio": old_format_bytes(path48) / corpus_bytes,
+        }
+        print(f"[scale] {report['index']}", flush=True)
+        texts: dict[str, dict[str, str]] = {}
+        for c in corpora:
+            for p in c.indexed:
+                texts.setdefault(c.lang, {})[c.rel(p)] = "".join(p.read_text(encoding="utf-8").split())
+        scorer = quality.Scorer(None, None, None, texts)  # type: ignore[arg-type]
+        per_kind, negatives = (40, 60) if args.quick else (150, 300)
+        cases = {
+            c.lang: {"set": make_cases(c, per_kind, negatives), "name": str(c.indexed[0])} for c in corpora
+        }
+        all_texts = [c.text for cs in cases.values() for c in [*cs["set"].cases, *cs["set"].negatives]]
+        fp_keys, mh_keys = query_keys(all_texts, params)
+        print(f"[scale] {len(all_texts)} cases look up {len(fp_keys)} fingerprint, {len(mh_keys)} band keys")
+        for label, corpus in DENSITIES.items():
+            for bits in (32, KEY_BITS):
+                lam = {
+                    "fp": corpus * n_fp / corpus_bytes / 2.0**bits,
+                    "mh": corpus * n_mh / corpus_bytes / 2.0**bits,
+                }
+                path = workdir / f"k{bits}"
+                added = {"fp": 0, "mh": 0}
+                if corpus:
+                    path = workdir / f"k{bits}-{label.replace(' ', '')}"
+                    t = time.perf_counter()
+                    added = inject(workdir / f"k{bits}", path, {"fp": fp_keys, "mh": mh_keys}, lam, seed=bits)
+                    print(f"[scale] injected {added} in {time.perf_counter() - t:.0f} s", flush=True)
+                result = score(path, scorer, cases)
+                run = {"density": label, "key_bits": bits, "lambda": lam, "injected": added, **result}
+                report["runs"].append(run)
+                r = result["rows"]
+                print(
+                    f"[scale] {label:>8} {bits}-bit: random postings per key {lam['fp']:.3g}; "
+                    + ", ".join(f"{k} {r[k]['attributed']:.3f}" for k in KINDS)
+                    + f", embedded located {r['embedded']['located']:.3f}"
+                    + f", false positives {r['negative']['detected']:.3f}; "
+                    + f"CPU p50 {result['query_cpu_ms_p50']:.2f} ms p99 {result['query_cpu_ms_p99']:.2f} ms "
+                    + f"(wall p99 {result['query_ms_p99']:.2f})",
+                    flush=True,
+                )
+                if corpus:
+                    shutil.rmtree(path, ignore_errors=True)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        name = "scale" + ("_quick" if args.quick else "")
+        name += "" if args.lang is None else "_" + "-".join(langs)
+        (out / f"{name}.json").write_text(json.dumps(report, indent=1))
+        print(f"results written to {out / name}.json")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
