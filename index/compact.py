@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .content import compact_content
 from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
 from .segment import FIELDS, Segment
 from .skiplist import merge_skip_lists
@@ -127,6 +128,7 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
         docs=docs,
         replace=replace,
     )
+    compact_content(path, (d["sha"] for d in docs), [Path(p) for p in parts])  # the text kept
     if parts:
         merge_skip_lists(path, [Path(p) for p in parts])
     return len(docs)

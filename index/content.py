@@ -99,6 +99,11 @@ def clean_stale(index_path: Path) -> None:
             continue
 
 
+def _pack_files(directory: Path) -> list[Path]:
+    """The complete packs of a content directory (temporary ones start with a dot)."""
+    return sorted(p for p in directory.glob("*.pack") if not p.name.startswith("."))
+
+
 class _Pack:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -156,7 +161,7 @@ class ContentReader:
         if stamp == self._stamp:
             return  # no pack was added or removed since the last look
         self._stamp = stamp
-        listed = sorted(self.directory.glob("*.pack"))
+        listed = _pack_files(self.directory)
         for gone in set(self._packs) - {p.name for p in listed}:  # merged by a compaction
             self._packs.pop(gone).close()
         for path in listed:
@@ -244,8 +249,8 @@ def compact_content(
     started = time.time()
     clean_stale(path)
     wanted = {d for sha in live if (d := _digest(sha)) is not None}
-    old = [p for p in sorted((path / CONTENT_DIR).glob("*.pack")) if p.stat().st_mtime < started]
-    others = [p for part in parts for p in sorted((Path(part) / CONTENT_DIR).glob("*.pack"))]
+    old = [p for p in _pack_files(path / CONTENT_DIR) if p.stat().st_mtime < started]
+    others = [p for part in parts for p in _pack_files(Path(part) / CONTENT_DIR)]
     if not old and not others:
         return
     packs = [_Pack(p) for p in [*old, *others]]
