@@ -85,6 +85,44 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--max-query-bytes", type=int, help="refuse larger queries (default 1,000,000)")
     q.add_argument("--token", default=os.environ.get("STACKLENS_TOKEN"), help="bearer token for --url")
 
+    sc = sub.add_parser(
+        "scan",
+        help="check files, or the lines a git diff adds, against the policy (CI; SARIF 2.1.0)",
+        description="Exit 0: nothing reported, 1: a match the policy reports, 2: an error.",
+    )
+    where = sc.add_mutually_exclusive_group(required=True)
+    where.add_argument("--index", help="index directory")
+    where.add_argument("--url", help="a running membership service (`code-search serve`)")
+    where.add_argument("--es-url", help="an Elasticsearch store (with --es-index)")
+    sc.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
+    sc.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories; with --diff, limit the diff"
+    )
+    sc.add_argument(
+        "--diff",
+        metavar="GIT_REV_RANGE",
+        help="check only the lines `git diff RANGE` adds, e.g. origin/main...HEAD",
+    )
+    sc.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 to FILE (- for standard output)")
+    sc.add_argument("--json", action="store_true", help="print one JSON object (ignored matches too)")
+    sc.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="JSON with the language server's policy keys (policy, licenseBlock, licenseAllow, "
+        "unknownLicense, ignoreCommonAbove); a .vscode/settings.json works too",
+    )
+    sc.add_argument(
+        "--fail-on", choices=["warn", "block"], default="warn", help="exit 1 from this level (default warn)"
+    )
+    sc.add_argument("--workspace", default=".", help="root of .stacklens/allowlist.json and SARIF paths")
+    sc.add_argument("--min-chars", type=int, help="minimum matched normalised characters (default 150)")
+    sc.add_argument("--max-matches", type=int, help="matches per file or hunk (default 10)")
+    sc.add_argument("--max-query-bytes", type=int, help="refuse larger files (default 1,000,000)")
+    sc.add_argument(
+        "--max-file-bytes", type=int, default=BuildLimits().max_file_bytes, help="skip larger files"
+    )
+    sc.add_argument("--token", default=os.environ.get("STACKLENS_TOKEN"), help="bearer token for --url")
+
     m = sub.add_parser("merge", help="merge segments (and other indexes built with --shard) into one")
     m.add_argument("--index", required=True)
     m.add_argument("parts", nargs="*", help="other index directories to merge in")
