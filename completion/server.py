@@ -23,7 +23,7 @@ from completion.server_schemas import CompletionBody
 from completion.settings import TransformersSettings
 from completion.templates import FimTemplate, SourceFile, resolve_template
 from index.errors import InputError, StacklensError
-from membership.auth import bearer_token_matches
+from stacklens.auth import bearer_token_matches
 
 if TYPE_CHECKING:
     from completion.batching import Batcher

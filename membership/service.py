@@ -19,12 +19,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from index.errors import ConfigError, StacklensError
 from index.protocol import IndexStore
+from stacklens.auth import bearer_token_matches
+from stacklens.errors import ConfigError, PayloadTooLargeError, StacklensError
+from stacklens.http import BodyLimit
 
-from .auth import bearer_token_matches
 from .limits import ServiceLimits
 from .open import CheckerSettings, open_store, store_checker
 from .routes import ServiceState, api, docs_router, health
@@ -33,49 +33,8 @@ from .settings import QuerySettings
 log = logging.getLogger(__name__)
 
 
-class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with 413, declared length or streamed.
-
-    The body is read here, up to the limit, and replayed to the app: FastAPI reads whole
-    bodies anyway, and an error raised inside its body parsing would turn into a 400."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(scope, receive, send)
-            return
-        chunks: list[bytes] = []
-        size, more = 0, True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            more = message.get("more_body", False)
-            if size > self.limit:
-                await self._refuse(scope, receive, send)
-                return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the request body is larger than the {self.limit:,}-byte limit; send less per request"
-        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+def _refuse(exc: PayloadTooLargeError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
 
 def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]:
@@ -162,7 +121,9 @@ def create_app(
         detail = f"internal error: {type(exc).__name__}: {exc}"
         return JSONResponse({"detail": detail}, status_code=500)
 
-    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
+    limit = limits.max_body_bytes
+    message = f"the request body is larger than the {limit:,}-byte limit; send less per request"
+    app.add_middleware(BodyLimit, limit=limit, refuse=_refuse, message=message)
     return app
 
 

@@ -20,6 +20,12 @@ class InputError(StacklensError):
     http_status = 400
 
 
+class PayloadTooLargeError(InputError):
+    """A request body over the server's size limit."""
+
+    http_status = 413
+
+
 class ConfigError(StacklensError):
     """A setting is invalid or missing."""
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from membership.auth import bearer_token_matches
+from stacklens.auth import bearer_token_matches
 
 pytestmark = pytest.mark.integration
 
