@@ -20,7 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return lsp_main(args)
     command, rest = args[0], args[1:]
     if command == "serve":
-        from completion.server_cli import main as serve_main
+        from completion.serve.cli import main as serve_main
 
         return serve_main(rest)
     if command == "eval":

@@ -53,7 +53,7 @@ def qwen_trained_dir(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path
 @pytest.fixture(scope="session")
 def stacklens_url(qwen_trained_dir: Path) -> Iterator[str]:
     """Our own `stacklens serve` app, for real, on loopback (no token)."""
-    from completion.server import ServerConfig, create_app
+    from completion.serve import ServerConfig, create_app
 
     with serve_app(create_app(ServerConfig(str(qwen_trained_dir), max_body_bytes=200_000))) as url:
         yield url

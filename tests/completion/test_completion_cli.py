@@ -11,7 +11,7 @@ import httpx
 import pytest
 from completion_helpers import CORPUS_CODE, free_port
 
-from completion.server_cli import main
+from completion.serve.cli import main
 from completion.templates import TEMPLATES
 
 pytestmark = pytest.mark.integration

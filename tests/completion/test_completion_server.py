@@ -15,7 +15,7 @@ from completion_helpers import CORPUS_CODE, serve_app
 
 from completion import CompletionEngine, CompletionRequest
 from completion.backends import GenerationRequest, make_backend
-from completion.server import ServerConfig, create_app
+from completion.serve import ServerConfig, create_app
 from completion.settings import load_settings
 from completion.templates import TEMPLATES
 
@@ -195,7 +195,7 @@ async def test_engine_over_stacklens_backend(stacklens_url: str) -> None:
 @pytest.mark.asyncio
 async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path) -> None:
     from completion.backends.transformers_backend import TransformersBackend
-    from completion.batching import Batcher
+    from completion.serve.batching import Batcher
 
     backend = TransformersBackend(load_settings({"backend": "transformers", "model": str(qwen_trained_dir)}))
     await backend.start()
@@ -222,8 +222,8 @@ async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path
 
 
 def test_server_fim_prompt_uses_input_extra() -> None:
-    from completion.server import ModelService
-    from completion.server_schemas import CompletionBody
+    from completion.serve.model import ModelService
+    from completion.serve.schemas import CompletionBody
 
     service = ModelService(ServerConfig("unused"))  # not started: no model needed here
     body = CompletionBody.model_validate(

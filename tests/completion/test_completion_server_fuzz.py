@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from raw_http import request_bytes, send
 
-from completion.server import ServerConfig, create_app
+from completion.serve import ServerConfig, create_app
 
 pytestmark = pytest.mark.integration
 

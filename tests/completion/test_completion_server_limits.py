@@ -19,7 +19,7 @@ from completion_helpers import free_port, serve_app
 from raw_http import address, error_message, request_bytes, send
 
 from completion.backends import GenerationRequest, make_backend
-from completion.server import ServerConfig, create_app
+from completion.serve import ServerConfig, create_app
 from completion.settings import load_settings
 from index.errors import BackendError
 

@@ -44,7 +44,7 @@ def model_server(model: Path, port: int) -> Iterator[str]:
     """`stacklens serve`'s app with the tiny model, on ``port``, in a thread."""
     import uvicorn
 
-    from completion.server import ServerConfig, create_app
+    from completion.serve import ServerConfig, create_app
 
     config = uvicorn.Config(
         create_app(ServerConfig(str(model))), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

@@ -1,32 +1,25 @@
-"""`stacklens serve`: one GPU machine serving many editors. The model loads once (lifespan);
-OpenAI-compatible /v1/completions, TGI-compatible /generate and /generate_stream, /healthz."""
+"""The model the completion server loads once, with its FIM template: prompt building, fit
+checks, batched and streamed generation shared by both APIs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
 from completion.backends.base import GenerationRequest
 from completion.crossfile import as_comment_block, language_of
 from completion.postprocess import cut_at_stops
-from completion.server_asgi import BodyLimit, ClientGone, error_response
-from completion.server_schemas import CompletionBody
 from completion.settings import TransformersSettings
 from completion.templates import FimTemplate, SourceFile, resolve_template
-from index.errors import InputError, StacklensError
-from stacklens.auth import bearer_token_matches
+from stacklens.errors import InputError, StacklensError
+
+from .schemas import CompletionBody
 
 if TYPE_CHECKING:
-    from completion.batching import Batcher
+    from .batching import Batcher
 
 log = logging.getLogger(__name__)
 # Where a model's config keeps its context length, by architecture.
@@ -64,7 +57,7 @@ class ModelService:
         self.backend.load()
 
     async def start(self) -> None:
-        from completion.batching import Batcher
+        from .batching import Batcher
 
         info = await self.backend.start()
         self.context_length = _context_length(self.backend.model, self.backend.tokenizer)
@@ -165,96 +158,6 @@ class ModelService:
         return {"prompt_tokens": prompt_tokens, "completion_tokens": c, "total_tokens": prompt_tokens + c}
 
 
-def create_app(config: ServerConfig) -> FastAPI:
-    service = ModelService(config)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await service.start()  # the model loads once, before the first request
-        yield
-        if service.batcher is not None:
-            await service.batcher.aclose()
-        await service.backend.aclose()
-
-    def authorize(request: Request) -> None:
-        if config.token and not bearer_token_matches(request.headers.get("authorization", ""), config.token):
-            raise _AuthError()
-
-    app = FastAPI(title="stacklens completion server", lifespan=lifespan)
-    app.state.service = service
-    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
-
-    @app.exception_handler(_AuthError)
-    async def _auth(request: Request, exc: _AuthError) -> JSONResponse:
-        resp = error_response(
-            401,
-            "missing or wrong bearer token: send `Authorization: Bearer <token>`",
-            "authentication_error",
-        )
-        resp.headers["WWW-Authenticate"] = "Bearer"
-        return resp
-
-    @app.exception_handler(StacklensError)
-    async def _stacklens(request: Request, exc: StacklensError) -> JSONResponse:
-        if exc.http_status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(exc.http_status, str(exc))
-
-    @app.exception_handler(ClientGone)
-    async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
-        service.stats["abandoned"] += 1
-        log.info("%s %s: the client left; its generation was stopped", request.method, request.url.path)
-        return error_response(499, "the client closed the connection")  # nobody reads this
-
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        # Our fault, never the client's: the traceback goes to the log (Starlette re-raises).
-        message = f"internal error ({type(exc).__name__}): see the server log"
-        return error_response(500, message, "server_error")
-
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        # FastAPI's own refusals (a body that is not JSON, an unknown route) in our error shape.
-        resp = error_response(exc.status_code, str(exc.detail))
-        resp.headers.update(exc.headers or {})
-        return resp
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            # Union members show up in `loc` as "function-after[...]" or "list[str]": not a field.
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" and "[" not in str(p))
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return error_response(400, "invalid request: " + "; ".join(parts))
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "model": config.model,
-            "template": service.template.name if service.template else None,
-            "device": service.backend.device,
-            "context_length": service.context_length,
-        }
-
-    @app.get("/v1/models", dependencies=[Depends(authorize)])
-    async def models() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": config.model, "object": "model", "owned_by": "stacklens"}],
-        }
-
-    from completion.server_routes import add_generation_routes
-
-    add_generation_routes(app, service, authorize)
-    return app
-
-
-class _AuthError(Exception):
-    pass
-
-
 def _context_length(model: Any, tokenizer: Any) -> int | None:
     """The most tokens (prompt and generated) the model takes; None when it does not say."""
     config = getattr(model, "config", None)
@@ -265,6 +168,3 @@ def _context_length(model: Any, tokenizer: Any) -> int | None:
     value = getattr(tokenizer, "model_max_length", None)
     # Tokenizers without a limit report a huge sentinel (1e30).
     return value if isinstance(value, int) and 0 < value < 10_000_000 else None
-
-
-__all__ = ["ServerConfig", "create_app"]

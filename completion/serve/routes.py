@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from completion.server_asgi import sse, unless_gone
-from completion.server_schemas import CompletionBody, GenerateBody
-from index.errors import InputError, StacklensError
+from stacklens.errors import InputError, StacklensError
+
+from .asgi import sse, unless_gone
+from .model import ModelService
+from .schemas import CompletionBody, GenerateBody
 
 if TYPE_CHECKING:
     from completion.backends.base import GenerationRequest
-    from completion.server import ModelService
 
 log = logging.getLogger(__name__)
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     import uvicorn
 
-    from completion.server import ServerConfig, create_app
-    from index.errors import StacklensError
+    from stacklens.errors import StacklensError
+
+    from .app import ServerConfig, create_app
 
     config = ServerConfig(args.model, token, args.max_body_bytes, args.template, args.device, args.dtype)
     try:

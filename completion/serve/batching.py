@@ -59,7 +59,7 @@ class Batcher:
         cancel = threading.Event()
 
         def left(_: object) -> None:
-            # A caller's future is cancelled when its client goes (see server_asgi.unless_gone);
+            # A caller's future is cancelled when its client goes (see asgi.unless_gone);
             # once nobody waits for the batch the model stops at its next token.
             if all(j.future.done() for j in jobs):
                 cancel.set()

@@ -1,0 +1,56 @@
+"""HTTP plumbing of the completion server: error bodies, server-sent events, and stopping work
+for a client that has gone (the body limit is `stacklens.http.BodyLimit`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from stacklens.http import Receive
+
+T = TypeVar("T")
+
+
+def error_response(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def sse(payload: Any) -> str:
+    return f"data: {json.dumps(payload)}\n\n"
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its answer was ready; the work was stopped."""
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_gone(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``, cancelling it if the client disconnects first (then raises ClientGone).
+
+    Nothing else reads a non-streaming request once its body is parsed, so the next message the
+    server has for it is ``http.disconnect``: when the client goes, or when the response is sent.
+    Cancelling the work is what stops the model (see Batcher and TransformersBackend.generate).
+    """
+    job = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request.receive))
+    try:
+        await asyncio.wait({job, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if job.done():
+            return job.result()
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+        raise ClientGone()
+    finally:
+        for task in (job, gone):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
