@@ -35,8 +35,8 @@ from completion.backends import BackendInfo, Generation, GenerationRequest  # no
 from completion.context import BudgetConfig, ContextBuilder  # noqa: E402
 from completion.postprocess import PostContext, finalize  # noqa: E402
 from completion.templates import TEMPLATES  # noqa: E402
-from completion.tiny_model import make_tiny_tokenizer  # noqa: E402
 from completion.tokens import TokenizerCounter  # noqa: E402
+from fixtures.tiny_model import make_tiny_tokenizer  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

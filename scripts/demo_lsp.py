@@ -80,7 +80,7 @@ def _model_key() -> str:
     h = hashlib.sha256()
     h.update(TRAIN_FILE.read_bytes())
     h.update(json.dumps(MODEL_ARGS, sort_keys=True).encode())
-    h.update((ROOT / "completion" / "tiny_model.py").read_bytes())
+    h.update((ROOT / "fixtures" / "tiny_model.py").read_bytes())
     for dist in ("torch", "transformers", "tokenizers"):
         try:
             h.update(f"{dist}={metadata.version(dist)}".encode())
@@ -91,7 +91,7 @@ def _model_key() -> str:
 
 _TRAIN = """\
 import json, sys
-from completion.tiny_model import make_tiny_model
+from fixtures.tiny_model import make_tiny_model
 make_tiny_model(sys.argv[1], train_files=[sys.argv[2]], **json.loads(sys.argv[3]))
 """
 

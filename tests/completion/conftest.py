@@ -35,7 +35,7 @@ def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def starcoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Untrained GPTBigCode with a StarCoder tokenizer."""
-    from completion.tiny_model import make_tiny_model
+    from fixtures.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("starcoder"), "starcoder", "gpt_bigcode")
 
@@ -43,7 +43,7 @@ def starcoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def qwen_trained_dir(tmp_path_factory: pytest.TempPathFactory, corpus_file: Path) -> Path:
     """Llama-architecture model with Qwen2.5-Coder FIM tokens, trained to reproduce the corpus."""
-    from completion.tiny_model import make_tiny_model
+    from fixtures.tiny_model import make_tiny_model
 
     return make_tiny_model(
         tmp_path_factory.mktemp("qwen"), "qwen", "llama", [str(corpus_file)], train_steps=300

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from completion.context import BudgetConfig, ContextBuilder, relative_paths
 from completion.crossfile import SnippetIndex
 from completion.templates import TEMPLATES
-from completion.tiny_model import make_tiny_tokenizer
 from completion.tokens import EstimatingCounter, TokenizerCounter
 from completion.types import CompletionRequest, OpenDocument
+from fixtures.tiny_model import make_tiny_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ _EDITED = CORPUS_CODE.replace("result = 0", "result = 1")  # a one-character edi
 @pytest.fixture(scope="module")
 def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Untrained Llama with Qwen FIM tokens (building it takes well under a second)."""
-    from completion.tiny_model import make_tiny_model
+    from fixtures.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("fast_llama"), "qwen", "llama")
 

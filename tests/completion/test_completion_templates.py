@@ -16,7 +16,7 @@ from completion.templates import (
     get_template,
     resolve_template,
 )
-from completion.tiny_model import FAMILIES, make_tiny_tokenizer
+from fixtures.tiny_model import FAMILIES, make_tiny_tokenizer
 from index.errors import ConfigError
 
 PRE, SUF = "def f(x):\n    return ", "\n\nprint(f(2))\n"

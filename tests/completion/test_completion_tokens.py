@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from completion.tiny_model import make_tiny_tokenizer
 from completion.tokens import TokenizerCounter, piece_starts
+from fixtures.tiny_model import make_tiny_tokenizer
 
 QWEN_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"

@@ -122,7 +122,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny starcoder-family model that has memorised RING_FILE. Cached by content (corpus,
     steps, the model builder's source) under ~/.cache/stacklens, because training takes ~a minute."""
     pytest.importorskip("transformers", reason="transformers is missing: run `make install`")
-    import completion.tiny_model as tm
+    import fixtures.tiny_model as tm
 
     key = hashlib.sha256(
         (RING_FILE + str(TRAIN_STEPS) + Path(tm.__file__).read_text(encoding="utf-8")).encode()

@@ -58,7 +58,7 @@ def lsp_index(lsp_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def tiny_model(lsp_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny starcoder-family model that has memorised ring.py (a few seconds of training)."""
     pytest.importorskip("transformers", reason="transformers is missing: run `make install`")
-    from completion.tiny_model import make_tiny_model
+    from fixtures.tiny_model import make_tiny_model
 
     cached = os.environ.get("STACKLENS_TEST_TINY_MODEL")
     if cached and Path(cached, "config.json").is_file():
