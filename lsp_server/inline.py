@@ -74,8 +74,7 @@ async def _gate(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        why = str(exc) or type(exc).__name__
-        ls.show_once(f"stacklens: membership check unavailable, no suggestions shown ({why})")
+        ls.membership_unavailable(exc)
         return None
     out: list[Candidate] = []
     for text, found in zip(texts, found_all, strict=True):

@@ -96,6 +96,13 @@ class StacklensServer(LanguageServer):
             self._reported.add(message)
             self.show(message, kind)
 
+    def membership_unavailable(self, exc: Exception) -> None:
+        """One message for a dead index or service, whether a scan or a suggestion met it first."""
+        self.show_once(
+            "stacklens: membership check unavailable: no suggestions are shown and copies are not "
+            f"highlighted until it answers ({str(exc) or type(exc).__name__})"
+        )
+
     def flush_messages(self) -> None:
         self.initialized = True
         for kind, message in self.pending_messages:
@@ -216,7 +223,7 @@ class StacklensServer(LanguageServer):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dead index: one message, the document stays usable
-            self.show_once(f"stacklens: membership check unavailable ({str(exc) or type(exc).__name__})")
+            self.membership_unavailable(exc)
             return
         found: list[Highlight] = []
         for r in regions:
