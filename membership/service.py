@@ -25,8 +25,10 @@ from stacklens.auth import bearer_token_matches
 from stacklens.errors import ConfigError, PayloadTooLargeError, StacklensError
 from stacklens.http import BodyLimit
 
+from .evidence_routes import evidence_api
 from .limits import ServiceLimits
 from .open import CheckerSettings, open_store, store_checker
+from .page import page_router
 from .routes import ServiceState, api, docs_router, health
 from .settings import QuerySettings
 
@@ -102,8 +104,10 @@ def create_app(
     )
     guarded = [Depends(_token_dependency(token))]
     app.include_router(api, dependencies=guarded)
+    app.include_router(evidence_api, dependencies=guarded)
     app.include_router(docs_router(app), dependencies=guarded)
     app.include_router(health)
+    app.include_router(page_router)  # the page holds no data: it asks the API, with the token
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
