@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .compact import compact_index, segment_documents, writing
-from .content import ContentWriter
 from .config import BuildLimits, FingerprintParams
+from .content import ContentWriter
 from .errors import InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize

@@ -14,6 +14,7 @@ import numpy as np
 
 from .content import compact_content
 from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
+from .merge import MergeInput, merged_table
 from .segment import FIELDS, Segment
 from .skiplist import merge_skip_lists
 from .store import EmbeddedIndex, IndexWriter
@@ -71,10 +72,6 @@ def writing(path: Path) -> Iterator[None]:
         raise write_failure(exc, path) from exc
 
 
-def _cat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([np.empty(0, dtype=np.uint64), *parts]).astype(np.uint64)
-
-
 def compact_index(path: str | Path, parts: Iterable[str | Path] = ()) -> int:
     """Merge all segments of ``path`` (and of the indexes ``parts``) into one; returns docs kept."""
     with writing(Path(path)):
@@ -93,9 +90,7 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
             if other.key_bits != writer.key_bits:
                 raise InputError(f"cannot merge {other.path}: its keys have {other.key_bits} bits")
         docs: list[dict[str, Any]] = []
-        tables: dict[str, tuple[list[np.ndarray], dict[str, list[np.ndarray]]]] = {
-            name: ([], {f: [] for f in fields}) for name, fields in FIELDS.items()
-        }
+        inputs: dict[str, list[MergeInput]] = {name: [] for name in FIELDS}
         seen: set[str] = set()
         for idx in sources:
             for seg in idx.segments:
@@ -106,28 +101,17 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
                     seen.add(doc["key"])
                     remap[i] = len(docs)
                     docs.append(doc)
-                for name, (keys, cols) in tables.items():
-                    packed = seg.fp if name == "fp" else seg.mh
-                    every = np.arange(len(packed))
-                    values = packed.columns(every)
-                    new_doc = remap[values["doc"].astype(np.int64)]
-                    keep = new_doc >= 0
-                    keys.append(packed.all_keys()[keep])
-                    values["doc"] = new_doc.astype(np.uint64)
-                    for f in cols:
-                        cols[f].append(values[f][keep])
+                inputs["fp"].append(MergeInput(seg.fp, remap))
+                inputs["mh"].append(MergeInput(seg.mh, remap))
         replace = [seg.name for seg in sources[0].segments]
+        writer.commit_segment(
+            {name: merged_table(name, inputs[name], len(docs)) for name in FIELDS},
+            docs=docs,
+            replace=replace,
+        )
     finally:
         for idx in sources:
             idx.close()
-    writer.commit_segment(
-        {
-            name: (_cat(keys), {f: _cat(parts) for f, parts in cols.items()})
-            for name, (keys, cols) in tables.items()
-        },
-        docs=docs,
-        replace=replace,
-    )
     compact_content(path, (d["sha"] for d in docs), [Path(p) for p in parts])  # the text kept
     if parts:
         merge_skip_lists(path, [Path(p) for p in parts])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -108,35 +109,81 @@ def directory_of(keys: np.ndarray, layout: Layout) -> np.ndarray:
     return np.searchsorted(buckets, edges, side="left").astype(dtype)
 
 
+def _pack_records(keys: np.ndarray, columns: dict[str, np.ndarray], layout: Layout) -> bytes:
+    """The bits of the records laid end to end (a whole number of bytes when ``len(keys)`` is a
+    multiple of 8; otherwise the last byte is zero-filled)."""
+    width = layout.record_bits
+    n_words = (width + 63) // 64
+    words = np.zeros((len(keys), n_words), dtype="<u8")
+    parts = [("suffix", keys & np.uint64((1 << layout.suffix_bits) - 1))]
+    parts += [(name, columns[name]) for name, _ in layout.fields]
+    offsets = layout.offsets()
+    for name, values in parts:
+        at, w = offsets[name]
+        v = np.asarray(values, dtype=np.uint64)
+        if len(v) and int(v.max()) >> w:
+            raise ValueError(f"field {name} does not fit {w} bits")
+        word, shift = divmod(at, 64)
+        words[:, word] |= v << np.uint64(shift)
+        if shift + w > 64:
+            words[:, word + 1] |= v >> np.uint64(64 - shift)
+    # Records as little-endian integers of n_words words, then as bits, cut to width.
+    bits = np.unpackbits(words.view(np.uint8).reshape(len(keys), -1), axis=1, bitorder="little")
+    return np.packbits(bits[:, :width].ravel(), bitorder="little").tobytes()
+
+
 def pack(keys: np.ndarray, columns: dict[str, np.ndarray], layout: Layout) -> Iterator[bytes]:
     """The record bytes of sorted stored ``keys`` and their ``columns``, chunk by chunk (the
     last chunk ends with the padding)."""
-    width = layout.record_bits
-    suffix_mask = np.uint64((1 << layout.suffix_bits) - 1)
-    n = len(keys)
-    for start in range(0, n, _CHUNK):
-        stop = min(n, start + _CHUNK)
-        # Records as 128-bit little-endian integers (two words), then as bits, cut to width.
-        lo = np.zeros(stop - start, dtype=np.uint64)
-        hi = np.zeros(stop - start, dtype=np.uint64)
-        parts = [("suffix", keys[start:stop] & suffix_mask)] + [
-            (name, columns[name][start:stop]) for name, _ in layout.fields
-        ]
-        for name, values in parts:
-            at, w = layout.offsets()[name]
-            v = np.asarray(values, dtype=np.uint64)
-            if len(v) and int(v.max()) >> w:
-                raise ValueError(f"field {name} does not fit {w} bits")
-            if at < 64:
-                lo |= v << np.uint64(at)
-                if at + w > 64:
-                    hi |= v >> np.uint64(64 - at)
-            else:
-                hi |= v << np.uint64(at - 64)
-        words = np.stack([lo, hi], axis=1).astype("<u8")
-        bits = np.unpackbits(words.view(np.uint8).reshape(-1, 16), axis=1, bitorder="little")
-        yield np.packbits(bits[:, :width].ravel(), bitorder="little").tobytes()
+    for start in range(0, len(keys), _CHUNK):
+        stop = min(len(keys), start + _CHUNK)
+        yield _pack_records(keys[start:stop], {n: c[start:stop] for n, c in columns.items()}, layout)
     yield bytes(_PAD)
+
+
+class PackedWriter:
+    """Writes a table's records as an ``.npy`` byte array batch by batch (sorted batches of
+    sorted records), so that no more than a batch is ever in memory, and counts its buckets."""
+
+    def __init__(self, path: Path, n: int, layout: Layout) -> None:
+        self.n, self.layout, self.written = n, layout, 0
+        self._file = path.open("wb")
+        header = {"descr": "|u1", "fortran_order": False, "shape": (packed_size(n, layout),)}
+        np.lib.format.write_array_header_1_0(self._file, header)
+        self._held: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+        self.bucket_sizes = np.zeros(1 << layout.bucket_bits, dtype=np.int64)
+
+    def add(self, keys: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        keys = np.asarray(keys, dtype=np.uint64)
+        self.bucket_sizes += np.bincount(
+            (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp), minlength=len(self.bucket_sizes)
+        )
+        if self._held is not None:  # fewer than 8 records left over from the last batch
+            held_keys, held = self._held
+            keys = np.concatenate([held_keys, keys])
+            columns = {n: np.concatenate([held[n], np.asarray(columns[n], dtype=np.uint64)]) for n in held}
+        whole = len(keys) - len(keys) % 8  # 8 records are a whole number of bytes
+        for start in range(0, whole, _CHUNK):
+            stop = min(whole, start + _CHUNK)
+            cols = {n: columns[n][start:stop] for n, _ in self.layout.fields}
+            self._file.write(_pack_records(keys[start:stop], cols, self.layout))
+        self.written += whole
+        self._held = (
+            keys[whole:],
+            {n: np.asarray(columns[n][whole:], dtype=np.uint64) for n, _ in self.layout.fields},
+        )
+
+    def close(self) -> np.ndarray:
+        """Finish the file; returns the table's directory."""
+        if self._held is not None and len(self._held[0]):
+            self._file.write(_pack_records(*self._held, self.layout))
+            self.written += len(self._held[0])
+        self._file.write(bytes(_PAD))
+        self._file.close()
+        if self.written != self.n:
+            raise ValueError(f"{self.written} records written, {self.n} announced")
+        directory = np.r_[0, np.cumsum(self.bucket_sizes)]
+        return directory.astype(np.uint32 if self.n < 2**32 else np.uint64)
 
 
 def packed_size(n: int, layout: Layout) -> int:
@@ -185,6 +232,14 @@ class PackedTable:
         sizes: np.ndarray = np.diff(np.asarray(self.directory, dtype=np.int64))
         bucket = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
         return (bucket << np.uint64(self.layout.suffix_bits)) | self.field("suffix", np.arange(self.n))
+
+    def lower_bound(self, keys: np.ndarray) -> np.ndarray:
+        """First record whose stored key is ``>=`` each of ``keys``."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
+        suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
+        start = self.directory[bucket].astype(np.int64)
+        return self._bisect(start, self.directory[bucket + 1].astype(np.int64), suffix, right=False)
 
     def ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[lo, hi)`` record range of every stored key in ``keys`` (empty where absent)."""

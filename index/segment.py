@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import IndexCorruptError
-from .packed import KEY_BITS, Layout, PackedTable, bits_for, directory_of, pack, packed_size, plan
+from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
 MAX_POS = (1 << 20) - 1
 MAX_LINE = (1 << 20) - 1
@@ -57,29 +57,45 @@ def _write_table(
     order = np.lexsort((columns[names[1]], columns["doc"], keys))
     keys = keys[order]
     cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
-    widths = [
-        (n, CONC_BITS if n == "conc" else bits_for(int(cols[n].max()) if len(cols[n]) else 0)) for n in names
-    ]
-    layout = plan(len(keys), key_bits, widths)
-    np.save(directory / f"{table}_dir.npy", directory_of(keys, layout))
-    header = {"descr": "|u1", "fortran_order": False, "shape": (packed_size(len(keys), layout),)}
-    with (directory / f"{table}_rec.npy").open("wb") as f:
-        np.lib.format.write_array_header_1_0(f, header)
-        for chunk in pack(keys, cols, layout):
-            f.write(chunk)
+    layout = plan(len(keys), key_bits, field_widths(table, cols))
+    writer = PackedWriter(directory / f"{table}_rec.npy", len(keys), layout)
+    writer.add(keys, cols)
+    np.save(directory / f"{table}_dir.npy", writer.close())
     return layout
+
+
+def field_widths(table: str, columns: dict[str, np.ndarray]) -> list[tuple[str, int]]:
+    """Each field as wide as its largest value in ``columns`` needs (the concrete hash: 16)."""
+    return [
+        (n, CONC_BITS if n == "conc" else bits_for(int(columns[n].max()) if len(columns[n]) else 0))
+        for n in FIELDS[table]
+    ]
+
+
+# A table to write: (stored keys, columns) in memory, or a function that writes it into the
+# segment directory itself (a streaming merge) and returns its layout.
+TableSource = tuple[np.ndarray, dict[str, np.ndarray]] | Callable[[Path, str, int], Layout]
 
 
 def write_segment(
     directory: Path,
-    tables: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
+    tables: Mapping[str, TableSource],
     docs: Iterable[dict[str, Any]],
     key_bits: int = KEY_BITS,
 ) -> dict[str, Any]:
     """Write a segment into the (new, empty) ``directory``; returns its description.
-    ``tables`` maps "fp" and "mh" to (stored keys, columns named as in ``FIELDS``)."""
+    ``tables`` maps "fp" and "mh" to (stored keys, columns named as in ``FIELDS``) or to a
+    function that writes the table."""
     directory.mkdir(parents=True)
-    layouts = {name: _write_table(directory, name, *tables[name], key_bits).to_json() for name in FIELDS}
+    layouts = {}
+    for name in FIELDS:
+        source = tables[name]
+        layout = (
+            source(directory, name, key_bits)
+            if callable(source)
+            else _write_table(directory, name, *source, key_bits)
+        )
+        layouts[name] = layout.to_json()
     offsets = [0]
     with (directory / "docs.jsonl").open("wb") as f:
         for doc in docs:
@@ -88,8 +104,8 @@ def write_segment(
     np.save(directory / "docs_off.npy", np.asarray(offsets, dtype=np.uint64))
     info: dict[str, Any] = {
         "docs": len(offsets) - 1,
-        "fingerprints": len(tables["fp"][0]),
-        "band_keys": len(tables["mh"][0]),
+        "fingerprints": _records(directory, "fp"),
+        "band_keys": _records(directory, "mh"),
         "layouts": layouts,
         "files": {},
     }
@@ -101,6 +117,11 @@ def write_segment(
     _fsync(directory / "segment.json")
     _fsync(directory)
     return info
+
+
+def _records(directory: Path, table: str) -> int:
+    directory_array = np.load(directory / f"{table}_dir.npy", mmap_mode="r")
+    return int(directory_array[-1])
 
 
 class Segment:

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
 from .packed import KEY_BITS, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import Segment, write_segment
+from .segment import Segment, TableSource, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
@@ -367,7 +367,7 @@ class IndexWriter:
 
     def commit_segment(
         self,
-        tables: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]],
+        tables: Mapping[str, TableSource],
         docs: list[dict[str, Any]],
         delete: dict[str, list[int]] | None = None,
         replace: list[str] | None = None,
