@@ -47,14 +47,16 @@ def _listed(root: Path) -> list[str]:
                 check=True,
                 timeout=60,
             ).stdout
-            return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0") if p)
+            paths = out.decode("utf-8", "surrogateescape").split("\0")
+            # Vendored dependencies and build output are not the team's code, even when committed.
+            return sorted(p for p in paths if p and not _SKIP_DIRS.intersection(p.split("/")[:-1]))
         except (OSError, subprocess.SubprocessError):
             pass  # no git binary, or not a checkout after all: walk it
     import pathspec
 
     ignore = root / ".gitignore"
-    spec = pathspec.PathSpec.from_lines(
-        "gitwildmatch", ignore.read_text(errors="replace").splitlines() if ignore.is_file() else []
+    spec = pathspec.GitIgnoreSpec.from_lines(
+        ignore.read_text(errors="replace").splitlines() if ignore.is_file() else []
     )
     found = []
     for dirpath, dirnames, filenames in os.walk(root):

@@ -1,0 +1,83 @@
+"""Ctrl-C writes the report of what is done; the same command then goes on from there."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from eval_helpers import records, report, run_eval, write_tasks
+
+TASKS = 16
+SLOW = "    import time\n    time.sleep(0.4)\n    return 1\n"
+TEST = "\n\ndef check(candidate):\n    assert candidate() == 1\n"
+
+
+def _bench(tmp_path: Path) -> Path:
+    tasks = [{"prompt": "def f():\n", "canonical_solution": SLOW, "test": TEST} for _ in range(TASKS)]
+    return write_tasks(tmp_path / "slow.jsonl", tasks)
+
+
+def _command(bench: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "lsp_server.cli", "eval", "--benchmark", str(bench), "--oracle",
+            "--out", str(out), "--jobs", "1", "--no-progress"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_interrupted_run_reports_what_is_done_and_resumes(tmp_path: Path) -> None:
+    bench, out = _bench(tmp_path), tmp_path / "out"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.Popen(_command(bench, out), cwd=root, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    tasks_file = out / "tasks.jsonl"
+    while not (tasks_file.is_file() and len(tasks_file.read_text().splitlines()) >= 3):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    partial = report(out)
+    assert partial["complete"] is False
+    done = len(records(out))
+    assert 3 <= done < TASKS
+    assert partial["settings"]["oracle"]["tasks"] == done
+    assert "incomplete run" in (out / "report.md").read_text()
+
+    # The same command again: only the rest is run.
+    assert run_eval("--benchmark", str(bench), "--oracle", "--out", str(out), "--jobs", "2") == 0
+    rows = records(out)
+    assert len(rows) == TASKS and len({r["task_id"] for r in rows}) == TASKS
+    final = report(out)
+    assert final["complete"] and final["settings"]["oracle"]["pass@1"] == 1.0
+
+
+def test_another_run_in_the_same_folder_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one = {"prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": TEST}
+    bench, out = write_tasks(tmp_path / "t.jsonl", [one]), tmp_path / "out"
+    assert run_eval("--benchmark", str(bench), "--oracle", "--out", str(out)) == 0
+    other = write_tasks(tmp_path / "u.jsonl", [{**one, "canonical_solution": "    return 2\n"}])
+    assert run_eval("--benchmark", str(other), "--oracle", "--out", str(out)) == 2
+    assert "holds another run" in capsys.readouterr().err
+    assert run_eval("--benchmark", str(other), "--oracle", "--out", str(out), "--fresh") == 0
+    assert [r["passed"] for r in records(out)] == [False]
+
+
+def test_a_record_cut_short_by_a_crash_is_redone(tmp_path: Path) -> None:
+    bench = write_tasks(
+        tmp_path / "t.jsonl",
+        [{"prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": TEST} for _ in range(3)],
+    )
+    out = tmp_path / "out"
+    assert run_eval("--benchmark", str(bench), "--oracle", "--out", str(out)) == 0
+    lines = (out / "tasks.jsonl").read_text().splitlines(keepends=True)
+    (out / "tasks.jsonl").write_text("".join(lines[:2]) + lines[2][:20])  # killed mid-write
+    assert run_eval("--benchmark", str(bench), "--oracle", "--out", str(out)) == 0
+    assert sorted(r["task_id"] for r in records(out)) == ["t/0", "t/1", "t/2"]
