@@ -43,7 +43,7 @@ def summarise(records: list[dict[str, Any]], samples: int, memorisation: bool) -
     ttft = [r["ttft_ms"] for r in records if r.get("ttft_ms") is not None]
     timed = [r for r in records if r.get("tokens") is not None and r.get("generation_ms")]
     gen_s = sum(r["generation_ms"] for r in timed) / 1000
-    checked = [r for r in records if r.get("completion", "").strip()]
+    checked = [r for r in records if r.get("completion", "").strip() and r.get("matches") is not None]
     hits = [r for r in checked if r.get("matches")]
     sources: Counter[tuple[str, str | None, str | None]] = Counter()
     licences: Counter[str] = Counter()
@@ -66,9 +66,7 @@ def summarise(records: list[dict[str, Any]], samples: int, memorisation: bool) -
         "ttft_p50_ms": _pct(ttft, 50),
         "ttft_p99_ms": _pct(ttft, 99),
         "tokens_per_s": round(sum(r["tokens"] for r in timed) / gen_s, 1) if gen_s > 0 else None,
-        "memorization_rate": round(len(hits) / len(checked), 4)
-        if memorisation and checked
-        else (0.0 if memorisation else None),
+        "memorization_rate": round(len(hits) / len(checked), 4) if memorisation and checked else None,
         "memorized_completions": len(hits) if memorisation else None,
         "top_sources": [
             {"source": s, "license": lic, "url": url, "completions": n}
@@ -77,6 +75,7 @@ def summarise(records: list[dict[str, Any]], samples: int, memorisation: bool) -
         "licenses": dict(licences.most_common()),
         "verdicts": dict(verdicts),
         "errors": verdicts.get("error", 0),
+        "membership_errors": sum(1 for r in records if r.get("membership_error")),
     }
 
 
@@ -111,6 +110,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"![quality against latency]({PLOT_FILE})", ""]
     for name, s in settings.items():
+        if s["membership_errors"]:
+            n = s["membership_errors"]
+            lines += [f"{name}: {n} completion(s) could not be checked (see tasks.jsonl)", ""]
         if s["top_sources"]:
             lines.append(f"Sources of memorised completions ({name}):")
             lines += [

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index.errors import InputError
+from index.errors import InputError, StacklensError
 
 from .completer import Outcome
 from .datasets import Benchmark, Task
@@ -175,9 +175,12 @@ async def _one(
             result = await loop.run_in_executor(pool, run_python, task.program(filled), opts.limits)
         record.update(passed=result.passed, verdict=result.verdict, error=result.error or None)
     if memo is not None and outcome.text.strip():
-        record["matches"] = await loop.run_in_executor(
-            pool, memo.check, task.prompt, outcome.text, task.language, task.path
-        )
+        try:
+            record["matches"] = await loop.run_in_executor(
+                pool, memo.check, task.prompt, outcome.text, task.language, task.path
+            )
+        except StacklensError as exc:  # the service went away: this completion is unchecked
+            record.update(matches=None, membership_error=str(exc))
     return record
 
 
