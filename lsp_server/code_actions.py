@@ -3,14 +3,17 @@ match here, allow-list the repository."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from lsprotocol import types
 
 from membership import Match
 
 from .commands import ALLOW_REPO_COMMAND, IGNORE_COMMAND, OPEN_SOURCE_COMMAND
-from .documents import DocumentText
+from .documents import DocumentText, path_hint
 from .highlights import Highlight, lines_of
 from .policy import source_key
+from .search_page import page_base, page_link
 from .state import StacklensServer
 
 _HASH = {"python", "ruby", "shellscript", "perl", "r", "yaml", "toml", "makefile", "dockerfile",
@@ -58,18 +61,22 @@ def attribution_edit(uri: str, doc: DocumentText, language: str, h: Highlight) -
     return types.WorkspaceEdit(changes={uri: [edit]})
 
 
-def actions_for(uri: str, doc: DocumentText, language: str, h: Highlight) -> list[types.CodeAction]:
+def actions_for(
+    uri: str, doc: DocumentText, language: str, h: Highlight, page: str | None = None
+) -> list[types.CodeAction]:
+    """``page``: the stack search page, where a source without a URL of its own is opened."""
     top = h.matches[0]
     out: list[types.CodeAction] = []
-    if top.source.url:
+    name = Path(path_hint(uri) or "").name or None  # the file name tells the page the language
+    url = top.source.url or (page_link(page, h.text, name) if page else None)
+    if url:
         out.append(
             types.CodeAction(
-                title=f"stacklens: open source {source_key(top)}",
+                title=f"stacklens: open source {source_key(top)}"
+                + ("" if top.source.url else " in stack search"),
                 kind=types.CodeActionKind.QuickFix,
                 command=types.Command(
-                    title="Open source",
-                    command=OPEN_SOURCE_COMMAND,
-                    arguments=[{"url": top.source.url}],
+                    title="Open source", command=OPEN_SOURCE_COMMAND, arguments=[{"url": url}]
                 ),
             )
         )
@@ -115,6 +122,8 @@ def register(ls: StacklensServer) -> None:
         doc, language = snap
         lo, hi = doc.offset_at(params.range.start), doc.offset_at(params.range.end)
         actions: list[types.CodeAction] = []
+        cfg = ls.config.membership
+        page = page_base(cfg.search_page_url, cfg.url)
         for h in ls.highlights.at(uri, lo, hi):
-            actions.extend(actions_for(uri, doc, language, h))
+            actions.extend(actions_for(uri, doc, language, h, page))
         return actions or None

@@ -19,6 +19,8 @@ from pydantic.alias_generators import to_camel
 from membership.policy import DEFAULT_LICENSE_BLOCK, Action, PolicySettings
 
 __all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "MembershipConfig", "ServerConfig"]
+from .search_page import HttpUrlText
+
 Severity = Literal["error", "warning", "information", "hint"]
 
 
@@ -36,7 +38,7 @@ class MembershipConfig(PolicySettings, _Model):
     token: str | None = Field(default=None, description="bearer token for the membership service")
     es_url: str | None = Field(default=None, description="an Elasticsearch store (instead of an index)")
     es_index: str = Field(default="stacklens", min_length=1, description="store name in Elasticsearch")
-    search_page_url: str | None = Field(
+    search_page_url: HttpUrlText = Field(
         default=None,
         description="a `code-search serve` page that opens sources without a URL (default: `url`)",
     )
