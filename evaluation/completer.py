@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from completion.backends.base import Backend, BackendInfo, Generation, GenerationRequest
 from completion.types import CompletionRequest, OpenDocument
+from index.errors import BackendError, StacklensError
 
 from .datasets import Task
 from .score import editor_text, oracle_completion
@@ -43,6 +44,9 @@ class TimedBackend:
         self.inner = inner
         self.name = inner.name
         self.timings: dict[str, _Timing] = {}
+
+    def __getattr__(self, name: str) -> Any:  # anything else the engine asks of its backend
+        return getattr(self.inner, name)
 
     async def start(self) -> BackendInfo:
         return await self.inner.start()
@@ -118,7 +122,12 @@ class EngineCompleter:
         self.timed: TimedBackend | None = None
 
     async def start(self) -> None:
-        await self.engine.start()
+        try:
+            await self.engine.start()
+        except StacklensError:
+            raise
+        except Exception as exc:  # a model that does not load: one message, not a traceback
+            raise BackendError(f"the completion engine ({self.name}) failed to start: {exc}") from exc
         assert self.engine.backend is not None
         self.timed = TimedBackend(self.engine.backend)
         self.engine.backend = self.timed

@@ -75,6 +75,7 @@ def summarise(records: list[dict[str, Any]], samples: int, memorisation: bool) -
         "licenses": dict(licences.most_common()),
         "verdicts": dict(verdicts),
         "errors": verdicts.get("error", 0),
+        "first_error": next((r["error"] for r in records if r.get("verdict") == "error"), None),
         "membership_errors": sum(1 for r in records if r.get("membership_error")),
     }
 
@@ -110,6 +111,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", f"![quality against latency]({PLOT_FILE})", ""]
     for name, s in settings.items():
+        if s["errors"]:
+            lines += [f"{name}: {s['errors']} request(s) failed, the first with: {s['first_error']}", ""]
         if s["membership_errors"]:
             n = s["membership_errors"]
             lines += [f"{name}: {n} completion(s) could not be checked (see tasks.jsonl)", ""]
