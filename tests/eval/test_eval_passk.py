@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from math import comb
+from pathlib import Path
 
 import pytest
+from eval_helpers import records, report, run_eval, write_tasks
 
 from evaluation.passk import ks_for, mean_pass_at_k, pass_at_k
 
@@ -52,3 +54,20 @@ def test_mean_over_tasks_and_reported_ks() -> None:
     assert ks_for(1) == [1]
     assert ks_for(10) == [1, 5, 10]
     assert ks_for(7) == [1, 5, 7]
+
+
+def test_a_run_with_samples_reports_pass_at_k(tmp_path: Path) -> None:
+    test = "\n\ndef check(candidate):\n    assert candidate() == 1\n"
+    tasks = [
+        {"task_id": "right", "prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": test},
+        {"task_id": "wrong", "prompt": "def f():\n", "canonical_solution": "    return 2\n", "test": test},
+    ]
+    out = tmp_path / "out"
+    bench = write_tasks(tmp_path / "t.jsonl", tasks)
+    assert run_eval("--benchmark", str(bench), "--oracle", "--samples", "5", "--out", str(out)) == 0
+    rows = records(out)
+    assert sorted((r["task_id"], r["sample"]) for r in rows) == [
+        (t, s) for t in ("right", "wrong") for s in range(5)
+    ]
+    got = report(out)["settings"]["oracle"]
+    assert got["pass@1"] == 0.5 and got["pass@5"] == 0.5 and got["samples"] == 10
