@@ -178,7 +178,8 @@ class Tokens:
     @cached_property
     def char_prefix(self) -> np.ndarray:
         """``char_prefix[i]``: normalised characters of tokens ``[0, i)`` (length ``n + 1``)."""
-        return np.r_[0, np.cumsum(self.end - self.start)]
+        prefix: np.ndarray = np.r_[0, np.cumsum(self.end - self.start)]
+        return prefix
 
     def norm_chars(self, i: int, j: int) -> int:
         """Normalised characters (token text without whitespace) of tokens ``[i, j)``."""
@@ -239,7 +240,8 @@ def _comment_mask(
     line_start = np.flatnonzero(first)
     before = np.r_[0, seen][line_start]  # opens before each line's first token
     per_token = np.repeat(before, np.diff(np.r_[line_start, n]))
-    return seen - per_token > 0
+    opened: np.ndarray = seen - per_token > 0
+    return opened
 
 
 def _lex(text: str) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:

@@ -182,7 +182,7 @@ class PackedWriter:
         self._file.close()
         if self.written != self.n:
             raise ValueError(f"{self.written} records written, {self.n} announced")
-        directory = np.r_[0, np.cumsum(self.bucket_sizes)]
+        directory: np.ndarray = np.r_[0, np.cumsum(self.bucket_sizes)]
         return directory.astype(np.uint32 if self.n < 2**32 else np.uint64)
 
 
@@ -215,12 +215,13 @@ class PackedTable:
         at, width = self._offsets[name]
         bit = np.asarray(idx, dtype=np.uint64) * np.uint64(self.layout.record_bits) + np.uint64(at)
         word = self._words[(bit >> np.uint64(3)).astype(np.intp)]
-        return (word >> (bit & np.uint64(7))) & np.uint64((1 << width) - 1)
+        value: np.ndarray = (word >> (bit & np.uint64(7))) & np.uint64((1 << width) - 1)
+        return value
 
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
         idx = np.asarray(idx, dtype=np.int64)
-        bucket = np.searchsorted(self.directory, idx, side="right") - 1
+        bucket: np.ndarray = np.searchsorted(self.directory, idx, side="right") - 1
         return (bucket.astype(np.uint64) << np.uint64(self.layout.suffix_bits)) | self.field("suffix", idx)
 
     def columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -230,7 +231,7 @@ class PackedTable:
     def all_keys(self) -> np.ndarray:
         """The stored key of every record, in order."""
         sizes: np.ndarray = np.diff(np.asarray(self.directory, dtype=np.int64))
-        bucket = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
+        bucket: np.ndarray = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
         return (bucket << np.uint64(self.layout.suffix_bits)) | self.field("suffix", np.arange(self.n))
 
     def lower_bound(self, keys: np.ndarray) -> np.ndarray:

@@ -184,7 +184,8 @@ class Segment:
         # background checks) can read documents concurrently.
         raw = os.pread(self._docs.fileno(), end - start, start)
         try:
-            return json.loads(raw)
+            doc: dict[str, Any] = json.loads(raw)
+            return doc
         except ValueError as exc:
             raise IndexCorruptError(f"document table of {self.directory} is damaged") from exc
 

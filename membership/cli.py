@@ -219,7 +219,7 @@ def _report(summary: Any, list_skipped: bool) -> None:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from index.builder import compact_index
+    from index.compact import compact_index
 
     docs = compact_index(args.index, args.parts)
     sys.stderr.write(f"merged into {args.index}: {docs} documents in one segment\n")

@@ -65,7 +65,8 @@ class RemoteChecker:
                 "is `code-search serve` running there?"
             ) from exc
         if r.status_code == 200:
-            return r.json()
+            answer: dict[str, Any] = r.json()
+            return answer
         try:
             detail = r.json().get("detail", r.text)
         except ValueError:

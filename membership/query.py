@@ -94,7 +94,8 @@ class _Shape:
     def _specific_prefix(self) -> list[int]:
         abstract = self._tokens.abstract
         specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
-        return np.r_[0, np.cumsum(specific)].tolist()
+        prefix: list[int] = np.r_[0, np.cumsum(specific)].tolist()
+        return prefix
 
     @cached_property
     def _previous_same(self) -> np.ndarray:
@@ -237,7 +238,8 @@ def _effective_positions(at: np.ndarray, sampled: np.ndarray, n: int) -> np.ndar
         inside & (state[np.maximum(prev, 0)] == 2) & (state[np.minimum(nxt, n - 1)] == 2)
     )
     c = common.astype(np.int64)
-    return ar - np.cumsum(c) + c
+    effective: np.ndarray = ar - np.cumsum(c) + c
+    return effective
 
 
 def _files_per_key(found: FingerprintHits, sampled: np.ndarray, df: np.ndarray) -> np.ndarray:
@@ -306,7 +308,8 @@ def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
     if len(hashes) < window:
         return [int(np.argmin(hashes))] if len(hashes) else []
     views = np.lib.stride_tricks.sliding_window_view(hashes, window)
-    return (np.argmin(views, axis=1) + np.arange(len(views))).tolist()
+    argmins: list[int] = (np.argmin(views, axis=1) + np.arange(len(views))).tolist()
+    return argmins
 
 
 class Matcher:

@@ -42,7 +42,8 @@ class ServiceState:
 
 
 def _state(request: Request) -> ServiceState:
-    return request.app.state.service
+    state: ServiceState = request.app.state.service
+    return state
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {

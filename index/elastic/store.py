@@ -216,8 +216,9 @@ class ElasticIndex:
             raise
         if len(self._docs) > 50_000:  # bounded: a long-lived service sees many documents
             self._docs.clear()
-        self._docs[ref] = doc = r["_source"]
-        return doc
+        source: dict[str, Any] = r["_source"]
+        self._docs[ref] = source
+        return source
 
     def search(
         self,
