@@ -107,6 +107,8 @@ export function toServerConfig(get: Getter, tokens: Tokens = {}, base: PathBase 
       licenseBlock: list(get, 'membership.licenseBlock'),
       licenseAllow: list(get, 'membership.licenseAllow'),
       unknownLicense: str(get, 'membership.unknownLicense'),
+      ignoreCommonAbove: num(get, 'membership.ignoreCommonAbove'),
+      searchPageUrl: str(get, 'membership.searchPageUrl'),
       minChars: num(get, 'membership.minChars'),
       background: bool(get, 'membership.background'),
     },

@@ -48,8 +48,14 @@ test('membership lists and policy pass through; junk entries are dropped', () =>
   const cfg = toServerConfig(getter({
     'membership.licenseBlock': ['GPL*', 3, 'AGPL*'], 'membership.licenseAllow': [], 'membership.policy': 'block',
     'membership.minChars': 100, 'membership.index': '/srv/idx', 'membership.background': false,
+    'membership.ignoreCommonAbove': 50, 'membership.searchPageUrl': ' http://127.0.0.1:8400/ ',
   }));
   const m = cfg.membership as Record<string, unknown>;
+  assert.equal(m.ignoreCommonAbove, 50);
+  assert.equal(m.searchPageUrl, 'http://127.0.0.1:8400/');
+  const unset = toServerConfig(getter({ 'membership.searchPageUrl': '' })).membership as Record<string, unknown>;
+  assert.equal(unset.ignoreCommonAbove, null);
+  assert.equal(unset.searchPageUrl, null);
   assert.deepEqual(m.licenseBlock, ['GPL*', 'AGPL*']);
   assert.deepEqual(m.licenseAllow, []);
   assert.equal(m.policy, 'block');
