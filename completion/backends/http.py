@@ -96,23 +96,54 @@ class HttpClient:
         finally:
             await resp.aclose()
 
-    async def sse(self, path: str, body: Any) -> AsyncIterator[Any]:
-        """JSON payloads of ``data:`` lines until ``[DONE]`` or the end of the stream."""
-        async with self._stream(path, body) as resp:
-            async for line in resp.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    return
-                if data:
-                    yield json.loads(data)
+    async def sse(self, path: str, body: Any, *, until_done: bool = False) -> AsyncIterator[Any]:
+        """JSON payloads of ``data:`` lines until ``[DONE]`` or the end of the stream;
+        ``until_done``: a stream that ends without ``[DONE]`` was cut (`BackendError`)."""
+        async for line in self._lines(path, body):
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                return
+            if data:
+                yield self._event(path, data)
+        if until_done:
+            raise self.cut(path)
 
     async def ndjson(self, path: str, body: Any) -> AsyncIterator[Any]:
+        async for line in self._lines(path, body):
+            if line.strip():
+                yield self._event(path, line)
+
+    async def _lines(self, path: str, body: Any) -> AsyncIterator[str]:
+        # A connection dropped mid-stream surfaces as an httpx error from the read, after the
+        # status was 200: it must be the backend error every caller handles, not a crash.
         async with self._stream(path, body) as resp:
-            async for line in resp.aiter_lines():
-                if line.strip():
-                    yield json.loads(line)
+            try:
+                async for line in resp.aiter_lines():
+                    yield line
+            except httpx.TimeoutException as exc:
+                raise BackendError(
+                    f"the model server at {self.base_url} stopped sending mid-answer; "
+                    "raise `timeout_s` or see the server's log"
+                ) from exc
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                raise self.cut(path) from exc
+
+    def _event(self, path: str, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise BackendError(
+                f"{self.url(path)} sent a stream event that is not JSON: {data[:200]!r}"
+            ) from exc
+
+    def cut(self, path: str) -> BackendError:
+        """The error for a stream that ended before its last event."""
+        return BackendError(
+            f"the stream from {self.url(path)} ended before its last event (connection cut?); "
+            "no suggestion was shown: see the model server's log"
+        )
 
     async def aclose(self) -> None:
         key = id(asyncio.get_running_loop())

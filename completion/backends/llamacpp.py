@@ -53,10 +53,16 @@ class LlamaCppBackend:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
         async for event in self.http.sse(self.endpoint, self.body(request, stream=True)):
+            if "error" in event:
+                err = event["error"]
+                raise BackendError(
+                    f"llama.cpp stream failed: {err.get('message', err) if isinstance(err, dict) else err}"
+                )
             if event.get("content"):
                 yield event["content"]
             if event.get("stop"):
                 return
+        raise self.http.cut(self.endpoint)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -67,6 +67,7 @@ class OllamaBackend:
                 yield event["response"]
             if event.get("done"):
                 return
+        raise self.http.cut("api/generate")
 
     async def aclose(self) -> None:
         await self.http.aclose()

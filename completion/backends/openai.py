@@ -54,9 +54,12 @@ class OpenAIBackend:
         return [Generation(c.get("text") or "", c.get("finish_reason") or "stop") for c in choices]
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[str]:
-        async for event in self.http.sse(self.path, self.body(request, stream=True)):
+        async for event in self.http.sse(self.path, self.body(request, stream=True), until_done=True):
             if "error" in event:
-                raise BackendError(f"completions stream failed: {event['error']}")
+                err = event["error"]
+                raise BackendError(
+                    f"completions stream failed: {err.get('message', err) if isinstance(err, dict) else err}"
+                )
             for choice in event.get("choices") or []:
                 if choice.get("index", 0) == 0 and choice.get("text"):
                     yield choice["text"]

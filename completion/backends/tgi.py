@@ -50,13 +50,15 @@ class TGIBackend:
         body = {"inputs": request.prompt, "parameters": tgi_parameters(request), "stream": True}
         async for event in self.http.sse("generate_stream", body):
             if "error" in event:
-                raise BackendError(f"TGI stream failed: {event['error']}")
+                raise BackendError(
+                    f"TGI stream failed: {event['error']} ({event.get('error_type', 'error')})"
+                )
             token = event.get("token") or {}
-            if token.get("special"):
-                continue
-            text = token.get("text", "")
-            if text:
-                yield text
+            if not token.get("special") and token.get("text"):
+                yield token["text"]
+            if event.get("generated_text") is not None:  # TGI's last event carries the whole text
+                return
+        raise self.http.cut("generate_stream")
 
     async def aclose(self) -> None:
         await self.http.aclose()

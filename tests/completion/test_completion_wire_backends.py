@@ -13,6 +13,7 @@ import pytest
 from completion_helpers import free_port, serve_app
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from wire_standins import Script, stream_body
 
 from completion import CompletionEngine, CompletionRequest, OpenDocument
 from completion.backends import GenerationRequest, make_backend
@@ -23,11 +24,25 @@ from index.errors import BackendError
 pytestmark = pytest.mark.integration
 
 
-class Recorder:
+class Recorder(Script):
+    """What the stand-ins received; ``mode`` (wire_standins.Script) picks their next answers."""
+
     def __init__(self) -> None:
-        self.bodies: list[tuple[str, dict[str, Any]]] = []
+        super().__init__()
         self.headers: list[dict[str, str]] = []
-        self.failures_left = 0
+
+
+# Error payloads as each server documents them.
+OLLAMA_404 = {"error": 'model "qwen-coder" not found, try pulling it first'}
+LLAMA_400 = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size",
+        "type": "exceed_context_size_error",
+    }
+}
+LLAMA_503 = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
+HF_401 = {"error": "Invalid credentials in Authorization header"}
 
 
 def fake_app(rec: Recorder) -> FastAPI:
@@ -47,27 +62,32 @@ def fake_app(rec: Recorder) -> FastAPI:
     @app.post("/api/generate", response_model=None)
     async def ollama(request: Request) -> Any:
         body = await record(request)
+        if rec.mode == "4xx":
+            return JSONResponse(OLLAMA_404, status_code=404)
         if not body["stream"]:
             return {"response": "ans", "done": True, "done_reason": "stop"}
-
-        async def lines() -> Any:
-            for piece in ("hello", " world", "\nmore"):
-                yield json.dumps({"response": piece, "done": False}) + "\n"
-            yield json.dumps({"response": "", "done": True}) + "\n"
-
-        return StreamingResponse(lines(), media_type="application/x-ndjson")
+        lines = [json.dumps({"response": p, "done": False}) + "\n" for p in ("hello", " world", "\nmore")]
+        if rec.mode == "error_event":
+            lines[2:] = [json.dumps({"error": "an error was encountered while running the model"}) + "\n"]
+        lines.append(json.dumps({"response": "", "done": True, "done_reason": "stop"}) + "\n")
+        return StreamingResponse(stream_body(lines, rec), media_type="application/x-ndjson")
 
     async def llama(request: Request) -> Any:
         body = await record(request)
+        if rec.mode == "4xx":
+            return JSONResponse(LLAMA_400, status_code=400)
+        if rec.mode == "5xx" and rec.failures_left != 0:
+            rec.failures_left -= 1
+            return JSONResponse(LLAMA_503, status_code=503)
         if not body["stream"]:
             return {"content": "x + 1", "stop": True}
-
-        async def events() -> Any:
-            for piece in ("x", " + 1", "<EOT>tail"):
-                yield f"data: {json.dumps({'content': piece, 'stop': False})}\n\n"
-            yield f"data: {json.dumps({'content': '', 'stop': True})}\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        events = [
+            f"data: {json.dumps({'content': p, 'stop': False})}\n\n" for p in ("x", " + 1", "<EOT>tail")
+        ]
+        if rec.mode == "error_event":
+            events[2:] = [f"data: {json.dumps(LLAMA_503)}\n\n"]
+        events.append(f"data: {json.dumps({'content': '', 'stop': True})}\n\n")
+        return StreamingResponse(stream_body(events, rec), media_type="text/event-stream")
 
     app.post("/infill", response_model=None)(llama)
     app.post("/completion", response_model=None)(llama)
@@ -75,6 +95,8 @@ def fake_app(rec: Recorder) -> FastAPI:
     @app.post("/models/{owner}/{name}", response_model=None)
     async def hf(owner: str, name: str, request: Request) -> Any:
         await record(request)
+        if rec.mode == "4xx":
+            return JSONResponse(HF_401, status_code=401)
         if rec.failures_left > 0:
             rec.failures_left -= 1
             return JSONResponse({"error": "loading"}, status_code=503)
@@ -95,6 +117,13 @@ def fake() -> Iterator[tuple[str, Recorder]]:
     rec = Recorder()
     with serve_app(fake_app(rec)) as url:
         yield url, rec
+
+
+@pytest.fixture
+def rec(fake: tuple[str, Recorder]) -> Iterator[Recorder]:
+    fake[1].mode, fake[1].failures_left = "ok", 0
+    yield fake[1]
+    fake[1].mode, fake[1].failures_left = "ok", 0
 
 
 REQ = GenerationRequest(
@@ -247,3 +276,81 @@ async def test_engine_over_llamacpp_stream_postprocessed(fake: tuple[str, Record
     assert body["input_extra"][0]["filename"] == "util.py"
     assert "\n" in body["stop"] and "<EOT>" in body["stop"]  # single line: stop at newline
     await engine.aclose()
+
+
+STREAMS = {
+    "ollama": (
+        {"backend": "ollama", "model": "qwen-coder", "fim_mode": "raw"},
+        ["hello", " world", "\nmore"],
+    ),
+    "llamacpp": ({"backend": "llamacpp", "endpoint": "infill"}, ["x", " + 1", "<EOT>tail"]),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("kind", sorted(STREAMS))
+@pytest.mark.parametrize("mode", ["split", "cut", "truncated", "error_event"])
+async def test_streams_split_cut_and_failing(
+    fake: tuple[str, Recorder], rec: Recorder, kind: str, mode: str
+) -> None:
+    """Pieces across reads are joined; a dropped connection, a stream without its last event and
+    an error event are backend errors, never a short suggestion that passes for a whole one."""
+    url, _ = fake
+    settings, pieces = STREAMS[kind]
+    backend = make_backend(load_settings({**settings, "url": url}))
+    await backend.start()
+    rec.mode = mode
+    if mode == "split":
+        assert [c async for c in backend.stream(REQ)] == pieces
+    else:
+        needle = {"error_event": "stream failed: (an error was encountered|Loading model)"}.get(
+            mode, "ended before its last event"
+        )
+        with pytest.raises(BackendError, match=needle):
+            _ = [c async for c in backend.stream(REQ)]
+    await backend.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("settings", "needle"),
+    [
+        (
+            {"backend": "ollama", "model": "qwen-coder", "fim_mode": "raw"},
+            r"404: model \"qwen-coder\" not found.*check `url` and `model`",
+        ),
+        (
+            {"backend": "llamacpp", "endpoint": "infill"},
+            r"400: the request exceeds the available context size",
+        ),
+        ({"backend": "huggingface", "model": "org/coder"}, r"401: Invalid credentials.*api_token"),
+    ],
+)
+async def test_4xx_error_payloads_are_read_and_not_retried(
+    fake: tuple[str, Recorder], rec: Recorder, settings: dict[str, Any], needle: str
+) -> None:
+    url, _ = fake
+    backend = make_backend(load_settings({**settings, "url": url, "retries": 2, "retry_backoff_s": 0.01}))
+    await backend.start()
+    rec.mode = "4xx"
+    before = len(rec.bodies)
+    with pytest.raises(BackendError, match=needle):
+        await backend.generate(REQ)
+    assert len(rec.bodies) - before == 1
+    await backend.aclose()
+
+
+@pytest.mark.asyncio
+async def test_llamacpp_5xx_is_retried_then_reported(fake: tuple[str, Recorder], rec: Recorder) -> None:
+    url, _ = fake
+    s = load_settings(
+        {"backend": "llamacpp", "url": url, "endpoint": "infill", "retries": 2, "retry_backoff_s": 0.01}
+    )
+    backend = make_backend(s)
+    await backend.start()
+    rec.mode, rec.failures_left = "5xx", 2
+    assert [g.text for g in await backend.generate(REQ)] == ["x + 1"]
+    rec.failures_left = -1
+    with pytest.raises(BackendError, match="503: Loading model"):
+        await backend.generate(REQ)
+    await backend.aclose()
