@@ -64,8 +64,9 @@ def quality_latency_svg(points: list[tuple[str, float, float]], quality_label: s
         anchor = "end" if px > LEFT + pw * 0.7 else "start"
         dx = -9 if anchor == "end" else 9
         out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{c}"/>')
+        ty = py + 18 if py - 8 < TOP + 12 else py - 8  # below the point at the top edge
         out.append(
-            f'<text x="{px + dx:.1f}" y="{py - 8:.1f}" text-anchor="{anchor}" fill="{c}">'
+            f'<text x="{px + dx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" fill="{c}">'
             f"{escape(name)} ({q:.2f}, {_fmt(round(lat, 1))} ms)</text>"
         )
     out.append("</svg>")
