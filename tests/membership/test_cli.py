@@ -241,7 +241,7 @@ def test_a_damaged_document_table_stops_build_and_merge_clearly(
 ) -> None:
     idx = tmp_path / "idx"
     shutil.copytree(cli_index, idx)
-    (docs,) = idx.glob("seg-*/docs.jsonl")
+    (docs,) = idx.glob("seg-*/docs.z")
     with docs.open("r+b") as f:  # in place: the size recorded in segment.json still matches
         f.write(damage)
     for args in (("build", "--index", str(idx), str(corpus_dir)), ("merge", "--index", str(idx))):
@@ -249,3 +249,45 @@ def test_a_damaged_document_table_stops_build_and_merge_clearly(
         assert res.returncode == 2, res.stderr
         assert f"the document table {docs} is damaged" in res.stderr, res.stderr
         assert "code-search verify" in res.stderr and "internal error" not in res.stderr
+
+
+def _truncate(f: Path) -> None:
+    f.write_bytes(f.read_bytes()[:-64])
+
+
+def _flip(f: Path) -> None:
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the checksum can tell
+    f.write_bytes(bytes(data))
+
+
+def _tables(seg: Path) -> list[Path]:
+    """The segment's data files, largest first (their names belong to the index format)."""
+    files = [f for f in seg.iterdir() if f.name != "segment.json"]
+    return sorted(files, key=lambda f: (-f.stat().st_size, f.name))
+
+
+@pytest.mark.parametrize(
+    ("damage", "pick"),
+    [
+        (_truncate, 0),
+        (_flip, 0),
+        (_flip, 1),
+        (_flip, -1),
+        (Path.unlink, 0),
+        (Path.unlink, -1),
+    ],
+    ids=["truncated", "flipped-largest", "flipped-second", "flipped-smallest", "deleted-largest", "deleted-smallest"],
+)
+def test_verify_on_a_damaged_index_names_the_file_and_exits_2(
+    cli_index: Path, tmp_path: Path, damage: Any, pick: int
+) -> None:
+    idx = tmp_path / "idx"
+    shutil.copytree(cli_index, idx)
+    (seg,) = idx.glob("seg-*")
+    target = _tables(seg)[pick]
+    damage(target)
+    res = run("verify", "--index", str(idx))
+    assert res.returncode == 2, res.stderr
+    assert target.name in res.stderr and "rebuild" in res.stderr, res.stderr
+    assert "internal error" not in res.stderr and "checksums match" not in res.stderr
