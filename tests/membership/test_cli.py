@@ -277,7 +277,7 @@ def _tables(seg: Path) -> list[Path]:
         (Path.unlink, 0),
         (Path.unlink, -1),
     ],
-    ids=["truncated", "flipped-largest", "flipped-second", "flipped-smallest", "deleted-largest", "deleted-smallest"],
+    ids=["truncated", "flipped-1st", "flipped-2nd", "flipped-last", "deleted-1st", "deleted-last"],
 )
 def test_verify_on_a_damaged_index_names_the_file_and_exits_2(
     cli_index: Path, tmp_path: Path, damage: Any, pick: int
