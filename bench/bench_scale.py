@@ -160,8 +160,12 @@ def old_format_bytes(path: Path) -> int:
     with EmbeddedIndex(path) as idx:
         total = 0
         for seg in idx.segments:
-            docs = seg.directory / "docs.jsonl"
-            total += 16 * len(seg.fp) + 12 * len(seg.mh) + docs.stat().st_size
+            # Format 2's document table: the records as JSON lines, uncompressed.
+            docs = sum(
+                len(json.dumps(d, ensure_ascii=False, separators=(",", ":")).encode()) + 1
+                for d in seg.iter_docs()
+            )
+            total += 16 * len(seg.fp) + 12 * len(seg.mh) + docs
             total += 8 * (seg.num_docs + 1) + 5 * 128
         return total
 

@@ -41,7 +41,7 @@ def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:
 def _damaged_docs(seg: Segment, what: str) -> IndexCorruptError:
     index = seg.directory.parent
     return IndexCorruptError(
-        f"the document table {seg.directory / 'docs.jsonl'} is damaged ({what}); "
+        f"the document table {seg.docs_path} is damaged ({what}); "
         f"`code-search verify --index {index}` lists the damaged files: rebuild the index"
     )
 

@@ -221,8 +221,9 @@ class PackedTable:
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
         idx = np.asarray(idx, dtype=np.int64)
-        bucket: np.ndarray = np.searchsorted(self.directory, idx, side="right") - 1
-        return (bucket.astype(np.uint64) << np.uint64(self.layout.suffix_bits)) | self.field("suffix", idx)
+        bucket = np.searchsorted(self.directory, idx, side="right") - 1
+        keys: np.ndarray = (bucket.astype(np.uint64) << np.uint64(self.layout.suffix_bits)) | self.field("suffix", idx)
+        return keys
 
     def columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Every field (uint64) of records ``idx``."""
@@ -231,8 +232,9 @@ class PackedTable:
     def all_keys(self) -> np.ndarray:
         """The stored key of every record, in order."""
         sizes: np.ndarray = np.diff(np.asarray(self.directory, dtype=np.int64))
-        bucket: np.ndarray = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
-        return (bucket << np.uint64(self.layout.suffix_bits)) | self.field("suffix", np.arange(self.n))
+        bucket = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
+        keys: np.ndarray = (bucket << np.uint64(self.layout.suffix_bits)) | self.field("suffix", np.arange(self.n))
+        return keys
 
     def lower_bound(self, keys: np.ndarray) -> np.ndarray:
         """First record whose stored key is ``>=`` each of ``keys``."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
 from .errors import IndexCorruptError
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
@@ -28,7 +29,7 @@ MAX_BAND_SPAN = 0xFFF  # line span of a MinHash window
 CONC_BITS = 16  # hash of the concrete k-gram: tells verbatim from renamed
 # Fields of each table in record order; each as wide as the segment's largest value needs.
 FIELDS = {"fp": ("doc", "pos", "line", "span", "conc"), "mh": ("doc", "first", "span")}
-_FILES = ("fp_dir.npy", "fp_rec.npy", "mh_dir.npy", "mh_rec.npy", "docs_off.npy", "docs.jsonl")
+_FILES = ("fp_dir.npy", "fp_rec.npy", "mh_dir.npy", "mh_rec.npy", OFFSETS_FILE, DOCS_FILE)
 
 
 def _crc(path: Path) -> int:
@@ -96,14 +97,8 @@ def write_segment(
             else _write_table(directory, name, *source, key_bits)
         )
         layouts[name] = layout.to_json()
-    offsets = [0]
-    with (directory / "docs.jsonl").open("wb") as f:
-        for doc in docs:
-            f.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
-            offsets.append(f.tell())
-    np.save(directory / "docs_off.npy", np.asarray(offsets, dtype=np.uint64))
     info: dict[str, Any] = {
-        "docs": len(offsets) - 1,
+        "docs": write_doc_table(directory, docs),
         "fingerprints": _records(directory, "fp"),
         "band_keys": _records(directory, "mh"),
         "layouts": layouts,
@@ -160,7 +155,6 @@ class Segment:
                     counts[name],
                     layout,
                 )
-            self.doc_offsets = np.load(directory / "docs_off.npy", mmap_mode="r")
         except (ValueError, OSError) as exc:
             raise IndexCorruptError(
                 f"cannot read index segment {directory}: {exc}; rebuild the index"
@@ -169,9 +163,9 @@ class Segment:
             raise IndexCorruptError(f"index segment {directory}: {exc}") from None
         self.fp, self.mh = tables["fp"], tables["mh"]
         self.key_bits = self.fp.layout.key_bits
-        if len(self.doc_offsets) != info["docs"] + 1 or self.mh.layout.key_bits != self.key_bits:
+        if self.mh.layout.key_bits != self.key_bits:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
-        self._docs = (directory / "docs.jsonl").open("rb")
+        self._docs = DocTable(directory, info["docs"])
         self.deleted: frozenset[int] = frozenset()
 
     @property
@@ -179,20 +173,14 @@ class Segment:
         return int(self.info["docs"])
 
     def doc(self, doc_id: int) -> dict[str, Any]:
-        start, end = int(self.doc_offsets[doc_id]), int(self.doc_offsets[doc_id + 1])
-        # pread: no shared file position, so threads (the HTTP service, the language server's
-        # background checks) can read documents concurrently.
-        raw = os.pread(self._docs.fileno(), end - start, start)
-        try:
-            doc: dict[str, Any] = json.loads(raw)
-            return doc
-        except ValueError as exc:
-            raise IndexCorruptError(f"document table of {self.directory} is damaged") from exc
+        return self._docs.doc(doc_id)
 
     def iter_docs(self) -> Iterable[dict[str, Any]]:
-        with (self.directory / "docs.jsonl").open("rb") as f:
-            for line in f:
-                yield json.loads(line)
+        return iter(self._docs)
+
+    @property
+    def docs_path(self) -> Path:
+        return self._docs.path
 
     def verify(self) -> list[str]:
         """Checksum every file; returns the names of damaged ones."""
