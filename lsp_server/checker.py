@@ -9,10 +9,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from index.errors import StacklensError
 from membership import Match, QuerySettings, QuerySpan
 from membership.checker import Checker, Snippet
+from membership.evidence import SourceText, source_text
 from membership.open import CheckerSettings, open_checker
 
 from .config import MembershipConfig
@@ -170,6 +172,15 @@ class MembershipGate:
             path, len(windows), len(regions), (time.perf_counter() - started) * 1000,
         )  # fmt: skip
         return regions
+
+    def source_text(self, m: Match) -> SourceText:
+        """The text of ``m``'s source document, for its evidence (`membership.evidence`)."""
+        if self.cfg.url:
+            return SourceText(None, reason="the membership service sends no source text")
+        store = getattr(self._checker, "store", None)
+        if store is None and self.cfg.index:  # no check ran yet: the packs are found by path
+            store = SimpleNamespace(path=self.cfg.index)
+        return source_text(store, m)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

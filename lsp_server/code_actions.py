@@ -11,6 +11,7 @@ from membership import Match
 
 from .commands import ALLOW_REPO_COMMAND, IGNORE_COMMAND, OPEN_SOURCE_COMMAND
 from .documents import DocumentText, path_hint
+from .evidence import DIFF_COMMAND
 from .highlights import Highlight, lines_of
 from .policy import source_key
 from .search_page import page_base, page_link
@@ -80,6 +81,15 @@ def actions_for(
                 ),
             )
         )
+    out.append(
+        types.CodeAction(
+            title=f"stacklens: compare with the source {source_key(top)}",
+            kind=types.CodeActionKind.QuickFix,
+            command=types.Command(
+                title="Compare with the source", command=DIFF_COMMAND, arguments=[{"uri": uri, "id": h.id}]
+            ),
+        )
+    )
     out.append(
         types.CodeAction(
             title="stacklens: insert attribution comment",

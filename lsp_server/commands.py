@@ -80,6 +80,30 @@ def highlight_inserted(
     return h
 
 
+def audit_accept(
+    ls: StacklensServer, uri: str, start: int, text: str, matches: list[Match], request_id: str | None
+) -> None:
+    """The audit-log row of an accepted suggestion with matches (``start``: its document offset)."""
+    if not ls.audit.enabled or not matches:
+        return
+    snap = ls.snapshot(uri)
+    rng = None
+    if snap is not None:
+        doc = snap[0]
+        end = start + len(text) if doc.text[start : start + len(text)] == text else start
+        rng = doc.range_of(min(start, len(doc.text)), min(end, len(doc.text)))
+    ls.audit.record(
+        "accepted",
+        uri=uri,
+        range=rng,
+        matches=matches,
+        policy=ls.policy,
+        file=path_hint(uri),
+        code=text,
+        request_id=request_id,
+    )
+
+
 def _p50(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -124,6 +148,7 @@ def register(ls: StacklensServer) -> None:
         start = snap[0].offset_at(
             types.Position(line=int(pos.get("line", 0)), character=int(pos.get("character", 0)))
         )
+        audit_accept(ls, uri, start, text, matches, arg.get("requestId"))
         h = highlight_inserted(ls, uri, start, text, int(arg.get("contextChars", 0)), matches)
         return {"highlighted": h is not None}
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from membership.policy import DEFAULT_LICENSE_BLOCK, Action, PolicySettings
 
-__all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "MembershipConfig", "ServerConfig"]
 from .search_page import HttpUrlText
 
+__all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "MembershipConfig", "ServerConfig"]
 Severity = Literal["error", "warning", "information", "hint"]
 
 
@@ -51,6 +52,30 @@ class MembershipConfig(PolicySettings, _Model):
     chunk_chars: int = Field(default=4000, ge=500, le=200_000)
     max_document_chars: int = Field(default=400_000, ge=1000)
     timeout_s: float = Field(default=10.0, gt=0, le=600)
+    audit_log: str | None = Field(
+        default=None,
+        description="JSONL file: one row per shown, blocked or accepted suggestion with a match (opt-in)",
+    )
+    audit_log_include_code: bool = Field(
+        default=False, description="write the suggestion's text into the audit log too"
+    )
+    audit_log_max_bytes: int = Field(default=10_000_000, ge=10_000, description="rotate the log past this")
+    audit_log_backups: int = Field(default=3, ge=0, le=100, description="rotated files kept (PATH.1 ...)")
+
+    @field_validator("audit_log")
+    @classmethod
+    def _audit_log_file(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        path = Path(value.strip()).expanduser()
+        if not path.is_absolute():
+            # The server's working directory is not the workspace (the extension resolves paths).
+            raise ValueError(
+                f"{value!r} is relative; give an absolute path such as /var/log/stacklens/audit.jsonl"
+            )
+        if path.is_dir():
+            raise ValueError(f"{path} is a directory; name a file in it, such as {path / 'audit.jsonl'}")
+        return str(path)
 
 
 class ServerConfig(_Model):

@@ -15,6 +15,7 @@ from lsprotocol import types
 from completion.types import CompletionRequest
 from membership import Match
 
+from .audit import Event
 from .documents import path_hint
 from .engines import LLM_LS_ENV
 from .highlights import match_data
@@ -62,9 +63,15 @@ def _warn_unchecked(ls: StacklensServer, client: str) -> None:
 
 
 async def _gate(
-    ls: StacklensServer, texts: list[str], before: str, lang: str, path: str | None
+    ls: StacklensServer,
+    texts: list[str],
+    before: str,
+    lang: str,
+    path: str | None,
+    blocked: list[tuple[str, list[Match]]] | None = None,
 ) -> list[Candidate] | None:
-    """Candidates allowed by the policy; None when they could not be checked (fail closed)."""
+    """Candidates allowed by the policy; None when they could not be checked (fail closed).
+    The candidates the policy blocks are added to ``blocked``, with their matches."""
     if not ls.gate.configured:
         return [Candidate(t) for t in texts]
     try:
@@ -82,6 +89,8 @@ async def _gate(
         action = ls.policy.action(matches)
         if action == "block":
             log.info("candidate blocked: %s", matches[0].describe())
+            if blocked is not None:
+                blocked.append((text, matches))
             continue
         out.append(Candidate(text, matches if action == "warn" else []))
     return out
@@ -138,7 +147,9 @@ async def generate(
             if text.strip() and text not in texts:
                 texts.append(text)
         before = doc.text[max(0, offset - ls.config.membership.context_chars) : offset]
-        checked = await _gate(ls, texts, before, lang, path_hint(uri)) if texts else []
+        blocked: list[tuple[str, list[Match]]] = []
+        checked = await _gate(ls, texts, before, lang, path_hint(uri), blocked) if texts else []
+        _audit(ls, uri, doc.position_at(offset), rid, checked or [], blocked)
         t2 = time.perf_counter()
         ls.completions_served += 1
         ms = {"engine": (t1 - t0) * 1000, "check": (t2 - t1) * 1000, "total": (t2 - started) * 1000}
@@ -155,6 +166,33 @@ async def generate(
     finally:
         if ls.inflight.get(uri) is me:
             ls.inflight.pop(uri, None)
+
+
+def _audit(
+    ls: StacklensServer,
+    uri: str,
+    at: types.Position,
+    rid: str,
+    shown: list[Candidate],
+    blocked: list[tuple[str, list[Match]]],
+) -> None:
+    """Audit-log rows for the suggestions with a match: shown (with a warning) and blocked."""
+    if not ls.audit.enabled:
+        return
+    here = types.Range(start=at, end=at)
+    rows: list[tuple[Event, str, list[Match]]] = [("shown", c.text, c.matches) for c in shown]
+    rows += [("blocked", text, matches) for text, matches in blocked]
+    for event, text, matches in rows:
+        ls.audit.record(
+            event,
+            uri=uri,
+            range=here,
+            matches=matches,
+            policy=ls.policy,
+            file=path_hint(uri),
+            code=text,
+            request_id=rid,
+        )
 
 
 def accept_arguments(out: Outcome, c: Candidate) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from .commands import highlight_inserted
+from .commands import audit_accept, highlight_inserted
 from .engines import client_settings
 from .inline import generate
 from .state import StacklensServer
@@ -139,6 +139,7 @@ def register(ls: StacklensServer) -> None:
         ls.engines.accept(out.uri, c.text)
         log.info("[%s] accepted completion %d", out.request_id, index)
         if c.matches:
+            audit_accept(ls, out.uri, out.offset, c.text, c.matches, out.request_id)
             highlight_inserted(ls, out.uri, out.offset, c.text, out.context_chars, c.matches)
         return None
 

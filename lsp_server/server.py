@@ -9,7 +9,7 @@ import sys
 
 from lsprotocol import types
 
-from . import code_actions, commands, hover, inline, llmls
+from . import code_actions, commands, evidence, hover, inline, llmls
 from .documents import LspTextDocument, use_lsp_lines
 from .state import StacklensServer
 
@@ -118,6 +118,7 @@ def create_server() -> StacklensServer:
     inline.register(ls)
     commands.register(ls)
     hover.register(ls)
+    evidence.register(ls)
     code_actions.register(ls)
     llmls.register(ls)
     return ls

@@ -16,6 +16,7 @@ from pygls.uris import to_fs_path
 
 from completion.types import OpenDocument
 
+from .audit import AuditLog
 from .checker import MembershipGate
 from .config import ConfigError, ConfigLayers, ServerConfig
 from .documents import DocumentText, LspTextDocument, codec_of, language_of, open_text, path_hint
@@ -59,6 +60,7 @@ class StacklensServer(LanguageServer):
         self.engines = Engines(self.show_error)
         self.engines.timeout_s = self.config.completion_timeout_s
         self.gate = MembershipGate(self.config.membership)
+        self.audit = AuditLog(self.config.membership)
         self.allowlist = Allowlist(None)
         self.policy = Policy(self.config.membership, self.allowlist)
         self.highlights = HighlightStore()
@@ -129,6 +131,8 @@ class StacklensServer(LanguageServer):
         if self.config.membership != old.membership:
             self.gate.close()
             self.gate = MembershipGate(self.config.membership)
+            self.audit.close()
+            self.audit = AuditLog(self.config.membership)
             self.policy = Policy(self.config.membership, self.allowlist)
             self._reported.clear()
             for uri in list(self.workspace.text_documents):

@@ -111,7 +111,8 @@ class _Side:
     first_line: int
     toks: list[str]
     abstract: list[int]
-    ident: list[bool]
+    ident: list[bool]  # a code identifier (the lexer's placeholder)
+    word: list[bool]  # a code identifier or a keyword-like word: what a rename can produce
     line: list[int]  # 0-based line of the text
     col: list[tuple[int, int]]  # columns in its line
     lines: list[str]
@@ -122,6 +123,7 @@ class _Side:
         n = min(len(t), MAX_TOKENS)
         starts, ends = t.start[:n].tolist(), t.end[:n].tolist()
         line = (t.line[:n] - 1).tolist()
+        toks = [text[a:b] for a, b in zip(starts, ends, strict=True)]
         lines = text.split("\n")
         line_start = [0]
         for ln in lines[:-1]:
@@ -129,9 +131,10 @@ class _Side:
         return cls(
             text=text,
             first_line=first_line,
-            toks=[text[a:b] for a, b in zip(starts, ends, strict=True)],
+            toks=toks,
             abstract=t.abstract[:n].tolist(),
             ident=(t.abstract[:n] == PLACEHOLDER_ID).tolist(),
+            word=[tok.isidentifier() and not c for tok, c in zip(toks, t.comment[:n].tolist(), strict=True)],
             line=line,
             col=[
                 (a - line_start[ln], b - line_start[ln]) for a, b, ln in zip(starts, ends, line, strict=True)
@@ -141,14 +144,20 @@ class _Side:
 
 
 def _pairs(q: _Side, s: _Side) -> tuple[list[tuple[int, int]], set[int], set[int]]:
-    """Aligned token pairs (abstract tokens equal), and the unpaired tokens of each side."""
+    """Aligned token pairs, and the unpaired tokens of each side. Pairs are the abstract tokens
+    the alignment found equal, and the words facing each other one for one in a replaced run
+    when one of them is an identifier: a name renamed to a word the lexer keeps as written
+    (``payload`` to ``data``, a keyword of some language) is a rename too."""
     vocab: dict[int, int] = {}
     qa = [vocab.setdefault(x, len(vocab)) for x in q.abstract]
     sa = [vocab.setdefault(x, len(vocab)) for x in s.abstract]
     pairs: list[tuple[int, int]] = []
     for op in Levenshtein.opcodes(qa, sa):
+        both = zip(range(op.src_start, op.src_end), range(op.dest_start, op.dest_end), strict=False)
         if op.tag == "equal":
-            pairs.extend(zip(range(op.src_start, op.src_end), range(op.dest_start, op.dest_end), strict=True))
+            pairs.extend(both)
+        elif op.tag == "replace" and op.src_end - op.src_start == op.dest_end - op.dest_start:
+            pairs.extend((i, j) for i, j in both if q.word[i] and s.word[j] and (q.ident[i] or s.ident[j]))
     paired_q = {i for i, _ in pairs}
     paired_s = {j for _, j in pairs}
     return pairs, set(range(len(qa))) - paired_q, set(range(len(sa))) - paired_s
@@ -159,7 +168,7 @@ def _renames(q: _Side, s: _Side, pairs: list[tuple[int, int]]) -> dict[str, str]
     an identifier kept in most places is not renamed)."""
     seen: dict[str, Counter[str]] = {}
     for i, j in pairs:
-        if q.ident[i] and s.ident[j]:
+        if q.word[i] and s.word[j] and (q.ident[i] or s.ident[j]):
             seen.setdefault(s.toks[j], Counter())[q.toks[i]] += 1
     out: dict[str, str] = {}
     for src, counts in seen.items():
@@ -237,8 +246,8 @@ def align(query: str, source: str, *, query_start_line: int = 1, source_start_li
     for i, j in pairs:
         if q.toks[i] == s.toks[j]:
             continue
-        # Only an identifier can be spelled differently inside an aligned run (the abstract
-        # stream keeps everything else as written); one the mapping explains is a rename.
+        # Only words are paired and spelled differently (the abstract stream keeps everything
+        # but identifiers as written); one the mapping explains is a rename.
         kind: MarkKind = "renamed" if renames.get(s.toks[j]) == q.toks[i] else "changed"
         mark(q, qm, i, kind)
         mark(s, sm, j, kind)

@@ -144,3 +144,14 @@ def test_for_match_takes_whole_lines_of_both_spans_and_json_round_trips() -> Non
     missing = for_match(m, query, None, reason="gone")
     assert missing.reason == "gone" and [r.status for r in missing.rows] == ["query-only"] * 2
     assert query_only("a\nb\n", "why").rows[-1].query_text == "b"
+
+
+def test_a_name_renamed_to_a_word_the_lexer_keeps_as_written_is_a_rename() -> None:
+    # `data` and `len` are in the lexer's keyword list (Kotlin, Go): not placeholders.
+    src = "def keep(payload, n):\n    return payload[:n]\n"
+    query = "def keep(data, len):\n    return data[:len]\n"
+    ev = align(query, src)
+    assert ev.renames == {"payload": "data", "n": "len"}
+    _explained(ev.rows, ev.renames)
+    # A keyword replaced by another is a change, not a rename.
+    assert align("while a:\n    pass\n", "if a:\n    pass\n").rows[0].status == "changed"
