@@ -94,6 +94,7 @@ class Memorisation:
                     "kind": m.kind,
                     "score": round(m.score, 3),
                     "matched_chars": m.matched_chars,
+                    "occurrences": m.occurrences,
                 }
             )
         return out
