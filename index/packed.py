@@ -222,7 +222,8 @@ class PackedTable:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
         idx = np.asarray(idx, dtype=np.int64)
         bucket = np.searchsorted(self.directory, idx, side="right") - 1
-        keys: np.ndarray = (bucket.astype(np.uint64) << np.uint64(self.layout.suffix_bits)) | self.field("suffix", idx)
+        shift = np.uint64(self.layout.suffix_bits)
+        keys: np.ndarray = (bucket.astype(np.uint64) << shift) | self.field("suffix", idx)
         return keys
 
     def columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
@@ -233,7 +234,8 @@ class PackedTable:
         """The stored key of every record, in order."""
         sizes: np.ndarray = np.diff(np.asarray(self.directory, dtype=np.int64))
         bucket = np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes)
-        keys: np.ndarray = (bucket << np.uint64(self.layout.suffix_bits)) | self.field("suffix", np.arange(self.n))
+        shift = np.uint64(self.layout.suffix_bits)
+        keys: np.ndarray = (bucket << shift) | self.field("suffix", np.arange(self.n))
         return keys
 
     def lower_bound(self, keys: np.ndarray) -> np.ndarray:
