@@ -17,10 +17,16 @@ from index.errors import InputError, StacklensError
 from index.skip import SkipStats, file_text
 from index.sources import DirectorySource
 
+from .allowlist import source_key
 from .match import Match
 from .policy import Decision, MatchPolicy
 
 GIT_TIMEOUT_S = 120
+# A file is checked in windows of whole lines: under the service's 100,000-character snippet limit,
+# and each window gets its own --max-matches. Windows overlap by more than a long function, so a
+# copy across a boundary is whole in one of them (a copy found twice is reported once).
+WINDOW_CHARS = 50_000
+OVERLAP_CHARS = 4_000
 _HUNK = re.compile(rb"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
 
@@ -171,6 +177,28 @@ def diff_targets(rev_range: str, paths: Sequence[str], result: ScanResult) -> It
     result.files = len(seen)
 
 
+def windows(t: Target, size: int = WINDOW_CHARS, overlap: int = OVERLAP_CHARS) -> Iterator[Target]:
+    """``t`` itself when it is short, else overlapping windows of its whole lines."""
+    if len(t.text) <= size:
+        yield t
+        return
+    lines = t.text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        j, n = i, 0
+        while j < len(lines) and (j == i or n + len(lines[j]) <= size):
+            n += len(lines[j])
+            j += 1
+        yield Target(t.path, "".join(lines[i:j]), t.first_line + i)
+        if j >= len(lines):
+            return
+        k, back = j, 0
+        while k > i + 1 and back < overlap:
+            k -= 1
+            back += len(lines[k])
+        i = k
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     line_start = text.rfind("\n", 0, offset) + 1
     return text.count("\n", 0, offset) + 1, offset - line_start + 1
@@ -196,7 +224,7 @@ def scan(
     """Check every target and judge each match; a target that fails is an error, not a stop."""
     result = result or ScanResult()
     files: set[str] = set()
-    for t in targets:
+    for t in (w for target in targets for w in windows(target)):
         if not t.text.strip():
             continue
         files.add(t.path)
@@ -211,5 +239,32 @@ def scan(
             span = m.query_span.model_copy(update={"start_line": sl, "end_line": el})
             moved = m.model_copy(update={"query_span": span})
             result.findings.append(Finding(t.path, moved, policy.decide(m, t.path), sl, sc, el, ec))
+    result.findings = _once(result.findings)
     result.files = max(result.files, len(files))
     return result
+
+
+def _overlap(a: Finding, b: Finding) -> bool:
+    sa, sb = a.match.source_span, b.match.source_span
+    return (
+        a.path == b.path
+        and source_key(a.match) == source_key(b.match)
+        and a.start_line <= b.end_line
+        and b.start_line <= a.end_line
+        and sa.start_line <= sb.end_line
+        and sb.start_line <= sa.end_line
+    )
+
+
+def _once(findings: list[Finding]) -> list[Finding]:
+    """One finding per copy: two windows that saw the same copy (overlapping lines on both
+    sides) keep the longer match."""
+    by_file: dict[str, list[Finding]] = {}
+    for f in findings:
+        kept = by_file.setdefault(f.path, [])
+        same = next((i for i, g in enumerate(kept) if _overlap(f, g)), None)
+        if same is None:
+            kept.append(f)
+        elif f.match.matched_chars > kept[same].match.matched_chars:
+            kept[same] = f
+    return [f for kept in by_file.values() for f in kept]

@@ -3,6 +3,7 @@ validated against the vendored OASIS 2.1.0 schema, exit codes 0/1/2."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -190,3 +191,35 @@ def test_locate_moves_lines_and_counts_columns() -> None:
         }
     )  # fmt: skip
     assert locate(Target("f.py", text, first_line=40), m) == (41, 3, 42, 4)
+
+
+def test_windows_cover_every_line_and_overlap() -> None:
+    from membership.scan import windows
+
+    text = "".join(f"line_{i} = {i}\n" for i in range(5000))
+    parts = list(windows(Target("f.py", text, first_line=7), size=10_000, overlap=800))
+    assert len(parts) > 5 and all(len(p.text) <= 10_000 for p in parts)
+    covered: set[int] = set()
+    for p in parts:
+        lines = p.text.splitlines()
+        assert lines[0] == f"line_{p.first_line - 7} = {p.first_line - 7}"  # first_line is the file's
+        covered |= set(range(p.first_line, p.first_line + len(lines)))
+    assert covered == set(range(7, 5007))
+    for a, b in itertools.pairwise(parts):
+        assert b.first_line < a.first_line + a.text.count("\n")  # overlapping
+
+
+def test_a_copy_across_a_window_boundary_is_reported_once(index_path: Path, tmp_path: Path) -> None:
+    from membership.scan import WINDOW_CHARS
+
+    filler = own(*range(2000))
+    head = filler[: filler.rindex("def ", 0, WINDOW_CHARS - len(SIFTUP) // 2)]  # the copy straddles
+    (tmp_path / "big.py").write_text(head + SIFTUP + "\n\n" + filler[len(head) :])
+    assert len((tmp_path / "big.py").read_text()) > 2 * WINDOW_CHARS
+    res = run(tmp_path, "--index", str(index_path), "--json", "big.py")
+    assert res.returncode == 1, res.stderr
+    findings = json.loads(res.stdout)["findings"]
+    copy_at = head.count("\n") + 1
+    hits = [f for f in findings if f["region"]["start_line"] <= copy_at + 3 <= f["region"]["end_line"]]
+    assert len(hits) == 1, findings
+    assert hits[0]["match"]["source"]["path"] == "src/heapq.py"
