@@ -136,6 +136,49 @@ async def test_background_scan_highlights_copied_code(client: LanguageClient, wo
     assert SOURCE_URL in edit.new_text
 
 
+def utf16_position(text: str, offset: int) -> T.Position:
+    """The LSP position (UTF-16 code units, lines broken at CRLF, CR or LF) of a str offset."""
+    line_start, line = 0, 0
+    i = 0
+    while i < offset:
+        if text[i] == "\r" or text[i] == "\n":
+            i += 2 if text[i : i + 2] == "\r\n" else 1
+            line_start, line = i, line + 1
+        else:
+            i += 1
+    return T.Position(line=line, character=len(text[line_start:offset].encode("utf-16-le")) // 2)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_diagnostic_range_counts_utf16_units_on_lines_with_astral_characters_and_crlf(
+    client: LanguageClient, workspace: Path, lsp_index: Path
+):
+    """The copied code starts after astral characters on its own line, and every line ends in
+    CRLF: the range must be in UTF-16 code units (an emoji is two) on the right lines."""
+    from index.store import EmbeddedIndex
+    from membership import Matcher
+
+    uri = (workspace / "astral_crlf.py").as_uri()
+    # Code of our own, with astral characters, on the line where the copy begins: longer than
+    # the reach of a match past its hits, so the range starts in the middle of that line.
+    ours = "q = ['\U0001f600\U0001f600\U0001d539', '\U0001f600', '\U0001d538\U0001d539', zeta(1), eta(2), "
+    ours += "theta(3), iota(4), kappa(5), lam(6), mu(7)]; "
+    copied = CORPUS_FILE[CORPUS_FILE.index("root.left = interval_insert") :]
+    text = "# \U0001f600\U0001d538 notes\r\n" + ours + copied.replace("\n", "\r\n") + "z = '\U0001f600'\r\n"
+    open_doc(client, uri, text)
+    diags = await wait_diagnostics(client, uri)
+    assert len(diags) == 1, diags
+    with EmbeddedIndex(lsp_index) as idx:
+        found = Matcher(idx).check(text, "python", "astral_crlf.py")
+    assert found and all(m.source.path == "interval_tree.py" for m in found)
+    start = min(m.query_span.start_char for m in found)
+    end = max(m.query_span.end_char for m in found)
+    expected = T.Range(start=utf16_position(text, start), end=utf16_position(text, end))
+    line_start = text.index("q = ")
+    assert expected.start.line == 1 and expected.start.character > start - line_start, "UTF-16 differs here"
+    assert diags[0].range == expected
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_incremental_sync_in_utf16_with_astral_characters(client: LanguageClient, workspace):
     uri = (workspace / "emoji.py").as_uri()

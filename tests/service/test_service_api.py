@@ -77,6 +77,29 @@ def test_overlap_spans_cover_the_pasted_text(serve: Serve, service_index: Path, 
     assert httpx.post(f"{url}/overlap", json={"document": "print('hi')\n"}).json() == {"spans": []}
 
 
+def test_overlap_spans_count_characters_on_lines_with_astral_characters_and_crlf(
+    serve: Serve, query_text: str
+) -> None:
+    """Spans are code-point offsets into the document as sent (llm-vscode's /overlap): an emoji
+    or a mathematical letter is one character, and CRLF is two."""
+    url = serve()
+    header = "# \U0001f600 \U0001d538\U0001d539 pasted \U0001f600\n"  # astral: two UTF-16 units each
+    plain_header = "# x yy pasted x\n"
+    assert len(header) == len(plain_header) and len(header.encode("utf-16-le")) > 2 * len(header)
+    plain = plain_header + query_text
+    crlf = header.replace("\n", "\r\n") + query_text.replace("\n", "\r\n")
+    spans_plain = httpx.post(f"{url}/overlap", json={"document": plain}).json()["spans"]
+    spans_crlf = httpx.post(f"{url}/overlap", json={"document": crlf}).json()["spans"]
+    assert spans_plain, "the pasted text must be found"
+
+    def shifted(i: int) -> int:  # the offset in crlf of offset i in plain: a CR before each LF
+        return i + plain[:i].count("\n")
+
+    assert spans_crlf == [[shifted(a), shifted(b)] for a, b in spans_plain]
+    for (a, b), (c, d) in zip(spans_plain, spans_crlf, strict=True):
+        assert crlf[c:d] == plain[a:b].replace("\n", "\r\n")
+
+
 def test_healthz_and_openapi(serve: Serve) -> None:
     url = serve(token="t0ken")
     health = httpx.get(f"{url}/healthz")
