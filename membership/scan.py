@@ -221,7 +221,8 @@ def locate(target: Target, m: Match) -> tuple[int, int, int, int]:
 def scan(
     targets: Iterator[Target], checker: _Checker, policy: MatchPolicy, result: ScanResult | None = None
 ) -> ScanResult:
-    """Check every target and judge each match; a target that fails is an error, not a stop."""
+    """Check every target and judge each match; a text the checker refuses is an error, not a
+    stop (any other error, such as a service that is down, is raised)."""
     result = result or ScanResult()
     files: set[str] = set()
     for t in (w for target in targets for w in windows(target)):
@@ -230,7 +231,7 @@ def scan(
         files.add(t.path)
         try:
             matches = checker.check(t.text, path=t.path)
-        except StacklensError as exc:
+        except InputError as exc:  # this text; a dead service or a wrong token stops the scan
             result.errors.append(f"{t.path}:{t.first_line}: {exc}")
             continue
         result.checked += 1

@@ -223,3 +223,17 @@ def test_a_copy_across_a_window_boundary_is_reported_once(index_path: Path, tmp_
     hits = [f for f in findings if f["region"]["start_line"] <= copy_at + 3 <= f["region"]["end_line"]]
     assert len(hits) == 1, findings
     assert hits[0]["match"]["source"]["path"] == "src/heapq.py"
+
+
+def test_scan_through_the_membership_service_with_a_token(index_path: Path, workspace: Path) -> None:
+    from index.store import EmbeddedIndex
+    from membership.service import create_app, running
+
+    app = create_app(lambda: EmbeddedIndex(index_path), token="scan-token")
+    with running(app) as url:
+        res = run(workspace, "--url", url, "--token", "scan-token", "--sarif", "-", "src")
+        assert res.returncode == 1, res.stderr
+        results = json.loads(res.stdout)["runs"][0]["results"]
+        assert results and results[0]["properties"]["path"] == "src/heapq.py"
+        denied = run(workspace, "--url", url, "--token", "wrong", "src")
+    assert denied.returncode == 2 and denied.stderr.count("bearer token") == 1, denied.stderr  # one stop
