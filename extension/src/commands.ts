@@ -2,7 +2,8 @@
 // stacklens.status …) are registered in VS Code by the language client itself, so ours use other ids.
 import * as vscode from 'vscode';
 import { MatchDiagnostic, matchDiagnostics } from './decorations';
-import { attributionLines, describe, lines, licence, Match, sourceName } from './matches';
+import { compareWithSource } from './evidence';
+import { attributionLines, describe, foundIn, lines, licence, Match, sourceName } from './matches';
 import { TokenStore } from './secrets';
 import { ServerManager } from './server';
 
@@ -16,7 +17,7 @@ interface MatchItem extends vscode.QuickPickItem {
 function matchItem(m: Match, diag?: MatchDiagnostic): MatchItem {
   return {
     label: `$(${diag?.blocked ? 'error' : 'warning'}) ${sourceName(m)}`,
-    description: `${lines(m)} · ${licence(m)} · score ${m.score.toFixed(2)}`,
+    description: `${lines(m)} · ${licence(m)} · score ${m.score.toFixed(2)} · ${foundIn(m)}`,
     detail: diag ? `this file, line ${diag.diagnostic.range.start.line + 1}` + (m.source.url ? ` — ${m.source.url}` : '')
       : m.source.url ?? undefined,
     buttons: m.source.url ? [OPEN_LINK] : [],
@@ -121,12 +122,26 @@ async function insertAttribution(): Promise<void> {
   await ed.edit((b) => b.insert(line.range.start, text));
 }
 
+/** The match under the cursor (else the only one) against its source, in the diff editor. */
+async function compareAtCursor(server: ServerManager): Promise<void> {
+  const ed = vscode.window.activeTextEditor;
+  const all = ed ? matchDiagnostics(ed.document.uri) : [];
+  const target = all.find((d) => ed && d.diagnostic.range.contains(ed.selection.active)) ?? (all.length === 1 ? all[0] : undefined);
+  if (!ed || !target) {
+    void vscode.window.showInformationMessage('stacklens: put the cursor on a corpus match to compare it with its source.');
+    return;
+  }
+  const id = (target.diagnostic as { data?: { id?: unknown } }).data?.id;
+  await compareWithSource((arg) => server.execute('stacklens.evidence', arg), { uri: ed.document.uri.toString(), id });
+}
+
 async function menu(server: ServerManager, completionsEnabled: () => boolean): Promise<void> {
   const items: Array<vscode.QuickPickItem & { command: string }> = [
     { label: `$(${completionsEnabled() ? 'circle-slash' : 'sparkle'}) ${completionsEnabled() ? 'Disable' : 'Enable'} inline completions`, command: 'stacklens.toggleCompletions' },
     { label: '$(list-unordered) Show matches in this file', command: 'stacklens.showMatches' },
     { label: '$(search) Search selection in the corpus', command: 'stacklens.searchSelectionInCorpus' },
     { label: '$(comment) Insert attribution comment', command: 'stacklens.insertAttribution' },
+    { label: '$(diff) Compare with the corpus source', command: 'stacklens.compareWithSource' },
     { label: '$(key) Set API token…', command: 'stacklens.setApiToken' },
     { label: '$(gear) Settings', command: 'stacklens.openSettings' },
     { label: '$(output) Show server log', command: 'stacklens.showOutput' },
@@ -148,6 +163,7 @@ export function registerCommands(
   reg('stacklens.searchSelectionInCorpus', () => searchSelection(server));
   reg('stacklens.showMatches', showMatches);
   reg('stacklens.insertAttribution', insertAttribution);
+  reg('stacklens.compareWithSource', () => compareAtCursor(server));
   reg('stacklens.setApiToken', () => tokens.prompt());
   reg('stacklens.restartServer', () => server.restart());
   reg('stacklens.showOutput', () => output.show(true));

@@ -2,6 +2,7 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { MatchDecorations } from './decorations';
+import { registerEvidence } from './evidence';
 import { TokenStore } from './secrets';
 import { ServerManager } from './server';
 import { needsRestart } from './settings';
@@ -18,6 +19,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const decorations = new MatchDecorations(context, () => status.render());
   context.subscriptions.push(output, tokens, server, status, decorations);
   registerCommands(context, server, tokens, output, completionsEnabled);
+  registerEvidence(context);
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

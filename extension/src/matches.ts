@@ -6,6 +6,7 @@ export interface MatchSource {
   path: string;
   license: string | null;
   url: string | null;
+  sha?: string | null;
 }
 
 export interface Match {
@@ -15,6 +16,8 @@ export interface Match {
   source_span: { start_line: number; end_line: number };
   query_span?: { start_line: number; end_line: number; start_char: number; end_char: number };
   matched_chars: number;
+  /** How many corpus files hold the matched code (servers before 0.2 leave it out: 1). */
+  occurrences?: number;
 }
 
 export const DIAGNOSTIC_SOURCE = 'stacklens';
@@ -49,6 +52,12 @@ export function lines(m: Match): string {
 
 export function licence(m: Match): string {
   return m.source.license ?? 'licence unknown';
+}
+
+/** "found in 1 file" / "found in 2,140 files". */
+export function foundIn(m: Match): string {
+  const n = m.occurrences ?? 1;
+  return n === 1 ? 'found in 1 file' : `found in ${n.toLocaleString('en-US')} files`;
 }
 
 /** One line for lists: "acme/ring/ring.py lines 1-9 (MIT)". */

@@ -13,6 +13,7 @@ import {
 } from 'vscode-languageclient/node';
 import { RestartPolicy } from './backoff';
 import { crashReason, StderrTail } from './crash';
+import { compareWithSource } from './evidence';
 import { candidates, findInterpreter, Found, NotInstalledError, PROBE_ARGS, ProbeResult, probeFailure } from './interpreter';
 import { TokenStore } from './secrets';
 import { serverLaunch } from './launch';
@@ -172,6 +173,12 @@ export class ServerManager implements vscode.Disposable {
                 ? serverConfig(this.tokens, item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined)
                 : null),
         },
+        // The server's "compare with the source" writes a unified diff for editors without a diff
+        // view; VS Code has one: the same evidence opens in it (evidence.ts).
+        executeCommand: (command, args, next) =>
+          command === 'stacklens.showDiff'
+            ? compareWithSource((arg) => next('stacklens.evidence', [arg]), args[0])
+            : next(command, args),
         // "Toggle completions" only silences ghost text; highlights and hovers keep working.
         provideInlineCompletionItems: (document, position, context, token, next) =>
           this.completionsEnabled() ? next(document, position, context, token) : null,

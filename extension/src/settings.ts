@@ -111,6 +111,8 @@ export function toServerConfig(get: Getter, tokens: Tokens = {}, base: PathBase 
       searchPageUrl: str(get, 'membership.searchPageUrl'),
       minChars: num(get, 'membership.minChars'),
       background: bool(get, 'membership.background'),
+      auditLog: pathSetting(str(get, 'membership.auditLog'), base),
+      auditLogIncludeCode: bool(get, 'membership.auditLogIncludeCode'),
     },
     debounceMs: num(get, 'debounceMs'),
     maxCandidates: num(get, 'maxCandidates'),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { attributionLines, blockedOf, commentLine, describe, Match, matchCountLabel, matchesOf } from '../src/matches';
+import { attributionLines, blockedOf, commentLine, describe, foundIn, Match, matchCountLabel, matchesOf } from '../src/matches';
 
 const m: Match = {
   kind: 'exact', score: 0.97,
@@ -41,4 +41,10 @@ test('match counts read naturally', () => {
   assert.equal(matchCountLabel(0), 'no matches');
   assert.equal(matchCountLabel(1), '1 match');
   assert.equal(matchCountLabel(3), '3 matches');
+});
+
+test('foundIn counts the corpus files, 1 when the server sends no count', () => {
+  const base = { kind: 'exact' as const, score: 1, source: { repo: null, path: 'a.py', license: null, url: null }, source_span: { start_line: 1, end_line: 2 }, matched_chars: 200 };
+  assert.equal(foundIn(base), 'found in 1 file');
+  assert.equal(foundIn({ ...base, occurrences: 2140 }), 'found in 2,140 files');
 });

@@ -102,3 +102,12 @@ test('relative paths are resolved against the workspace folder (the server does 
   assert.equal(m({ 'completion.model': 'bigcode/starcoder2-3b' }), 'bigcode/starcoder2-3b'); // a hub id
   assert.equal(m({ 'completion.backend': 'ollama', 'completion.model': './m' }), './m'); // a server's model name
 });
+
+test('the audit log path is made absolute from the workspace folder; the code flag passes through', () => {
+  const base = { workspaceFolder: '/ws', home: '/home/u' };
+  const cfg = (s: Record<string, unknown>) => toServerConfig(getter(s), {}, base).membership as Record<string, unknown>;
+  assert.equal(cfg({ 'membership.auditLog': 'logs/audit.jsonl' }).auditLog, path.join('/ws', 'logs/audit.jsonl'));
+  assert.equal(cfg({ 'membership.auditLog': '/var/log/a.jsonl', 'membership.auditLogIncludeCode': true }).auditLogIncludeCode, true);
+  assert.equal(cfg({ 'membership.auditLog': '' }).auditLog, null);
+  assert.equal(cfg({}).auditLogIncludeCode, null);
+});
