@@ -192,6 +192,7 @@ def _build(args: argparse.Namespace) -> int:
             shard=parse_shard(args.shard),
             jobs=args.jobs,
             progress=args.progress,
+            content=args.es_content,
         )
         _report(summary, args.list_skipped)
         return EXIT_NONE

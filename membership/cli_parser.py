@@ -20,6 +20,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--es-url", help="build into Elasticsearch at this URL instead of --index")
     b.add_argument("--es-index", default="stacklens", help="store name in Elasticsearch")
     b.add_argument(
+        "--es-content",
+        action="store_true",
+        help="also index the text as trigrams for /v1/search (a new store only; about 1.3x the corpus)",
+    )
+    b.add_argument(
         "sources", nargs="+", metavar="SOURCE", help="directory, git checkout, .jsonl[.gz] or .parquet"
     )
     b.add_argument("--shard", help="i/N: index only the i-th of N parts (run N workers, then `merge`)")

@@ -25,7 +25,7 @@ from elasticsearch.helpers import streaming_bulk
 
 from ..builder import BuildSummary, PreparedDocument, prepare_document, progress_bar, sharded_files
 from ..config import BuildLimits, FingerprintParams
-from ..errors import IndexCorruptError, IndexNotFoundError
+from ..errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from ..sources import SourceFile
 from . import common
 from .common import (
@@ -38,7 +38,7 @@ from .common import (
     es_errors,
     index_names,
     postings_body,
-    read_params,
+    read_meta,
 )
 from .store import ElasticIndex
 
@@ -54,26 +54,33 @@ def ensure_indices(
     params: FingerprintParams | None,
     shards: int = 1,
     replicas: int = 0,
-) -> FingerprintParams:
-    """Create the three indices if missing (racing workers are fine) and return the parameters."""
+    content: bool = False,
+) -> tuple[FingerprintParams, bool]:
+    """Create the three indices if missing (racing workers are fine); return the parameters and
+    whether the store indexes the content (``content`` asks for it in a new store)."""
     docs, fp, mh = index_names(name)
     with es_errors(url):
         bodies = {
             fp: postings_body(shards, replicas),
             mh: postings_body(shards, replicas),
             # Created last: its presence means the postings indices exist too.
-            docs: docs_body(params or FingerprintParams.model_validate({}), shards, replicas),
+            docs: docs_body(params or FingerprintParams.model_validate({}), shards, replicas, content),
         }
         for index, body in bodies.items():
             if not es.indices.exists(index=index):
                 es.options(ignore_status=400).indices.create(index=index, **body)
-    existing = read_params(es, url, name)
+    existing, has_content = read_meta(es, url, name)
+    if content and not has_content:
+        raise ConfigError(
+            f"Elasticsearch store {name} was built without the content index, so --es-content "
+            "cannot add it to some files only: build into a new --es-index with --es-content"
+        )
     if params is not None and params != existing:
         raise IndexCorruptError(
             f"Elasticsearch index {name} was built with other fingerprint parameters "
             f"({existing.model_dump()}); build into a new --es-index"
         )
-    return existing
+    return existing, has_content
 
 
 def _chunk_actions(index: str, ref: int, rows: np.ndarray) -> Iterator[dict[str, Any]]:
@@ -100,11 +107,18 @@ def _actions(ref: int, p: PreparedDocument, fp: str, mh: str) -> Iterator[dict[s
 class ElasticBuilder:
     """Writes batches of prepared documents into one store."""
 
-    def __init__(self, url: str, name: str, params: FingerprintParams | None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        params: FingerprintParams | None,
+        timeout: float = 60.0,
+        content: bool = False,
+    ) -> None:
         self.url, self.name = url, name
         self.es = connect(url, timeout)
         self.docs, self.fp, self.mh = index_names(name)
-        self.params = ensure_indices(self.es, url, name, params)
+        self.params, self.content = ensure_indices(self.es, url, name, params, content=content)
 
     def known(self, refs: list[int]) -> dict[int, str]:
         """Content hashes of the documents already stored, by reference."""
@@ -157,7 +171,7 @@ class ElasticBuilder:
             {
                 "_index": self.docs,
                 "_id": str(ref),
-                "_source": {**p.doc, "ref": ref, "content": text},
+                "_source": {**p.doc, "ref": ref, **({"content": text} if self.content else {})},
             }
             for ref, p, text in batch
         )
@@ -180,10 +194,12 @@ def build_elastic(
     shard: tuple[int, int] | None = None,
     jobs: int = 1,
     progress: bool | None = None,
+    content: bool = False,
 ) -> BuildSummary:
-    """Add ``sources`` to the Elasticsearch store ``name`` at ``url`` (created if missing)."""
+    """Add ``sources`` to the Elasticsearch store ``name`` at ``url`` (created if missing);
+    ``content``: index the text for /v1/search (a new store only)."""
     del limits  # sources already apply them; kept for the same signature as `build`
-    builder = ElasticBuilder(url, name, params)
+    builder = ElasticBuilder(url, name, params, content=content)
     summary = BuildSummary()
     started = time.monotonic()
     bar = progress_bar(progress)

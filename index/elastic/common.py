@@ -18,7 +18,9 @@ FORMAT = "stacklens-es"
 # 2: postings in chunks (one Elasticsearch document per CHUNK_POSTINGS postings of one file,
 # was one per posting); content no longer kept in the documents' _source.
 # 3: comments indexed, one tokenisation for every language (the fingerprints changed).
-FORMAT_VERSION = 3
+# 4: the trigram content index is optional, off unless built with --es-content: it was 1.3x
+# the corpus and only /v1/search reads it.
+FORMAT_VERSION = 4
 TERMS_PER_REQUEST = 8192  # well under index.max_terms_count (65,536) and search.max_buckets
 FIRST_FETCH = 1_000  # chunks a lookup's first request fetches: most lookups need no second
 MAX_FETCH = 100_000  # chunks fetched per request; the postings indices allow this window
@@ -76,12 +78,18 @@ def connect(url: str, timeout: float = 10.0) -> Elasticsearch:
         raise ConfigError(f"Elasticsearch URL {url!r} is unusable ({exc})") from None
 
 
-def _fmt_params(params: FingerprintParams) -> dict[str, Any]:
-    return {"format": FORMAT, "version": FORMAT_VERSION, "params": params.model_dump()}
+def _fmt_params(params: FingerprintParams, content: bool) -> dict[str, Any]:
+    return {"format": FORMAT, "version": FORMAT_VERSION, "params": params.model_dump(), "content": content}
 
 
 def read_params(es: Elasticsearch, url: str, name: str) -> FingerprintParams:
     """The fingerprint parameters recorded in the store, or `IndexNotFoundError`."""
+    return read_meta(es, url, name)[0]
+
+
+def read_meta(es: Elasticsearch, url: str, name: str) -> tuple[FingerprintParams, bool]:
+    """The fingerprint parameters recorded in the store and whether it indexes the content
+    (for /v1/search), or `IndexNotFoundError`."""
     docs = index_names(name)[0]
     try:
         with es_errors(url):
@@ -102,12 +110,13 @@ def read_params(es: Elasticsearch, url: str, name: str) -> FingerprintParams:
             f"reads {FORMAT_VERSION}; rebuild it: `code-search build --es-url URL --es-index NEW_NAME "
             "SOURCE...` with the same sources (the fingerprints changed)"
         )
-    return FingerprintParams(**meta["params"])
+    return FingerprintParams(**meta["params"]), bool(meta.get("content", False))
 
 
-def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str, Any]:
-    """Settings and mapping of ``NAME-docs``; ``_meta`` records the fingerprint parameters."""
-    return {
+def docs_body(params: FingerprintParams, shards: int, replicas: int, content: bool = False) -> dict[str, Any]:
+    """Settings and mapping of ``NAME-docs``; ``_meta`` records the fingerprint parameters and
+    whether the content is indexed (trigrams, for /v1/search: 1.3x the corpus, so only on request)."""
+    body: dict[str, Any] = {
         "settings": {
             "number_of_shards": shards,
             "number_of_replicas": replicas,
@@ -123,7 +132,7 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str
             },
         },
         "mappings": {
-            "_meta": _fmt_params(params),
+            "_meta": _fmt_params(params, content),
             "dynamic": "strict",
             # The content is only searched (queries never read it back, and the sources are
             # the copy to rebuild from): kept out of _source, it costs no stored copy.
@@ -143,6 +152,11 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int) -> dict[str
             },
         },
     }
+    if not content:
+        mappings = body["mappings"]
+        del mappings["properties"]["content"], mappings["_source"]
+        del body["settings"]["analysis"]
+    return body
 
 
 def postings_body(shards: int, replicas: int) -> dict[str, Any]:

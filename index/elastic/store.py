@@ -1,18 +1,19 @@
 """The Elasticsearch store: the embedded index's interface over three Elasticsearch indices.
 
-``NAME-docs`` holds one document per source file: metadata as keyword fields and the content
-under a character-trigram analyzer (as StarCoder's dataset search did), which makes
-``match_phrase`` an exact substring search and ``match`` a fuzzy BM25 one; the content is indexed,
-not stored. ``NAME-fp`` and ``NAME-mh`` hold the postings in chunks: one Elasticsearch document
-per 32 consecutive postings of one file, whose distinct keys are indexed (``k``) and whose rows
-(key, position, line...) are one stored binary field (``c``). A lookup is usually one request: a
-``terms`` query on the query's keys fetching up to FIRST_FETCH chunks, from which the rows of
-the query's keys are kept. When more chunks hold them, a ``filters`` aggregation counts each
-key's chunks (boilerplate keys, in more than ``max_postings`` chunks, are dropped without being
-fetched) and the rest are fetched in requests of known size. Postings are then gathered exactly
-as the embedded store does, so ``Matcher`` verifies and locates matches unchanged. Document
-references are a 63-bit hash of the document key, stable across workers, so ``--shard i/N``
-builds can fill one index in parallel without coordination.
+``NAME-docs`` holds one document per source file: metadata as keyword fields and, in a store
+built with ``--es-content``, the content under a character-trigram analyzer (as StarCoder's
+dataset search did), which makes ``match_phrase`` an exact substring search and ``match`` a
+fuzzy BM25 one; the content is indexed, not stored. ``NAME-fp`` and ``NAME-mh`` hold the
+postings in chunks: one Elasticsearch document per 32 consecutive postings of one file, whose
+distinct keys are indexed (``k``) and whose rows (key, position, line...) are one stored binary
+field (``c``). A lookup is usually one request: a ``terms`` query on the query's keys fetching
+up to FIRST_FETCH chunks, from which the rows of the query's keys are kept. When more chunks
+hold them, a ``filters`` aggregation counts each key's chunks (boilerplate keys, in more than
+``max_postings`` chunks, are dropped without being fetched) and the rest are fetched in requests
+of known size. Postings are then gathered exactly as the embedded store does, so ``Matcher``
+verifies and locates matches unchanged. Document references are a 63-bit hash of the document
+key, stable across workers, so ``--shard i/N`` builds can fill one index in parallel without
+coordination.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 from elasticsearch import NotFoundError
 
-from ..errors import BackendError, InputError
+from ..errors import BackendError, ConfigError, InputError
 from ..protocol import BandHits, FingerprintHits
 from ..store import concat_ranges, gather_postings
 from .common import (
@@ -38,7 +39,7 @@ from .common import (
     connect,
     es_errors,
     index_names,
-    read_params,
+    read_meta,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class ElasticIndex:
         self.docs_index, self.fp_index, self.mh_index = index_names(name)
         self.es = connect(url, timeout)
         try:
-            self.params = read_params(self.es, url, name)
+            self.params, self.content = read_meta(self.es, url, name)
         except Exception:
             self.es.close()
             raise
@@ -230,6 +231,12 @@ class ElasticIndex:
         size: int = 10,
     ) -> dict[str, Any]:
         """Full-text search of the content: ``phrase`` is an exact (normalised-case) substring."""
+        if not self.content:
+            raise ConfigError(
+                f"the Elasticsearch store {self.name} was built without the content index that "
+                "full-text search needs: build it into a new --es-index with `code-search build "
+                "--es-content`"
+            )
         if len(query) < 3:
             raise InputError("search for at least 3 characters (content is indexed as trigrams)")
         match = {"match_phrase" if phrase else "match": {"content": query}}

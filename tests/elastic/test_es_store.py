@@ -18,7 +18,7 @@ import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams
 from index.elastic import ElasticIndex, build_elastic, doc_ref
 from index.elastic.common import connect
-from index.errors import BackendError, IndexCorruptError, IndexNotFoundError
+from index.errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
 from index.sources import SkipStats, SourceFile, open_source
 from membership import Matcher
 from membership.service import create_app, running
@@ -152,8 +152,24 @@ def test_parallel_shard_builds_fill_one_index(es_url: str, small_corpus: Path) -
     ]
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0], outputs
-    with ElasticIndex(es_url, "sharded") as idx:
+    build_elastic(
+        es_url, "sharded-reference", [open_source(str(small_corpus), BuildLimits())], progress=False
+    )
+    # Snippets from every file, each found on the one-process build: the shards must give the
+    # same answers, not just the same document count.
+    queries = []
+    for path in sorted(small_corpus.glob("*.py")):
+        lines = path.read_text().splitlines(keepends=True)
+        queries += ["".join(lines[at : at + 20]) for at in (len(lines) // 5, len(lines) // 2)]
+    with ElasticIndex(es_url, "sharded") as idx, ElasticIndex(es_url, "sharded-reference") as ref:
         assert idx.num_docs == total
+        found, expected = Matcher(idx), Matcher(ref)
+        answered = 0
+        for query in queries:
+            want = [m.model_dump() for m in expected.check(query)]
+            answered += bool(want)
+            assert [m.model_dump() for m in found.check(query)] == want
+        assert answered >= len(queries) * 3 // 4, f"only {answered} of {len(queries)} queries matched"
     rerun = _code_search(*base)
     assert rerun.returncode == 0 and f"{total} unchanged" in rerun.stderr
 
@@ -200,7 +216,7 @@ def test_service_on_elasticsearch(es_url: str, small_corpus: Path, tmp_path: Pat
         open_source(str(small_corpus), BuildLimits(), repo="py/std", license="PSF-2.0"),
         open_source(str(jsonl), BuildLimits()),
     ]
-    build_elastic(es_url, "svc", sources, progress=False)
+    build_elastic(es_url, "svc", sources, progress=False, content=True)
     text = (small_corpus / "json_decoder.py").read_text()[2000:4500]
     app = create_app(lambda: ElasticIndex(es_url, "svc"), token="es-token")
     auth = {"Authorization": "Bearer es-token"}
@@ -232,6 +248,32 @@ def test_service_on_elasticsearch(es_url: str, small_corpus: Path, tmp_path: Pat
         assert search(query="scanstring", repo=["py/std"])["hits"][0]["path"] == "json_decoder.py"
         bad = httpx.post(f"{url}/v1/search", json={"query": "ab"}, headers=auth)
         assert bad.status_code == 422
+
+
+def test_the_content_index_is_off_unless_asked_for(es_url: str, small_corpus: Path) -> None:
+    """Without --es-content the store keeps no trigram index (most of its size), /v1/search says
+    how to get one, and a later --es-content build cannot add it to some files only."""
+    source = open_source(str(small_corpus), BuildLimits())
+    build_elastic(es_url, "lean", [source], progress=False)
+    build_elastic(es_url, "full", [source], progress=False, content=True)
+    with ElasticIndex(es_url, "lean") as lean, ElasticIndex(es_url, "full") as full:
+        assert not lean.content and full.content
+        sizes = {
+            name: lean.es.indices.stats(index=f"{name}-docs", metric="store")["_all"]["primaries"]["store"][
+                "size_in_bytes"
+            ]
+            for name in ("lean", "full")
+        }
+        assert sizes["lean"] * 2 < sizes["full"], sizes
+        assert full.search("scanstring", phrase=True)["total"] >= 1
+        with pytest.raises(ConfigError, match="--es-content"):
+            lean.search("scanstring")
+    app = create_app(lambda: ElasticIndex(es_url, "lean"))
+    with running(app) as url:
+        r = httpx.post(f"{url}/v1/search", json={"query": "scanstring"})
+        assert r.status_code == 400 and "--es-content" in r.json()["detail"], r.text
+    with pytest.raises(ConfigError, match="new --es-index with --es-content"):
+        build_elastic(es_url, "lean", [source], progress=False, content=True)
 
 
 def test_service_reports_elasticsearch_going_away(es_url: str, small_corpus: Path) -> None:
