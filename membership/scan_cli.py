@@ -78,6 +78,8 @@ def run_scan(args: argparse.Namespace, open_checker: Callable[[], Any]) -> int:
     """Run ``code-search scan`` with parsed ``args``; ``open_checker`` opens the index."""
     if not args.diff and not args.paths:
         raise InputError("name what to scan: PATH... (files or directories), or --diff GIT_REV_RANGE")
+    if args.json and args.sarif == "-":
+        raise InputError("--json and --sarif - both print to standard output: write the SARIF to a file")
     settings = load_policy(args.policy) if args.policy else PolicySettings()
     policy = MatchPolicy(settings, Allowlist(Path(args.workspace)))
     result = ScanResult()

@@ -144,6 +144,14 @@ def test_scan_diff_checks_only_added_lines(index_path: Path, tmp_path: Path) -> 
     whole = run(repo, "--index", str(index_path), "--json", "app.py")
     paths = {f["match"]["source"]["path"] for f in json.loads(whole.stdout)["findings"]}
     assert paths == {"src/heapq.py", "src/textwrap.py"}
+    # what pre-commit runs: `--diff HEAD` sees staged changes, a new file included
+    (repo / "staged.py").write_text(own(50) + SIFTUP)
+    git(repo, "add", "staged.py")
+    staged = run(repo, "--index", str(index_path), "--diff", "HEAD", "--json")
+    assert staged.returncode == 1, staged.stderr
+    assert {f["path"] for f in json.loads(staged.stdout)["findings"]} == {"staged.py"}
+    git(repo, "rm", "-q", "--cached", "staged.py")
+    (repo / "staged.py").unlink()
     # a diff that adds nothing copied passes
     (repo / "notes.py").write_text("x = 2\n")
     git(repo, "commit", "-q", "-am", "note")
@@ -157,6 +165,7 @@ def test_scan_diff_checks_only_added_lines(index_path: Path, tmp_path: Path) -> 
         (["--diff=--output=x"], "revision range"),
         (["missing.py"], "no such file"),
         ([], "name what to scan"),
+        (["--json", "--sarif", "-", "."], "standard output"),
         (["--policy", "nope.json", "."], "cannot read the policy file"),
     ],
 )
