@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["membership", "completion", "prompt_reuse", "lsp", "elastic"]
+BENCHES = ["membership", "completion", "prompt_reuse", "lsp", "service", "elastic"]
 
 
 def main() -> int:
