@@ -4,13 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install lock demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml requirements.lock scripts/install.sh
 	PY=$(PY) VENV=$(VENV) bash scripts/install.sh
 	touch $(STAMP)
+
+# After changing a dependency range in pyproject.toml (UPGRADE=--upgrade moves every pin).
+lock: install
+	VENV=$(VENV) bash scripts/lock.sh
 
 demo: install
 	$(BIN)/python scripts/demo.py

@@ -6,6 +6,9 @@ set -euo pipefail
 PY=${PY:-python3.11}
 VENV=${VENV:-.venv}
 TORCH_SPEC=${STACKLENS_TORCH_SPEC:-torch==2.13.0}
+# The versions the tests last passed with (scripts/lock.sh writes them); STACKLENS_LOCK= (empty)
+# installs from the ranges in pyproject.toml alone.
+LOCK=${STACKLENS_LOCK-requirements.lock}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
@@ -14,5 +17,5 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "installing $TORCH_SPEC" >&2
   "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 fi
-"$VENV/bin/python" -m pip install -q -e ".[model,dev]"
+"$VENV/bin/python" -m pip install -q ${LOCK:+-c "$LOCK"} -e ".[model,dev]"
 echo "environment ready in $VENV" >&2

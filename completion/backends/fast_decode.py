@@ -155,7 +155,7 @@ class _Step:
 
     def capture(self, pool: Any) -> Any:
         """Record ``run`` as a CUDA graph (warm-up on a side stream first, as PyTorch requires)."""
-        stream = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+        stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):

@@ -135,9 +135,7 @@ class TransformersBackend:
                 "save_pretrained (config.json, weights, tokenizer) or a hub id"
             )
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(  # type: ignore[no-untyped-call]
-                s.tokenizer or s.model, trust_remote_code=trust
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(s.tokenizer or s.model, trust_remote_code=trust)
             self.model = AutoModelForCausalLM.from_pretrained(
                 s.model, dtype=dtype, attn_implementation=attn, trust_remote_code=trust
             )
