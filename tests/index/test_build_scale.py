@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import index.merge as merge
-from index.builder import build, compact_index
+from index.builder import build
+from index.compact import compact_index
 from index.config import BuildLimits
 from index.packed import PackedWriter
 from index.segment import FIELDS
