@@ -14,7 +14,8 @@ from types import SimpleNamespace
 from index.errors import StacklensError
 from membership import Match, QuerySettings, QuerySpan
 from membership.checker import Checker, Snippet
-from membership.evidence import SourceText, source_text
+from membership.client import RemoteChecker
+from membership.evidence import Evidence, SourceText, source_text
 from membership.open import CheckerSettings, open_checker
 
 from .config import MembershipConfig
@@ -173,10 +174,28 @@ class MembershipGate:
         )  # fmt: skip
         return regions
 
+    def remote_evidence(self, text: str, m: Match, lang: str | None, path: str | None) -> Evidence | str:
+        """``m``'s evidence from the membership service (``POST /v1/evidence`` on ``text``, the
+        lines it covers), or why there is none."""
+        with self._lock:
+            if self._checker is None:
+                self._checker = open_checker(checker_settings(self.cfg))
+            checker = self._checker
+        if not isinstance(checker, RemoteChecker):
+            return "not a membership service"
+        found = checker.evidence(text, lang, path)
+        same = [data for x, data in found if m.source.sha and x.source.sha == m.source.sha]
+        same = same or [
+            data for x, data in found if (x.source.repo, x.source.path) == (m.source.repo, m.source.path)
+        ]
+        if not same:
+            return "the membership service no longer finds this match in these lines"
+        return Evidence.from_json(same[0])
+
     def source_text(self, m: Match) -> SourceText:
         """The text of ``m``'s source document, for its evidence (`membership.evidence`)."""
         if self.cfg.url:
-            return SourceText(None, reason="the membership service sends no source text")
+            return SourceText(None, reason="the membership service sends evidence, not source text")
         store = getattr(self._checker, "store", None)
         if store is None and self.cfg.index:  # no check ran yet: the packs are found by path
             store = SimpleNamespace(path=self.cfg.index)

@@ -19,7 +19,7 @@ from lsprotocol import types
 from membership import Match
 from membership.evidence import Evidence, Mark, Row, SourceText, align, line_slice, query_only
 
-from .documents import DocumentText
+from .documents import DocumentText, path_hint
 from .highlights import Highlight, lines_of
 from .policy import source_key
 from .state import StacklensServer
@@ -57,8 +57,29 @@ def query_fragment(doc: DocumentText, h: Highlight, m: Match) -> tuple[str, int]
     return doc.text[int(doc.starts[first]) : end].replace("\r\n", "\n"), first + 1
 
 
-def _compute(ls: StacklensServer, doc: DocumentText, h: Highlight, m: Match) -> Shown:
+def _remote(ls: StacklensServer, query: str, first: int, m: Match, path: str | None) -> Shown:
+    """The evidence from the membership service: it aligns, and its rows carry the source lines."""
+    found = ls.gate.remote_evidence(query, m, None, path)
+    if isinstance(found, str):
+        ev = query_only(query, found, query_start_line=first)
+        return Shown(m, query, first, SourceText(None, reason=found), None, ev)
+    ev = Evidence(
+        rows=Evidence.from_json(found.to_json(), first - 1).rows,
+        renames=found.renames,
+        origin=found.origin,
+        reason=found.reason,
+        truncated=found.truncated,
+    )
+    lines = [r.source_text for r in ev.rows if r.source_text is not None]
+    fragment = "".join(line + "\n" for line in lines) if lines and not ev.reason else None
+    source = SourceText(fragment, origin=ev.origin, reason=ev.reason)  # type: ignore[arg-type]
+    return Shown(m, query, first, source, fragment, ev)
+
+
+def _compute(ls: StacklensServer, doc: DocumentText, h: Highlight, m: Match, path: str | None) -> Shown:
     query, first = query_fragment(doc, h, m)
+    if ls.gate.cfg.url:
+        return _remote(ls, query, first, m, path)
     src = ls.gate.source_text(m)
     if src.text is None:
         ev = query_only(query, src.reason or "the source text is not available", query_start_line=first)
@@ -68,12 +89,14 @@ def _compute(ls: StacklensServer, doc: DocumentText, h: Highlight, m: Match) -> 
     return Shown(m, query, first, src, fragment, ev)
 
 
-async def evidence_of(ls: StacklensServer, doc: DocumentText, h: Highlight) -> Shown | None:
+async def evidence_of(
+    ls: StacklensServer, doc: DocumentText, h: Highlight, path: str | None = None
+) -> Shown | None:
     """The top match's evidence, off the event loop; None when it takes too long or fails."""
     loop = asyncio.get_running_loop()
     try:
         return await asyncio.wait_for(
-            loop.run_in_executor(None, _compute, ls, doc, h, h.matches[0]), EVIDENCE_TIMEOUT_S
+            loop.run_in_executor(None, _compute, ls, doc, h, h.matches[0], path), EVIDENCE_TIMEOUT_S
         )
     except asyncio.CancelledError:
         raise
@@ -204,7 +227,7 @@ async def _find(ls: StacklensServer, arg: dict[str, Any]) -> Shown | str:
         found = ls.highlights.at(uri, doc.offset_at(at))
     if not found:
         return "no corpus match there"
-    shown = await evidence_of(ls, doc, found[0])
+    shown = await evidence_of(ls, doc, found[0], path_hint(uri))
     return shown if shown is not None else "the evidence could not be computed (see the server log)"
 
 

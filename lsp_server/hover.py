@@ -74,7 +74,7 @@ def register(ls: StacklensServer) -> None:
         decisions = {id(m): ls.policy.decide(m, file) for h in found for m in h.matches[:MAX_SOURCES]}
         evidence: dict[int, Shown] = {}
         for h in found[:2]:  # the source text and alignment of each highlight's top match
-            shown = await evidence_of(ls, doc, h)
+            shown = await evidence_of(ls, doc, h, file)
             if shown is not None:
                 evidence[h.id] = shown
         lo, hi = min(h.start for h in found), max(h.end for h in found)

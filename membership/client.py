@@ -84,6 +84,14 @@ class RemoteChecker:
     def describe(self) -> str:
         return f"membership service {self.url}"
 
+    def evidence(
+        self, text: str, lang: str | None = None, path: str | None = None
+    ) -> list[tuple[Match, dict[str, Any]]]:
+        """``POST /v1/evidence``: the matches of ``text``, each with its side-by-side evidence
+        (`membership.evidence.Evidence.to_json`'s shape; ``Evidence.from_json`` reads it)."""
+        data = self._post("/v1/evidence", {"text": text, "lang": lang, "path": path})
+        return [(Match.model_validate(r["match"]), r["evidence"]) for r in data["results"]]
+
     def check_many(self, snippets: Sequence[Snippet], *, focus_start: int = 0) -> list[list[Match]]:
         """Matches per snippet (``{"text", "lang"?, "path"?}``), in order, in one request.
         ``focus_start`` is not sent: the service checks each text whole (its API has no focus)."""

@@ -81,6 +81,37 @@ class Evidence:
     def same_lines(self) -> int:
         return sum(r.status == "same" for r in self.rows)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any], query_line_offset: int = 0) -> Evidence:
+        """The inverse of `to_json` (what ``POST /v1/evidence`` answers); query line numbers
+        move by ``query_line_offset`` (the checked text was a part of a file)."""
+
+        def marks(side: dict[str, Any] | None) -> tuple[Mark, ...]:
+            return tuple(
+                Mark(int(m["start"]), int(m["end"]), m["kind"]) for m in (side or {}).get("marks", [])
+            )
+
+        rows = []
+        for r in data.get("rows", []):
+            q, s = r.get("query"), r.get("source")
+            rows.append(
+                Row(
+                    query_line=None if q is None else int(q["line"]) + query_line_offset,
+                    query_text=None if q is None else str(q["text"]),
+                    source_line=None if s is None else int(s["line"]),
+                    source_text=None if s is None else str(s["text"]),
+                    query_marks=marks(q),
+                    source_marks=marks(s),
+                )
+            )
+        return cls(
+            rows=tuple(rows),
+            renames={str(k): str(v) for k, v in (data.get("renames") or {}).items()},
+            origin=data.get("origin"),
+            reason=data.get("reason"),
+            truncated=bool(data.get("truncated")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         def marks(ms: tuple[Mark, ...]) -> list[dict[str, Any]]:
             return [{"start": m.start, "end": m.end, "kind": m.kind} for m in ms]
