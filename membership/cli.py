@@ -260,10 +260,12 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .policy import load_policy
     from .service import serve, store_opener
 
+    policy = load_policy(args.policy) if args.policy else None
     opener = store_opener(args.index, args.es_url, args.es_index)
-    serve(opener, host=args.host, port=args.port, token=args.token)
+    serve(opener, host=args.host, port=args.port, token=args.token, policy=policy)
     return EXIT_NONE
 
 

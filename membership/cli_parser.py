@@ -146,4 +146,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     s.add_argument("--port", type=int, default=8400)
     s.add_argument("--token", default=os.environ.get("STACKLENS_TOKEN"), help="token to require")
+    s.add_argument(
+        "--policy", metavar="FILE", help="policy file (as for `scan`) whose verdicts the search page shows"
+    )
     return p

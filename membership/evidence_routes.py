@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .api import ErrorBody, Text
 from .evidence import Evidence, evidence, for_match
 from .match import Match
+from .policy import Decision, MatchPolicy
 from .routes import ServiceState
 
 TIMED_OUT = "not aligned: the request reached its {:g} s limit; search for this match alone"
@@ -56,6 +57,7 @@ class EvidenceBody(BaseModel):
 class EvidenceResult(BaseModel):
     match: Match
     evidence: EvidenceBody
+    decision: Decision = Field(description="the service's policy on this match (serve --policy)")
 
 
 class EvidenceResponse(BaseModel):
@@ -71,6 +73,7 @@ def _body(ev: Evidence) -> EvidenceBody:
 )
 def check_with_evidence(body: EvidenceRequest, request: Request) -> EvidenceResponse:
     state: ServiceState = request.app.state.service
+    policy: MatchPolicy = request.app.state.policy
     limits = state.limits
     if len(body.text) > limits.max_snippet_chars:
         raise HTTPException(
@@ -86,5 +89,5 @@ def check_with_evidence(body: EvidenceRequest, request: Request) -> EvidenceResp
             ev = evidence(state.store, m, body.text)
         else:  # every match is still listed; the rest of the evidence would overrun the limit
             ev = for_match(m, body.text, None, reason=TIMED_OUT.format(limits.max_request_seconds))
-        results.append(EvidenceResult(match=m, evidence=_body(ev)))
+        results.append(EvidenceResult(match=m, evidence=_body(ev), decision=policy.decide(m, body.path)))
     return EvidenceResponse(results=results)

@@ -29,6 +29,7 @@ from .evidence_routes import evidence_api
 from .limits import ServiceLimits
 from .open import CheckerSettings, open_store, store_checker
 from .page import page_router
+from .policy import MatchPolicy, PolicySettings
 from .routes import ServiceState, api, docs_router, health
 from .settings import QuerySettings
 
@@ -77,8 +78,10 @@ def create_app(
     settings: QuerySettings | None = None,
     limits: ServiceLimits | None = None,
     token: str | None = None,
+    policy: PolicySettings | None = None,
 ) -> FastAPI:
-    """The membership service; ``open_store`` runs once, at start-up."""
+    """The membership service; ``open_store`` runs once, at start-up. ``policy`` decides the
+    verdict `/v1/evidence` (the stack search page) shows for each match."""
     limits = limits or ServiceLimits()
 
     @contextlib.asynccontextmanager
@@ -102,6 +105,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.state.policy = MatchPolicy(policy or PolicySettings())
     guarded = [Depends(_token_dependency(token))]
     app.include_router(api, dependencies=guarded)
     app.include_router(evidence_api, dependencies=guarded)
@@ -149,6 +153,7 @@ def serve(
     port: int = 8400,
     token: str | None = None,
     settings: QuerySettings | None = None,
+    policy: PolicySettings | None = None,
 ) -> None:
     """Run the service until interrupted (uvicorn, one process); the process's entry point, so
     it also sets up logging to stderr."""
@@ -158,7 +163,7 @@ def serve(
     # The Elasticsearch client logs every failed attempt with a traceback; our errors say it.
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     open_store().close()  # fail here, with the store's own message, rather than in the lifespan
-    app = create_app(open_store, settings=settings, token=token)
+    app = create_app(open_store, settings=settings, token=token, policy=policy)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -85,13 +85,17 @@ function card(r, index) {
     : el('span', {}, `${sourceName(m)}:${lines}`);
   const open = el('button', { type: 'button', class: 'open' }, 'side by side');
   open.addEventListener('click', () => select(index));
+  const verdict = el('span', { class: `verdict ${r.decision.verdict}`, title: r.decision.reason },
+    r.decision.verdict === 'ignore' ? 'ignored' : r.decision.verdict);
   const facts = el('span', { class: 'facts' },
+    verdict,
     el('span', { class: 'licence' }, m.source.license || 'licence unknown'),
     el('span', { class: 'score' }, `score ${m.score.toFixed(2)}`),
     el('span', { class: 'kind' }, m.kind),
     el('span', { class: 'common' }, `found in ${plural(m.occurrences, 'file', 'files')}`),
     el('span', {}, `${m.matched_chars.toLocaleString('en')} chars, your lines ${m.query_span.start_line}-${m.query_span.end_line}`));
-  return el('li', { 'data-index': String(index) }, name, ' ', facts, ' ', open);
+  const reason = el('div', { class: 'reason' }, `policy: ${r.decision.reason}`);
+  return el('li', { 'data-index': String(index) }, name, ' ', facts, ' ', open, reason);
 }
 
 async function search(selected) {

@@ -1,9 +1,9 @@
 """The stack search page in a real browser: `code-search serve`'s page (GET /) in Debian's
 chromium driven by playwright-core (tests/e2e/driver/search_page.js). With a token: the wrong one
 is refused with a message, the right one finds the pasted copy; the ranked source shows its
-licence, score and commonness; the side-by-side view aligns the copy with the corpus lines and
-marks the renamed identifier; the page's address reopens the match, in a new tab after asking for
-the token; nothing is requested from anywhere else.
+licence, score, commonness and the service's policy verdict; the side-by-side view aligns the
+copy with the corpus lines and marks the renamed identifier; the page's address reopens the
+match, in a new tab after asking for the token; nothing is requested from anywhere else.
 
 Screenshots: artifacts/e2e/page-*.png. Set STACKLENS_E2E_UPDATE_DOCS_IMAGE=1 to refresh
 docs/images/stack-search-page.png. Needs scripts/provision/vscode-e2e.sh (chromium and the
@@ -26,6 +26,7 @@ from index.builder import build
 from index.config import BuildLimits
 from index.sources import DirectorySource
 from index.store import EmbeddedIndex
+from membership.policy import PolicySettings
 from membership.service import create_app, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -71,7 +72,9 @@ def test_search_page_in_chromium(tmp_path: Path) -> None:
     query = tmp_path / "query.py"
     query.write_text(pasted(), encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    app = create_app(lambda: EmbeddedIndex(index), token=TOKEN)
+    # the page shows the service's policy: here PSF-2.0 is blocked (by default it only warns)
+    policy = PolicySettings(license_block=["PSF-*"])
+    app = create_app(lambda: EmbeddedIndex(index), token=TOKEN, policy=policy)
     with running(app) as base:
         env = {
             **os.environ,
@@ -80,6 +83,7 @@ def test_search_page_in_chromium(tmp_path: Path) -> None:
             "QUERY_FILE": str(query),
             "EXPECT_SOURCE": "python/cpython/Lib/json/decoder.py",
             "EXPECT_LICENSE": "PSF-2.0",
+            "EXPECT_POLICY": "policy: licence PSF-2.0 is blocked (PSF-* in licenseBlock)",
             "CHROMIUM": tools["chromium"],
             "ARTIFACTS": str(ARTIFACTS),
             "TIMEOUT_S": str(DRIVER_TIMEOUT_S),

@@ -4,7 +4,10 @@ headers) and ``POST /v1/evidence`` (the token, the limits, matches with aligned 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,6 +43,7 @@ def test_evidence_needs_the_token_and_aligns_the_copy(serve: Callable[..., str],
     assert r.status_code == 200, r.text
     results = r.json()["results"]
     assert results and results[0]["match"]["source"]["path"] == "json_decoder.py"
+    assert results[0]["decision"] == {"verdict": "warn", "reason": "licence PSF-2.0: reported"}  # defaults
     ev = results[0]["evidence"]
     assert ev["origin"] in ("file", "index") and ev["reason"] is None
     same = [row for row in ev["rows"] if row["status"] == "same"]
@@ -56,3 +60,13 @@ def test_evidence_limits_and_bad_bodies(serve: Callable[..., str]) -> None:
     assert httpx.post(f"{url}/v1/evidence", content=b"\xff", timeout=30).status_code == 422
     empty = httpx.post(f"{url}/v1/evidence", json={"text": "  \n"}, timeout=30)
     assert empty.status_code == 200 and empty.json() == {"results": []}
+
+
+def test_serve_refuses_a_bad_policy_file_before_listening(service_index: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"licenseBlok": ["GPL*"]}')
+    r = subprocess.run(
+        [sys.executable, "-m", "membership", "serve", "--index", str(service_index), "--policy", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 2 and "licenseBlok" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -3,7 +3,7 @@
 // its link (the same tab, and a new tab that must ask for the token). Screenshots go to $ARTIFACTS.
 //
 // Env (tests/e2e/test_search_page.py sets them): BASE (service URL), TOKEN, QUERY_FILE, EXPECT_SOURCE,
-// EXPECT_LICENSE, CHROMIUM, ARTIFACTS, TIMEOUT_S, DOCS_IMAGE (optional copy of the side-by-side shot).
+// EXPECT_LICENSE, EXPECT_POLICY (the policy's reason the first source shows), CHROMIUM, ARTIFACTS, TIMEOUT_S, DOCS_IMAGE (optional copy of the side-by-side shot).
 // Every wait is bounded. Exit status 0 only when every step passed; a JSON summary is the last stdout line.
 'use strict';
 const { chromium } = require('playwright-core');
@@ -16,6 +16,7 @@ const TOKEN = env('TOKEN');
 const QUERY = fs.readFileSync(env('QUERY_FILE'), 'utf8');
 const EXPECT_SOURCE = env('EXPECT_SOURCE');
 const EXPECT_LICENSE = env('EXPECT_LICENSE');
+const EXPECT_POLICY = env('EXPECT_POLICY', 'policy:');
 const CHROMIUM = env('CHROMIUM', '/usr/bin/chromium');
 const ARTIFACTS = env('ARTIFACTS', path.resolve('artifacts/e2e'));
 const TIMEOUT_S = Number(env('TIMEOUT_S', '120'));
@@ -91,7 +92,7 @@ async function main() {
       await page.click('#go');
       await page.locator('#matches li').first().waitFor(WAIT);
       const first = await page.textContent('#matches li');
-      for (const want of [EXPECT_SOURCE, EXPECT_LICENSE, 'score', 'found in 1 file']) {
+      for (const want of [EXPECT_SOURCE, EXPECT_LICENSE, 'score', 'found in 1 file', EXPECT_POLICY]) {
         check(first.includes(want), `first result lacks ${JSON.stringify(want)}: ${first}`);
       }
       check(await page.locator('#error').isHidden(), 'an error is shown after a good search');
