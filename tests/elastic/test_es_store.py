@@ -313,7 +313,7 @@ def test_schemathesis_on_elasticsearch_service(es_url: str, tmp_path: Path) -> N
     app = create_app(lambda: ElasticIndex(es_url, "schema"))
     with running(app) as url:
         schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
-        for op in [r.ok() for r in schema.get_all_operations()]:
+        for op in [r.ok() for r in schema.get_all_operations()]:  # type: ignore[union-attr]
 
             @given(case=op.as_strategy())
             @settings(
