@@ -133,3 +133,16 @@ def test_through_a_loopback_stacklens_serve(
     out2 = tmp_path / "out2"
     assert run_eval("--benchmark", "single-line", "--limit", "2", "--out", str(out2)) == 0
     _check_model_report(out2, 2)
+
+
+def test_tiny_model_on_a_repository(tiny_model: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    (repo / "ledger.py").write_text(MEMORISED)
+    (repo / "report.py").write_text("def report(balance):\n    text = f'{balance:.2f}'\n    return text\n")
+    out = tmp_path / "out"
+    args = ["--benchmark", f"repo:{repo}", "--backend", "transformers", "--model", str(tiny_model)]
+    assert run_eval(*args, "--temperature", "0", "--limit", "4", "--out", str(out)) == 0
+    got = report(out)["settings"]["tiny"]
+    assert got["tasks"] == 4 and got["pass@1"] is None
+    assert 0.0 <= got["exact_match"] <= 1.0 and got["latency_p50_ms"] > 0
