@@ -24,7 +24,7 @@ from index.errors import BackendError
 pytestmark = pytest.mark.integration
 
 
-class Recorder(Script):
+class Recorder(Script):  # type: ignore[misc]  # Script comes from a test helper mypy does not resolve
     """What the stand-ins received; ``mode`` (wire_standins.Script) picks their next answers."""
 
     def __init__(self) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from index.builder import build, compact_index
+from index.builder import build
+from index.compact import compact_index
 from index.config import BuildLimits
 from index.content import CONTENT_DIR, ContentReader
 from index.sources import open_source

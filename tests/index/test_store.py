@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.builder import build, compact_index, parse_shard
+from index.builder import build, parse_shard
+from index.compact import compact_index
 from index.config import BuildLimits, FingerprintParams
 from index.errors import IndexCorruptError, IndexNotFoundError, InputError
 from index.sources import DirectorySource

@@ -132,7 +132,7 @@ async def test_unknown_license_action(client: LanguageClient, unlicensed_index: 
     layer = {"url": None, "index": str(unlicensed_index)}
     await configure(client, layer, lambda s: s["membership"].startswith("index "))
     items = await complete(client, uri)
-    assert items and "ring_buffer_items" in items[0].insert_text, "the live model suggests ring.py"
+    assert items and "ring_buffer_items" in text(items[0]), "the live model suggests ring.py"
     matches = items[0].command.arguments[0]["matches"]  # type: ignore[union-attr,index]
     assert matches and matches[0]["source"]["repo"] == UNLICENSED_REPO
     assert matches[0]["source"]["license"] is None  # warn, the default: shown with its match
@@ -150,12 +150,17 @@ async def test_unknown_license_action(client: LanguageClient, unlicensed_index: 
     assert len(gate_messages(client)) == 1  # nothing new from the gate once it could check
 
 
+def text(item: T.InlineCompletionItem) -> str:
+    assert isinstance(item.insert_text, str), "stacklens sends plain text, never a snippet"
+    return item.insert_text
+
+
 async def _until_shown(client: LanguageClient, uri: str) -> list[T.InlineCompletionItem]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
     while True:
         items = await complete(client, uri)
-        if items and "ring_buffer_items" in items[0].insert_text:
+        if items and "ring_buffer_items" in text(items[0]):
             return items
         assert loop.time() < deadline, "unknownLicense off never let the unlicensed suggestion through"
         await asyncio.sleep(0.1)
@@ -167,7 +172,7 @@ async def _until_blocked(client: LanguageClient, uri: str) -> None:
     deadline = loop.time() + 30
     while True:
         items = await complete(client, uri)
-        if all("ring_buffer_items" not in i.insert_text for i in items):
+        if all("ring_buffer_items" not in text(i) for i in items):
             return
         assert loop.time() < deadline, "unknownLicense block never dropped the unlicensed suggestion"
         await asyncio.sleep(0.1)

@@ -137,7 +137,7 @@ def read_frames(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
-SESSION = [
+SESSION: list[dict[str, Any]] = [
     {"jsonrpc": "2.0", "id": 1, "method": "initialize",
      "params": {"processId": None, "rootUri": None, "capabilities": {}}},
     {"jsonrpc": "2.0", "method": "initialized", "params": {}},

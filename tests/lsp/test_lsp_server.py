@@ -260,7 +260,7 @@ async def test_inline_completion_carries_match_and_highlights_on_accept(
     items = result.items if isinstance(result, T.InlineCompletionList) else result
     assert items, "the tiny model must suggest something"
     item = items[0]
-    assert "ring_buffer_items" in item.insert_text  # memorised from the corpus
+    assert isinstance(item.insert_text, str) and "ring_buffer_items" in item.insert_text  # memorised
     assert item.command is not None and item.command.command == "stacklens.accept"
     args = item.command.arguments[0]
     assert args["matches"], "the suggestion is in the index: its match rides on the command"
@@ -288,6 +288,7 @@ async def test_accept_command_before_the_edit_still_highlights(client: LanguageC
     items = result.items if isinstance(result, T.InlineCompletionList) else result
     assert items and items[0].command is not None
     item = items[0]
+    assert isinstance(item.insert_text, str)
     await client.workspace_execute_command_async(
         T.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
     )

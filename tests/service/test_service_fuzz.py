@@ -78,7 +78,7 @@ def _assert_no_server_error(status: int, body: bytes, path: str) -> None:
 
 def test_fuzz_malformed_bodies_never_get_a_5xx(serve: Serve) -> None:
     url = serve(token=TOKEN, max_snippets=4, max_snippet_chars=2_000)
-    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}".encode()})  # type: ignore[dict-item]
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}".encode()})  # type: ignore[arg-type]
 
     @FUZZ
     @given(
