@@ -23,7 +23,7 @@ from completion.settings import CompletionSettings, CustomTemplate, load_setting
 from completion.templates import FimTemplate, resolve_template
 from completion.tokens import EstimatingCounter, TokenCounter, make_counter
 from completion.types import Completion, CompletionRequest
-from index.errors import BackendError, ConfigError
+from stacklens.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
 # Used only by backends that apply the model's template themselves and could not name it.

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 
 from completion.templates import CustomTemplateSpec, OrderSetting
-from index.errors import ConfigError
+from stacklens.errors import ConfigError
 
 BackendName = Literal["transformers", "tgi", "huggingface", "openai", "ollama", "llamacpp", "stacklens"]
 TOKEN_ENV = "STACKLENS_API_TOKEN"

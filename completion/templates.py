@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from index.errors import ConfigError
+from stacklens.errors import ConfigError
 
 Order = Literal["psm", "spm", "codestral"]
 OrderSetting = Literal["auto", "psm", "spm"]

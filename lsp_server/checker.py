@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from index.errors import StacklensError
 from membership import Match, QuerySettings, QuerySpan
 from membership.checker import Checker, Snippet
 from membership.client import RemoteChecker
 from membership.evidence import Evidence, SourceText, source_text
 from membership.open import CheckerSettings, open_checker
+from stacklens.errors import StacklensError
 
 from .config import MembershipConfig
 

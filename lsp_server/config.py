@@ -18,10 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from membership.policy import DEFAULT_LICENSE_BLOCK, Action, PolicySettings
+from stacklens.errors import ConfigError
 
 from .search_page import HttpUrlText
 
-__all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "MembershipConfig", "ServerConfig"]
+__all__ = ["DEFAULT_LICENSE_BLOCK", "Action", "ConfigError", "MembershipConfig", "ServerConfig"]
 Severity = Literal["error", "warning", "information", "hint"]
 
 
@@ -148,10 +149,6 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     if environ.get("STACKLENS_DEBOUNCE_MS"):
         layer = merge(layer, {"debounce_ms": environ["STACKLENS_DEBOUNCE_MS"]})
     return layer
-
-
-class ConfigError(ValueError):
-    """A configuration layer is unusable; the message is shown to the user."""
 
 
 def _norm_key(key: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from completion.types import Completion, CompletionRequest
-from index.errors import StacklensError
+from stacklens.errors import StacklensError
 
 log = logging.getLogger(__name__)
 MAX_CLIENT_ENGINES = 2

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from completion.settings import CompletionSettings
-from index.errors import BackendError, ConfigError
+from stacklens.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient, stream_once
 from completion.backends.tgi import tgi_parameters
 from completion.settings import CompletionSettings
-from index.errors import BackendError, ConfigError
+from stacklens.errors import BackendError, ConfigError
 
 
 class HuggingFaceBackend:

@@ -9,7 +9,7 @@ from typing import Any
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient
 from completion.settings import CompletionSettings
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 
 class LlamaCppBackend:

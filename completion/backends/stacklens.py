@@ -8,7 +8,7 @@ from typing import Any
 from completion.backends.base import BackendInfo, GenerationRequest
 from completion.backends.openai import OpenAIBackend
 from completion.settings import CompletionSettings
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 
 class StacklensBackend(OpenAIBackend):

@@ -8,7 +8,7 @@ from typing import Any
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient
 from completion.settings import CompletionSettings
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 
 def tgi_parameters(req: GenerationRequest) -> dict[str, Any]:

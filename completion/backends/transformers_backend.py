@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.fast_decode import FastDecoder, supports_fast_path
 from completion.settings import CompletionSettings
-from index.errors import BackendError, ConfigError
+from stacklens.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
 _KV_DOCS = 4  # documents whose KV cache is kept (each costs context x layers of memory)
