@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Annotated, Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, model_validator
 
 from completion.templates import CustomTemplateSpec, OrderSetting
 from stacklens.errors import ConfigError
 
-BackendName = Literal["transformers", "tgi", "huggingface", "openai", "ollama", "llamacpp", "stacklens"]
 TOKEN_ENV = "STACKLENS_API_TOKEN"
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class CompletionSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", validate_default=True)
     requires_url: ClassVar[bool] = True
 
-    backend: BackendName = "transformers"
+    backend: str = "transformers"  # each subclass narrows it to its own name (see BACKENDS)
     model: str = ""
     url: str | None = None
     api_token: SecretStr | None = Field(default_factory=_token_from_env, repr=False)
@@ -86,13 +86,13 @@ class CompletionSettings(BaseModel):
         return super().__new__(cls)
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> CompletionSettings:
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
         if cls is CompletionSettings:
             if not isinstance(obj, dict):
                 raise ConfigError("completion settings must be a mapping")
             obj = dict(obj)
             obj.setdefault("backend", "transformers")
-            return _ADAPTER.validate_python(obj)
+            return cast(Self, _ADAPTER.validate_python(obj))
         return super().model_validate(obj, *args, **kwargs)
 
     @model_validator(mode="after")
@@ -161,34 +161,44 @@ class StacklensSettings(CompletionSettings):
     backend: Literal["stacklens"] = "stacklens"
 
 
-_CLASSES: dict[str, type[CompletionSettings]] = {
-    "transformers": TransformersSettings,
-    "tgi": TGISettings,
-    "huggingface": HuggingFaceSettings,
-    "openai": OpenAISettings,
-    "ollama": OllamaSettings,
-    "llamacpp": LlamaCppSettings,
-    "stacklens": StacklensSettings,
-}
+@dataclass(frozen=True)
+class Backend:
+    """One entry of the backend registry: its settings model, and where its implementation lives
+    (``module:Class``, imported only when chosen, so `import completion` never imports torch)."""
 
-AnyBackendSettings = Annotated[
-    TransformersSettings
-    | TGISettings
-    | HuggingFaceSettings
-    | OpenAISettings
-    | OllamaSettings
-    | LlamaCppSettings
-    | StacklensSettings,
-    Field(discriminator="backend"),
+    settings: type[CompletionSettings]
+    implementation: str
+    llm_ls: bool  # an llm-ls client (llm-vscode, llm.nvim) may name it in its requests
+
+    @property
+    def name(self) -> str:
+        return str(self.settings.model_fields["backend"].default)
+
+
+# The one list of backends: the settings union, `make_backend`, the llm-ls mapping and the
+# error for an unknown name all read it (the extension's enum is checked against it in a test).
+_REGISTRY = [
+    Backend(TransformersSettings, "completion.backends.transformers_backend:TransformersBackend", False),
+    Backend(TGISettings, "completion.backends.tgi:TGIBackend", True),
+    Backend(HuggingFaceSettings, "completion.backends.huggingface:HuggingFaceBackend", True),
+    Backend(OpenAISettings, "completion.backends.openai:OpenAIBackend", True),
+    Backend(OllamaSettings, "completion.backends.ollama:OllamaBackend", True),
+    Backend(LlamaCppSettings, "completion.backends.llamacpp:LlamaCppBackend", True),
+    Backend(StacklensSettings, "completion.backends.stacklens:StacklensBackend", False),
 ]
-_ADAPTER: TypeAdapter[CompletionSettings] = TypeAdapter(AnyBackendSettings)
+BACKENDS: dict[str, Backend] = {b.name: b for b in _REGISTRY}
+
+_UNION: Any = Union[tuple(b.settings for b in _REGISTRY)]  # noqa: UP007 (built at run time)
+_ADAPTER = cast(
+    TypeAdapter[CompletionSettings], TypeAdapter(Annotated[_UNION, Field(discriminator="backend")])
+)
 
 
 def _backend_class(name: object) -> type[CompletionSettings]:
     try:
-        return _CLASSES[str(name)]
+        return BACKENDS[str(name)].settings
     except KeyError:
-        raise ConfigError(f"unknown completion backend {name!r}; use one of {', '.join(_CLASSES)}") from None
+        raise ConfigError(f"unknown completion backend {name!r}; use one of {', '.join(BACKENDS)}") from None
 
 
 def load_settings(obj: Any) -> CompletionSettings:

@@ -10,6 +10,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
+from completion.settings import BACKENDS
+
 from .commands import audit_accept, highlight_inserted
 from .engines import client_settings
 from .inline import generate
@@ -21,7 +23,7 @@ ACCEPT = "llm-ls/acceptCompletion"
 REJECT = "llm-ls/rejectCompletion"
 MAX_REMEMBERED = 64
 MAX_UINT = 2**31 - 1  # LSP's uinteger
-_BACKENDS = {"huggingface", "tgi", "openai", "ollama", "llamacpp"}
+_BACKENDS = {name for name, b in BACKENDS.items() if b.llm_ls}
 _PARAMS = {"max_new_tokens": "max_new_tokens", "temperature": "temperature", "top_p": "top_p",
            "stop": "stop", "num_predict": "max_new_tokens", "n_predict": "max_new_tokens",
            "max_tokens": "max_new_tokens"}  # fmt: skip

@@ -6,21 +6,12 @@ from __future__ import annotations
 import importlib
 
 from completion.backends.base import Backend, BackendInfo, Generation, GenerationRequest
-from completion.settings import CompletionSettings
-
-_MODULES = {
-    "transformers": ("completion.backends.transformers_backend", "TransformersBackend"),
-    "tgi": ("completion.backends.tgi", "TGIBackend"),
-    "huggingface": ("completion.backends.huggingface", "HuggingFaceBackend"),
-    "openai": ("completion.backends.openai", "OpenAIBackend"),
-    "ollama": ("completion.backends.ollama", "OllamaBackend"),
-    "llamacpp": ("completion.backends.llamacpp", "LlamaCppBackend"),
-    "stacklens": ("completion.backends.stacklens", "StacklensBackend"),
-}
+from completion.settings import BACKENDS, CompletionSettings
 
 
 def make_backend(settings: CompletionSettings) -> Backend:
-    module, cls = _MODULES[settings.backend]
+    """The backend ``settings`` name, its module imported now (see `completion.settings.BACKENDS`)."""
+    module, cls = BACKENDS[settings.backend].implementation.split(":")
     backend: Backend = getattr(importlib.import_module(module), cls)(settings)
     return backend
 

@@ -8,17 +8,17 @@ from typing import Any
 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient
-from completion.settings import CompletionSettings
+from completion.settings import LlamaCppSettings
 from stacklens.errors import BackendError
 
 
 class LlamaCppBackend:
     name = "llamacpp"
 
-    def __init__(self, settings: CompletionSettings) -> None:
+    def __init__(self, settings: LlamaCppSettings) -> None:
         self.settings = settings
         self.http = HttpClient(settings)
-        self.endpoint: str = getattr(settings, "endpoint", "infill")
+        self.endpoint: str = settings.endpoint
 
     async def start(self) -> BackendInfo:
         return BackendInfo(model=self.settings.model, server_side_fim=self.endpoint == "infill")

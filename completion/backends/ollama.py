@@ -8,20 +8,20 @@ from typing import Any
 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient
-from completion.settings import CompletionSettings
+from completion.settings import OllamaSettings
 from stacklens.errors import BackendError, ConfigError
 
 
 class OllamaBackend:
     name = "ollama"
 
-    def __init__(self, settings: CompletionSettings) -> None:
+    def __init__(self, settings: OllamaSettings) -> None:
         if not settings.model:
             raise ConfigError("backend 'ollama' needs `model` (e.g. qwen2.5-coder:1.5b-base)")
         self.settings = settings
         self.http = HttpClient(settings)
-        self.mode: str = getattr(settings, "fim_mode", "auto")
-        self.keep_alive: str = getattr(settings, "keep_alive", "30m")
+        self.mode: str = settings.fim_mode
+        self.keep_alive = settings.keep_alive
 
     async def start(self) -> BackendInfo:
         if self.mode == "auto":

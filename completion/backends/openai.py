@@ -8,7 +8,7 @@ from typing import Any
 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.http import HttpClient
-from completion.settings import CompletionSettings
+from completion.settings import OpenAISettings, StacklensSettings
 from stacklens.errors import BackendError
 
 
@@ -19,11 +19,12 @@ def completions_path(base_url: str) -> str:
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, settings: CompletionSettings) -> None:
+    def __init__(self, settings: OpenAISettings | StacklensSettings) -> None:
         self.settings = settings
         self.http = HttpClient(settings)
         self.path = completions_path(self.http.base_url)
-        self.suffix_mode = getattr(settings, "fim_mode", "prompt") == "suffix"
+        # `stacklens serve` always applies its model's template itself (server-side FIM).
+        self.suffix_mode = isinstance(settings, StacklensSettings) or settings.fim_mode == "suffix"
 
     async def start(self) -> BackendInfo:
         return BackendInfo(model=self.settings.model, server_side_fim=self.suffix_mode)

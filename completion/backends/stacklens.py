@@ -7,16 +7,15 @@ from typing import Any
 
 from completion.backends.base import BackendInfo, GenerationRequest
 from completion.backends.openai import OpenAIBackend
-from completion.settings import CompletionSettings
+from completion.settings import StacklensSettings
 from stacklens.errors import BackendError
 
 
 class StacklensBackend(OpenAIBackend):
     name = "stacklens"
 
-    def __init__(self, settings: CompletionSettings) -> None:
+    def __init__(self, settings: StacklensSettings) -> None:
         super().__init__(settings)
-        self.suffix_mode = True
 
     async def start(self) -> BackendInfo:
         health = await self.http.get_json("healthz")

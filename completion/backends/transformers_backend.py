@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteria, 
 
 from completion.backends.base import BackendInfo, Generation, GenerationRequest
 from completion.backends.fast_decode import FastDecoder, supports_fast_path
-from completion.settings import CompletionSettings
+from completion.settings import TransformersSettings
 from stacklens.errors import BackendError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,14 @@ class _Kv:
 class TransformersBackend:
     name = "transformers"
 
-    def __init__(self, settings: CompletionSettings) -> None:
+    def __init__(self, settings: TransformersSettings) -> None:
         self.settings = settings
         self.model: Any = None
         self.tokenizer: Any = None
         self.device = "cpu"
         self._lock = threading.Lock()  # one generation at a time on the model
         self._kv: OrderedDict[str, _Kv] = OrderedDict()
-        self.kv_reuse = bool(getattr(settings, "kv_reuse", True))
+        self.kv_reuse = settings.kv_reuse
         self.stats: dict[str, float] = {"prompt_tokens": 0, "reused_tokens": 0, "generations": 0}
         self.fast: FastDecoder | None = None
 
@@ -123,12 +123,12 @@ class TransformersBackend:
 
     def load(self) -> None:
         s = self.settings
-        self.device = pick_device(getattr(s, "device", "auto"))
-        dtype = pick_dtype(getattr(s, "dtype", "auto"), self.device)
-        fast_setting = getattr(s, "fast_path", "off")
+        self.device = pick_device(s.device)
+        dtype = pick_dtype(s.dtype, self.device)
+        fast_setting = s.fast_path
         want_fast = fast_setting == "on" or (fast_setting == "auto" and self.device.startswith("cuda"))
-        attn = pick_attention(getattr(s, "attn_implementation", "auto"), self.device, want_fast)
-        trust = bool(getattr(s, "trust_remote_code", False))
+        attn = pick_attention(s.attn_implementation, self.device, want_fast)
+        trust = s.trust_remote_code
         if s.model.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(s.model)):
             raise ConfigError(
                 f"cannot load model {s.model!r}: no such directory. Give a directory written by "
@@ -163,7 +163,7 @@ class TransformersBackend:
             self.model,
             max_len,
             cuda_graphs=self.device.startswith("cuda"),
-            lookup_tokens=int(getattr(s, "prompt_lookup_tokens", 0)),
+            lookup_tokens=s.prompt_lookup_tokens,
             max_docs=_KV_DOCS,
         )
         # At start-up, so the first user request does not pay for graph capture and kernel choice.

@@ -15,7 +15,7 @@ import completion.engine as engine_module
 from completion import CompletionEngine, CompletionRequest, OpenDocument
 from completion.backends import BackendInfo, Generation, GenerationRequest
 from completion.backends.transformers_backend import TransformersBackend
-from completion.settings import load_settings
+from completion.settings import TransformersSettings
 
 CUT = CORPUS_CODE.index("    for value")
 
@@ -163,7 +163,9 @@ async def test_kv_cache_reuse_gives_the_same_tokens(fixture: str, request: Any) 
     results = {}
     for reuse in (True, False):
         backend = TransformersBackend(
-            load_settings({"backend": "transformers", "model": str(model_dir), "kv_reuse": reuse})
+            TransformersSettings.model_validate(
+                {"backend": "transformers", "model": str(model_dir), "kv_reuse": reuse}
+            )
         )
         await backend.start()
         texts = []
@@ -181,7 +183,9 @@ async def test_kv_cache_reuse_gives_the_same_tokens(fixture: str, request: Any) 
 
 @pytest.mark.asyncio
 async def test_transformers_stream_matches_generate(starcoder_dir: Path) -> None:
-    backend = TransformersBackend(load_settings({"backend": "transformers", "model": str(starcoder_dir)}))
+    backend = TransformersBackend(
+        TransformersSettings.model_validate({"backend": "transformers", "model": str(starcoder_dir)})
+    )
     info = await backend.start()
     assert info.tokenizer is not None and "<fim_prefix>" in (info.special_tokens or ())
     prompt = "<fim_prefix>def f(<fim_suffix>\n<fim_middle>"

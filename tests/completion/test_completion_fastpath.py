@@ -13,7 +13,7 @@ import pytest
 from completion_helpers import CORPUS_CODE
 
 from completion.backends.base import GenerationRequest
-from completion.settings import load_settings
+from completion.settings import TransformersSettings
 
 torch = pytest.importorskip("torch", reason="torch is missing: run `make install`")
 
@@ -36,7 +36,7 @@ def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _backend(model_dir: Path, **extra: Any) -> TransformersBackend:
     settings = {"backend": "transformers", "model": str(model_dir), "context_window": 256, **extra}
-    return TransformersBackend(load_settings(settings))
+    return TransformersBackend(TransformersSettings.model_validate(settings))
 
 
 # Same document typed on (appends), edited one character before the end, another document in

@@ -16,7 +16,7 @@ from completion_helpers import CORPUS_CODE, serve_app
 from completion import CompletionEngine, CompletionRequest
 from completion.backends import GenerationRequest, make_backend
 from completion.serve import ServerConfig, create_app
-from completion.settings import load_settings
+from completion.settings import TransformersSettings, load_settings
 from completion.templates import TEMPLATES
 
 pytestmark = pytest.mark.integration
@@ -197,7 +197,9 @@ async def test_batcher_generates_queued_requests_together(qwen_trained_dir: Path
     from completion.backends.transformers_backend import TransformersBackend
     from completion.serve.batching import Batcher
 
-    backend = TransformersBackend(load_settings({"backend": "transformers", "model": str(qwen_trained_dir)}))
+    backend = TransformersBackend(
+        TransformersSettings.model_validate({"backend": "transformers", "model": str(qwen_trained_dir)})
+    )
     await backend.start()
     reqs = [
         GenerationRequest(

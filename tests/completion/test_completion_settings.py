@@ -70,3 +70,23 @@ def test_unknown_keys_are_ignored_with_a_warning(caplog: pytest.LogCaptureFixtur
         s = load_settings({"backend": "tgi", "url": "http://x", "max_new_token": 5})
     assert s.max_new_tokens == CompletionSettings.model_fields["max_new_tokens"].default
     assert "max_new_token" in caplog.text
+
+
+def test_one_registry_names_every_backend() -> None:
+    """The settings union, `make_backend` and the extension's setting all follow BACKENDS."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    from completion.settings import BACKENDS
+
+    for name, entry in BACKENDS.items():
+        data = {"backend": name, "model": "m", "url": "http://127.0.0.1:1"}
+        assert type(CompletionSettings.model_validate(data)) is entry.settings
+        module, cls = entry.implementation.split(":")
+        assert getattr(importlib.import_module(module), cls).name == name
+    package = json.loads((Path(__file__).parents[2] / "extension" / "package.json").read_text())
+    props = package["contributes"]["configuration"]["properties"]
+    assert sorted(props["stacklens.completion.backend"]["enum"]) == sorted(BACKENDS)
+    with pytest.raises(ConfigError, match="use one of transformers, tgi"):
+        CompletionSettings(backend="nope")
