@@ -209,6 +209,14 @@ def unwrap_section(settings: Any) -> dict[str, Any]:
     return {}
 
 
+def check_flags(flags: Mapping[str, Any]) -> None:
+    """Raises `ConfigError` naming the flag's setting when command-line flags are invalid."""
+    try:
+        ServerConfig.model_validate(normalise(dict(flags)))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid option: {describe_errors(exc)}") from None
+
+
 def describe_errors(exc: ValidationError) -> str:
     """One line per invalid setting, in the user's dotted key names."""
     parts = []
@@ -230,13 +238,18 @@ class ConfigLayers:
     section), never patched onto the previous result: a removed key goes back to its default.
     """
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None
+    ) -> None:
         env = os.environ if environ is None else environ
         self.env_error: str | None = None
         try:
             self.env = normalise(_env_layer(env))
         except ConfigError as exc:
             self.env, self.env_error = {}, str(exc)
+        # Command-line flags (`stacklens lsp --index`): over the environment, under the editor;
+        # `check_flags` has validated them where they were given.
+        self.env = merge(self.env, normalise(dict(flags or {})))
         self.layers: dict[str, dict[str, Any]] = {}
         try:
             self.current = self._validate(self.env)

@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
     p.add_argument("--host", default="127.0.0.1", help="TCP address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
-    p.add_argument("--index", help="membership index path (sets STACKLENS_INDEX)")
-    p.add_argument("--membership-url", help="membership service URL (sets STACKLENS_MEMBERSHIP_URL)")
+    p.add_argument("--index", help="membership index path (over STACKLENS_INDEX)")
+    p.add_argument("--membership-url", help="membership service URL (over STACKLENS_MEMBERSHIP_URL)")
     p.add_argument(
         "--log-level", default=os.environ.get("STACKLENS_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
@@ -43,6 +43,18 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``stacklens lsp``; returns the exit status."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    from stacklens.errors import ConfigError
+
+    from .config import check_flags
+
+    # The flags are one more settings layer (over the environment, under the editor's settings),
+    # checked here, where a mistake is one line and exit 2 rather than a message in the editor.
+    flags = {"membership": {"index": args.index, "url": args.membership_url}}
+    try:
+        check_flags(flags)
+    except ConfigError as exc:
+        sys.stderr.write(f"stacklens lsp: {exc}\n")
+        return 2
     channel = None if args.tcp else _protect_stdout()
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.log_file:
@@ -53,15 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), handlers=handlers, force=True)
     # pygls logs every message at debug/info; keep it quieter than ours.
     logging.getLogger("pygls").setLevel(max(logging.WARNING, logging.getLogger().level))
-    if args.index:
-        os.environ["STACKLENS_INDEX"] = args.index
-    if args.membership_url:
-        os.environ["STACKLENS_MEMBERSHIP_URL"] = args.membership_url
 
     from .server import create_server
     from .transport import serve_stdio, serve_tcp
 
-    server = create_server()
+    server = create_server(flags)
     if args.tcp:
         log.info("stacklens lsp listening on %s:%d", args.host, args.port)
         serve_tcp(server, args.host, args.port)

@@ -6,6 +6,8 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from lsprotocol import types
 
@@ -110,9 +112,9 @@ def _documents(ls: StacklensServer) -> None:
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
-def create_server() -> StacklensServer:
-    """A fully registered server, not yet started."""
-    ls = StacklensServer()
+def create_server(flags: Mapping[str, Any] | None = None) -> StacklensServer:
+    """A fully registered server, not yet started; ``flags``: settings from the command line."""
+    ls = StacklensServer(flags)
     _lifecycle(ls)
     _documents(ls)
     inline.register(ls)

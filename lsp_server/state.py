@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict, deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def _raw_converter() -> Any:
 class StacklensServer(LanguageServer):
     """Holds the per-session state; features live in their own modules."""
 
-    def __init__(self) -> None:
+    def __init__(self, flags: Mapping[str, Any] | None = None) -> None:
         super().__init__(
             "stacklens",
             VERSION,
@@ -55,7 +56,7 @@ class StacklensServer(LanguageServer):
             converter_factory=_raw_converter,
             protocol_cls=StacklensProtocol,
         )
-        self.layers = ConfigLayers()
+        self.layers = ConfigLayers(flags=flags)
         self.config: ServerConfig = self.layers.current
         self.engines = Engines(self.show_error)
         self.engines.timeout_s = self.config.completion_timeout_s
