@@ -251,8 +251,11 @@ async function main() {
         return under && gutter;
       }, null, { timeout: 60000 });
       // Only our decoration underlines the match: the extension asks the server for hint diagnostics,
-      // which VS Code draws as three dots, not as a second (warning or error) squiggle.
-      await p.waitForTimeout(500);
+      // which VS Code draws as three dots, not as a second (warning or error) squiggle. Some mark drawn is
+      // the sign that VS Code has drawn this file's diagnostics (all severities in one pass): only then can
+      // "no squiggle" mean anything.
+      const marks = ['hint', 'info', 'warning', 'error'].map((k) => `.monaco-editor .squiggly-${k}`).join(', ');
+      await p.locator(marks).first().waitFor({ state: 'attached', timeout: 30000 });
       const squiggles = await p.locator('.monaco-editor .squiggly-warning, .monaco-editor .squiggly-error, .monaco-editor .squiggly-info').count();
       if (squiggles) throw new Error(`${squiggles} diagnostic squiggle(s) drawn under the match decoration`);
       const sb = p.locator('.statusbar-item', { hasText: /stacklens: 1 match/ });
@@ -309,13 +312,18 @@ async function main() {
       const row = p.locator('.quick-input-list .monaco-list-row', { hasText: EXPECT_SOURCE });
       await row.first().waitFor({ timeout: 30000 });
       const text = await row.first().innerText();
-      // The extension asks with quiet: true, so no server notification pops up over the quick pick.
-      await p.waitForTimeout(1000);
-      const toasts = await p.locator('.notification-toast', { hasText: 'in the corpus' }).count();
-      if (toasts) throw new Error('the server showed a message on top of the search results');
       await shot(p, '08-search-selection.png');
       await p.keyboard.press('Escape');
+      await p.locator('.monaco-editor .view-lines').first().click(); // no selection left
       await p.keyboard.press('Control+End');
+      // The extension asks with quiet: true, so no server notification pops up over the quick pick. A
+      // server message would have reached the extension before the search's answer; a toast the extension
+      // shows after it (a search with nothing selected) is the sign that an earlier one would be drawn by now.
+      await runCommand(p, 'stacklens: Search Selection in the Training Corpus');
+      await p.locator('.notification-toast', { hasText: /select some code|in the corpus/ }).first().waitFor({ timeout: 15000 });
+      const toasts = await p.locator('.notification-toast', { hasText: 'in the corpus' }).count();
+      if (toasts) throw new Error('the server showed a message on top of the search results');
+      await runCommand(p, 'Notifications: Clear All Notifications').catch(() => p.keyboard.press('Escape'));
       return { row: text.replace(/\n/g, ' ') };
     }, p);
 
