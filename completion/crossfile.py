@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from completion.types import OpenDocument
+from stacklens.languages import language_of_path
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keywords and one-letter names say nothing about which file is related.
@@ -168,14 +169,6 @@ def as_comment_block(path: str, text: str, language_id: str) -> str:
     return f"{mark} Path: {path}\n{body}\n"
 
 
-_EXT_LANG = {
-    ".py": "python", ".sh": "shellscript", ".rb": "ruby", ".pl": "perl", ".r": "r",
-    ".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".jl": "julia", ".ex": "elixir",
-    ".sql": "sql", ".lua": "lua", ".hs": "haskell", ".clj": "clojure", ".erl": "erlang",
-}  # fmt: skip
-
-
 def language_of(path: str) -> str:
     """A language id from a file name, for the comment style of snippets (others use //)."""
-    dot = path.rfind(".")
-    return _EXT_LANG.get(path[dot:].lower(), "unknown") if dot >= 0 else "unknown"
+    return language_of_path(path)

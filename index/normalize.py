@@ -28,6 +28,8 @@ from functools import cached_property
 
 import numpy as np
 
+from stacklens.languages import EXTENSIONS
+
 # Strings never span lines (see the module docstring): quotes pair up within one line, and a
 # quote with no partner on its line is an operator. Prefixes (r"", b'', f"") stay on the string.
 _STRING = r"[rRbBuUfFL]{0,2}(?:\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|`[^`\n]*`)"
@@ -46,48 +48,6 @@ _OPS = (
 _RUNS = "|".join(rf"(?<={re.escape(c)}){re.escape(c)}{{2,}}" for c in "-=*#/~+.<>!^%&|")
 _LEXER = re.compile(rf"\s*+(?:[^\W\d]\w*+|{_STRING}|\d[\w.]*|\.\d[\w.]*|{_RUNS}|{_OPS})")
 
-LANG_OF_EXT = {
-    ".py": "python",
-    ".pyi": "python",
-    ".pyw": "python",
-    ".sh": "shell",
-    ".bash": "shell",
-    ".rb": "ruby",
-    ".pl": "perl",
-    ".pm": "perl",
-    ".r": "r",
-    ".yml": "yaml",
-    ".yaml": "yaml",
-    ".toml": "toml",
-    ".mk": "make",
-    ".cmake": "cmake",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".java": "java",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".go": "go",
-    ".rs": "rust",
-    ".cs": "csharp",
-    ".kt": "kotlin",
-    ".kts": "kotlin",
-    ".swift": "swift",
-    ".scala": "scala",
-    ".dart": "dart",
-    ".php": "php",
-    ".sql": "sql",
-    ".lua": "lua",
-    ".hs": "haskell",
-}
 # VS Code language ids and The Stack's `lang` values that differ from our names.
 _LANG_ALIASES = {
     "py": "python",
@@ -101,7 +61,10 @@ _LANG_ALIASES = {
     "bash": "shell",
     "golang": "go",
     "rs": "rust",
+    "makefile": "make",
 }
+# Our names for the extensions of the one table (stacklens.languages).
+LANG_OF_EXT = {ext: _LANG_ALIASES.get(lang, lang) for ext, lang in EXTENSIONS.items()}
 _LANGUAGES = frozenset(LANG_OF_EXT.values())
 
 # Keywords, primitive types and builtins of the languages a code model is trained on: kept as

@@ -19,6 +19,8 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace import PositionCodec, TextDocument, Workspace
 
+from stacklens.languages import language_of_path
+
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # LSP's line breaks, and no others
 _LINE = re.compile(rf"[^\r\n]*(?:{_LINE_BREAK.pattern})|[^\r\n]+")  # a line with its break
 MAX_UNOPENED_BYTES = 2_000_000
@@ -192,20 +194,11 @@ def open_text(workspace: Workspace | None, uri: str) -> tuple[str, str | None] |
     return None
 
 
-_EXT_LANG = {
-    ".py": "python", ".js": "javascript", ".ts": "typescript", ".rs": "rust", ".go": "go",
-    ".java": "java", ".c": "c", ".h": "c", ".cpp": "cpp", ".cc": "cpp", ".hpp": "cpp",
-    ".rb": "ruby", ".php": "php", ".cs": "csharp", ".kt": "kotlin", ".swift": "swift",
-    ".sh": "shellscript", ".lua": "lua", ".el": "emacs-lisp", ".sql": "sql", ".scala": "scala",
-}  # fmt: skip
-
-
 def language_of(uri: str, language_id: str | None) -> str:
     """The client's language id, or one guessed from the extension (untitled buffers: unknown)."""
     if language_id:
         return language_id
-    suffix = Path(uri.split("?", 1)[0]).suffix.lower()
-    return _EXT_LANG.get(suffix, "unknown")
+    return language_of_path(uri)
 
 
 def path_hint(uri: str) -> str | None:
