@@ -79,6 +79,12 @@ class MembershipConfig(PolicySettings, _Model):
         return str(path)
 
 
+def has_backend(settings: Mapping[str, Any] | None) -> bool:
+    """Whether completion ``settings`` name an engine; without backend, model or url they only
+    tune the engines llm-ls clients describe (an engine with no model could never start)."""
+    return settings is not None and any(settings.get(k) for k in ("backend", "model", "url"))
+
+
 class ServerConfig(_Model):
     """Everything the language server can be told."""
 
@@ -104,6 +110,21 @@ class ServerConfig(_Model):
     blocked_diagnostic_severity: Severity = Field(
         default="error", description="severity of matches whose licence the policy blocks"
     )
+
+    @field_validator("completion")
+    @classmethod
+    def _engine_settings(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # Checked here, where the editor's layer arrives (a bad value is refused with a message
+        # and the previous settings stay), not when the engine starts. Kept as the mapping: the
+        # engines merge it with what llm-ls clients send.
+        if has_backend(value):
+            from completion.settings import load_settings
+
+            try:
+                load_settings(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
 
 def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:

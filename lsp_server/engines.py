@@ -15,6 +15,8 @@ from typing import Any
 from completion.types import Completion, CompletionRequest
 from stacklens.errors import StacklensError
 
+from .config import has_backend
+
 log = logging.getLogger(__name__)
 MAX_CLIENT_ENGINES = 2
 # A failed start is retried on a later request, waiting longer after each failure: a backend
@@ -25,12 +27,6 @@ RETRY_MAX_S = 30.0
 # What an llm-ls client's request decides (which model, where, with whose token); every other
 # server-side completion setting (timeouts, retries, cache, context shaping) applies to it too.
 _CLIENT_DECIDES = {"backend", "model", "url", "api_token", "template", "tokenizer", "fim_order"}
-
-
-def has_backend(settings: dict[str, Any] | None) -> bool:
-    """Whether ``settings`` name an engine; without backend, model or url they only tune the
-    engines llm-ls clients describe (an engine with no model could never start)."""
-    return settings is not None and any(settings.get(k) for k in ("backend", "model", "url"))
 
 
 def client_settings(server: dict[str, Any] | None, request: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""`stacklens lsp` flags are one settings layer: over the environment, under the editor's
-settings, validated where they are given (`stacklens lsp` exits 2), never written into
-``os.environ``."""
+"""Settings checked where they arrive: `stacklens lsp` flags are one layer (over the
+environment, under the editor's settings; `stacklens lsp` exits 2 on a bad one, and none is
+written into ``os.environ``), and the editor's completion settings are refused on arrival."""
 
 from __future__ import annotations
 
@@ -23,3 +23,16 @@ def test_flags_sit_between_the_environment_and_the_editor() -> None:
 def test_an_invalid_flag_names_its_setting() -> None:
     with pytest.raises(ConfigError, match=r"stacklens\.membership\.min_chars"):
         check_flags({"membership": {"min_chars": 1}})
+
+
+def test_completion_settings_are_refused_where_the_editor_sends_them() -> None:
+    layers = ConfigLayers({})
+    good = {"completion": {"backend": "openai", "url": "http://127.0.0.1:1", "model": "m"}}
+    assert layers.update("push", good).completion == good["completion"]
+    with pytest.raises(ConfigError, match=r"stacklens\.completion.*temperature"):
+        layers.update("push", {"completion": {**good["completion"], "temperature": 7}})
+    with pytest.raises(ConfigError, match="needs `url`"):
+        layers.update("push", {"completion": {"backend": "tgi"}})
+    assert layers.current.completion == good["completion"]  # the last valid settings stay
+    # Tuning alone (no backend, model or url) is for the engines llm-ls clients describe.
+    assert layers.update("push", {"completion": {"timeoutS": 30}}).completion == {"timeout_s": 30}

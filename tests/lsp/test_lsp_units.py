@@ -311,7 +311,8 @@ def test_llm_ls_params_map_to_completion_settings() -> None:
 
 
 def test_llm_ls_engines_get_the_servers_tuning_but_not_its_model_url_or_token() -> None:
-    from lsp_server.engines import client_settings, has_backend
+    from lsp_server.config import has_backend
+    from lsp_server.engines import client_settings
 
     server = {
         "backend": "stacklens",
