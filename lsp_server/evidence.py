@@ -47,10 +47,11 @@ class Shown:
 def query_fragment(doc: DocumentText, h: Highlight, m: Match) -> tuple[str, int]:
     """The document's whole lines that the match covers, and the first one's number (1-based).
     A scan's match spans are document offsets; an accepted suggestion's count from the text it
-    was checked with, so there the highlight stands for it."""
+    was checked with, so there the highlight stands for the match."""
     a, b = h.start, h.end
-    if h.origin == "scan" and m.query_span.end_char <= len(doc.text):
-        a, b = m.query_span.start_char, m.query_span.end_char
+    span = m.query_span
+    if h.origin == "scan" and h.start <= span.start_char < span.end_char <= h.end:
+        a, b = span.start_char, span.end_char  # (once edits moved the highlight, it stands for it)
     first = doc.position_at(a).line
     last = doc.position_at(max(a, b - 1)).line
     end = int(doc.starts[last + 1]) if last + 1 < len(doc.starts) else len(doc.text)

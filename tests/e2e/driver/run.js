@@ -287,6 +287,8 @@ async function main() {
       await hover.first().waitFor({ timeout: 5000 });
       const text = (await hover.first().innerText()).replace(/\u00a0/g, ' ');
       if (!/MIT/.test(text)) throw new Error(`hover lacks the licence: ${text}`);
+      // The commonness and the side-by-side evidence (the source text is read from the corpus file).
+      if (!/found in 1 file/.test(text) || !/Side by side/.test(text)) throw new Error(`hover lacks the evidence: ${text}`);
       await p.waitForTimeout(300);
       await shot(p, '06-match-hover.png');
       if (DOCS_IMAGE) fs.copyFileSync(path.join(ARTIFACTS, '06-match-hover.png'), DOCS_IMAGE);
@@ -334,6 +336,29 @@ async function main() {
       await shot(p, '09-completions-off.png');
       await runCommand(p, 'stacklens: Toggle Inline Completions');
       await item.locator('.codicon-sparkle').waitFor({ timeout: 15000 });
+    }, p);
+
+    await step('09b-compare-with-source', async () => {
+      // The match under the cursor against its source, in VS Code's diff editor (two virtual documents).
+      await p.mouse.click(target.x, target.y);
+      await runCommand(p, 'stacklens: Compare with the Corpus Source');
+      const diff = p.locator('.monaco-diff-editor');
+      await diff.first().waitFor({ timeout: 30000 });
+      const tab = p.locator('.tab', { hasText: /↔ this file/ });
+      await tab.first().waitFor({ timeout: 15000 });
+      const title = await tab.first().innerText();
+      if (!title.includes(EXPECT_SOURCE)) throw new Error(`the diff editor's title does not name the source: ${title}`);
+      // The source side, once drawn (the virtual document's text arrives after the editor opens).
+      await diff.first().locator('.editor.original .view-lines', { hasText: 'return' }).first().waitFor({ timeout: 15000 });
+      const left = (await diff.first().locator('.editor.original .view-lines').innerText()).replace(/\u00a0/g, ' ');
+      if (!norm(left).includes('return head')) throw new Error(`the source side lacks the source lines: ${left.slice(0, 300)}`);
+      await p.waitForTimeout(300);
+      await shot(p, '09b-compare-with-source.png');
+      // Closed by its tab's close button: the command palette's "close" entries could close ring.py too.
+      await tab.first().hover();
+      await tab.first().locator('.tab-actions .action-label').first().click();
+      await p.locator('.monaco-diff-editor').first().waitFor({ state: 'detached', timeout: 15000 });
+      return { title };
     }, p);
 
     await step('10-restart-after-crash', async () => {
