@@ -165,7 +165,7 @@ class CompletionEngine:
             self.stats["typed_ahead_hits"] += 1
             self.typed_ahead.remember(request.uri, doc_prefix, doc_suffix, shown)
             ms = {"total": (time.perf_counter() - t0) * 1000}
-            return self._out(shown[: request.max_candidates], crlf, True, ms)
+            return self._out(shown[: request.max_candidates], crlf, True, ms, request.strip)
 
         ctx = self.builder.build(request, mode)
         t1 = time.perf_counter()
@@ -194,16 +194,19 @@ class CompletionEngine:
             "postprocess": (t3 - t2) * 1000,
             "total": (t3 - t0) * 1000,
         }
-        return self._out(texts[: request.max_candidates], crlf, cached is not None, ms)
+        return self._out(texts[: request.max_candidates], crlf, cached is not None, ms, request.strip)
 
     def _out(
-        self, texts: tuple[str, ...], crlf: bool, cached: bool, ms: dict[str, float]
+        self, texts: tuple[str, ...], crlf: bool, cached: bool, ms: dict[str, float], strip: tuple[str, ...]
     ) -> list[Completion]:
         model = self.info.model if self.info else self.settings.model
-        return [
-            Completion(t.replace("\n", "\r\n") if crlf else t, self.settings.backend, model, cached, ms)
-            for t in texts
-        ]
+        out = []
+        for t in texts:
+            for token in strip:  # after the caches, which are shared by every client
+                t = t.replace(token, "")
+            text = t.replace("\n", "\r\n") if crlf else t
+            out.append(Completion(text, self.settings.backend, model, cached, ms))
+        return out
 
     async def _generate(
         self,

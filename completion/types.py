@@ -26,6 +26,7 @@ class CompletionRequest:
     other_documents: tuple[OpenDocument, ...] = ()
     explicit: bool = False  # invoked by the user (not while typing): completes mid-word too
     max_candidates: int = 1
+    strip: tuple[str, ...] = ()  # removed from every suggestion (an llm-ls client's tokensToClear)
 
 
 @dataclass(frozen=True)

@@ -134,18 +134,16 @@ async def generate(
             other_documents=ls.other_documents(uri),
             explicit=explicit,
             max_candidates=ls.config.max_candidates,
+            strip=strip,
         )
         _warn_unchecked(ls, client)
         t0 = time.perf_counter()
         completions = await ls.engines.complete(request, settings, client)
         t1 = time.perf_counter()
         texts: list[str] = []
-        for c in completions:
-            text = c.text
-            for token in strip:
-                text = text.replace(token, "")
-            if text.strip() and text not in texts:
-                texts.append(text)
+        for c in completions:  # what is shown: each distinct non-blank suggestion once
+            if c.text.strip() and c.text not in texts:
+                texts.append(c.text)
         before = doc.text[max(0, offset - ls.config.membership.context_chars) : offset]
         blocked: list[tuple[str, list[Match]]] = []
         checked = await _gate(ls, texts, before, lang, path_hint(uri), blocked) if texts else []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,17 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
 
 def _engine(**extra: Any) -> CompletionEngine:
     return CompletionEngine({"backend": "tgi", "url": "http://127.0.0.1:9", **extra})
+
+
+@pytest.mark.asyncio
+async def test_tokens_to_clear_are_removed_after_the_shared_caches(fake: FakeBackend) -> None:
+    fake.reply = "compute(a, b)<EOT>\n"
+    engine = _engine()
+    request = CompletionRequest("file:///a.py", "x = ", 4, explicit=True)
+    cleared = await engine.complete(replace(request, strip=("<EOT>",)))
+    assert [c.text for c in cleared] == ["compute(a, b)"]
+    again = await engine.complete(request)  # the cached suggestion, for a client that clears nothing
+    assert [c.text for c in again] == ["compute(a, b)<EOT>"] and len(fake.calls) == 1
 
 
 @pytest.mark.asyncio
