@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -152,6 +153,9 @@ def test_build_from_jsonl_with_stack_metadata(tmp_path: Path) -> None:
     snippet = "".join((STDLIB / CORPUS_FILES[1]).read_text().splitlines(keepends=True)[40:80])
     res = run("query", "--index", str(idx), "--json", "-", stdin=snippet.encode())
     src = json.loads(res.stdout)["matches"][0]["source"]
+    # The document's SHA-1 lets evidence find its text (index content, or the unchanged file).
+    content = (STDLIB / CORPUS_FILES[1]).read_text()
+    assert src.pop("sha") == hashlib.sha1(content.encode()).hexdigest()
     assert src == {
         "repo": "octo/enc",
         "path": "lib/enc.py",
