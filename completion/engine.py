@@ -49,7 +49,7 @@ class CompletionEngine:
             "prompt_cache_hits": 0,
             "model_calls": 0,
         }
-        self._inflight: dict[str, asyncio.Future[list[Completion]]] = {}
+        self._inflight: set[asyncio.Future[list[Completion]]] = set()  # cancelled by aclose
         self._start_lock = asyncio.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -117,7 +117,7 @@ class CompletionEngine:
             ) from exc
 
     async def aclose(self) -> None:
-        for fut in list(self._inflight.values()):
+        for fut in list(self._inflight):
             fut.cancel()
         self._inflight.clear()
         if self.backend is not None:
@@ -127,23 +127,20 @@ class CompletionEngine:
     # --- completion ---------------------------------------------------------------------------
 
     async def complete(self, request: CompletionRequest) -> list[Completion]:
-        """Suggestions for ``request``. A newer request for the same document cancels this one
-        (it then raises ``asyncio.CancelledError``)."""
+        """Suggestions for ``request``. Cancelling the call stops its generation; which request
+        supersedes which is the caller's to decide (the language server cancels a document's
+        older request when a newer one comes: `lsp_server.inline.generate`)."""
         if self.builder is None:
             await self.start()
         inner = asyncio.ensure_future(self._complete(request))
-        previous = self._inflight.get(request.uri)
-        if previous is not None and not previous.done():
-            previous.cancel()
-        self._inflight[request.uri] = inner
+        self._inflight.add(inner)
         try:
             return await inner
         except asyncio.CancelledError:
             inner.cancel()
             raise
         finally:
-            if self._inflight.get(request.uri) is inner:
-                del self._inflight[request.uri]
+            self._inflight.discard(inner)
 
     def accept(self, uri: str, text: str) -> None:
         """The user accepted ``text`` (a suggestion or its start) at the cursor of ``uri``."""

@@ -72,23 +72,30 @@ async def test_tokens_to_clear_are_removed_after_the_shared_caches(fake: FakeBac
 
 
 @pytest.mark.asyncio
-async def test_newer_request_cancels_the_older(fake: FakeBackend) -> None:
+async def test_the_caller_cancels_and_close_stops_what_is_in_flight(fake: FakeBackend) -> None:
+    """The engine supersedes nothing itself (the language server decides, per document): two
+    requests for one document both finish; a cancelled call stops; aclose stops the rest."""
     engine = _engine()
     await engine.start()
     fake.gate = asyncio.Event()
-    old = asyncio.create_task(engine.complete(CompletionRequest("file:///a.py", "x = ", 4)))
-    await asyncio.sleep(0)
-    while not fake.calls:
+    first = asyncio.create_task(engine.complete(CompletionRequest("file:///a.py", "x = ", 4)))
+    newer = CompletionRequest("file:///a.py", "x = y", 5, explicit=True)
+    second = asyncio.create_task(engine.complete(newer))
+    while len(fake.calls) < 2:
         await asyncio.sleep(0.001)
     fake.gate.set()
-    new = await engine.complete(CompletionRequest("file:///a.py", "x = y", 5, explicit=True))
+    assert [c.text for c in await first] == [c.text for c in await second] == ["compute(a, b)"]
+    fake.gate = asyncio.Event()
+    cancelled = asyncio.create_task(engine.complete(CompletionRequest("file:///b.py", "z = ", 4)))
+    closed = asyncio.create_task(engine.complete(CompletionRequest("file:///c.py", "w = ", 4)))
+    while len(fake.calls) < 4:
+        await asyncio.sleep(0.001)
+    cancelled.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await old
-    assert [c.text for c in new] == ["compute(a, b)"]
-    # Another document is not affected.
-    other = await engine.complete(CompletionRequest("file:///b.py", "z = ", 4))
-    assert [c.text for c in other] == ["compute(a, b)"]
+        await cancelled
     await engine.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await closed
 
 
 @pytest.mark.asyncio
