@@ -96,7 +96,16 @@ def test_cancelled_llm_ls_requests_answer_canceled_as_llm_ls_does() -> None:
     try:
         with hanging(port):
             s.initialize(
-                {"debounceMs": 0, "completion": {"backend": "tgi", "url": f"http://127.0.0.1:{port}"}}
+                # A template: the standard request must reach the hanging backend (without one
+                # the engine answers at once that it cannot tell the model's FIM template).
+                {
+                    "debounceMs": 0,
+                    "completion": {
+                        "backend": "tgi",
+                        "url": f"http://127.0.0.1:{port}",
+                        "template": "starcoder",
+                    },
+                }
             )
             open_ring(s)
             params = llm_ls_params(f"http://127.0.0.1:{port}", backend="tgi")
