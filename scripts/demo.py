@@ -18,6 +18,8 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
+from index.store import FORMAT_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".stacklens" / "demo"
 BIN = Path(sys.executable).parent
@@ -81,7 +83,9 @@ UNSEEN = textwrap.dedent(
 
 def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
-    index = WORK / "stdlib-index"
+    # One folder per index format: an index left by an older stacklens would refuse the update
+    # ("rebuild it"), so a new format builds afresh beside it instead of failing the demo.
+    index = WORK / f"stdlib-index-v{FORMAT_VERSION}"
     banner(f"1. Index the Python {VERSION} standard library as the training corpus")
     rc = code_search(
         "build",
