@@ -78,6 +78,7 @@ class BuildSummary:
     bytes: int = 0
     unchanged: int = 0
     updated: int = 0
+    removed: int = 0  # documents whose file left a rebuilt tree
     skipped: SkipStats = field(default_factory=SkipStats)
     seconds: float = 0.0
     segments_written: int = 0
@@ -90,7 +91,8 @@ class BuildSummary:
         skipped = ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.counts.items())) or "none"
         return (
             f"indexed {self.files} files ({mb:.1f} MB) in {self.seconds:.1f} s ({rate:.2f} MB/s); "
-            f"{self.updated} updated, {self.unchanged} unchanged; skipped {self.skipped.total} ({skipped}); "
+            f"{self.updated} updated, {self.unchanged} unchanged, {self.removed} removed; "
+            f"skipped {self.skipped.total} ({skipped}); "
             f"index: {self.index_docs} documents, {self.index_bytes / 1e6:.1f} MB on disk"
             + ("; --list-skipped lists the skipped files" if self.skipped.total else "")
         )
@@ -183,6 +185,24 @@ def _known(path: Path) -> dict[str, tuple[str, int, str]]:
         }
 
 
+def _vanished(
+    known: dict[str, tuple[str, int, str]],
+    seen: set[str],
+    sources: list[Any],
+    shard: tuple[int, int] | None,
+) -> list[tuple[str, int]]:
+    """(segment, local id) of the documents of a rebuilt tree whose file is gone (deleted, now
+    excluded or skipped): without this an update kept attributing code the tree no longer holds."""
+    prefixes = tuple(p for p in (s.prune_prefix for s in sources) if p)
+    if not prefixes:
+        return []
+    return [
+        (segment, local)
+        for key, (segment, local, _) in known.items()
+        if key.startswith(prefixes) and key not in seen and in_shard(key, shard)
+    ]
+
+
 def build(
     index_path: str | Path,
     sources: Iterable[Any],
@@ -233,8 +253,11 @@ def _build(
     # too long to index is listed by path. Appended by the pool's feeder thread, popped here.
     pending: collections.deque[tuple[str | None, str, str | None]] = collections.deque()
 
+    seen: set[str] = set()  # every key the sources hold now, changed or not
+
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
         for src, sha in sharded_files(sources, summary.skipped, shard):
+            seen.add(src.key)
             contents.add(sha, src.text, src.file, src.store_content)
             old = known.get(src.key)
             if old is not None and old[2] == sha:
@@ -277,6 +300,9 @@ def _build(
             bar.update(p.doc["bytes"])
             if batch.bytes >= limits.segment_bytes:
                 flush()
+        for segment, local in _vanished(known, seen, sources, shard):
+            deletes.setdefault(segment, []).append(local)
+            summary.removed += 1
         flush()
     finally:
         bar.close()

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from .config import BuildLimits
 from .errors import InputError
@@ -67,6 +68,9 @@ class JsonlSource:
     def __post_init__(self) -> None:
         self.name = display_name(str(self.path))
 
+    # A dataset's rows are its documents as given: a build adds and updates, never prunes.
+    prune_prefix: ClassVar[str | None] = None
+
     def files(self, stats: SkipStats) -> Iterator[SourceFile]:
         opener = gzip.open if self.path.name.endswith(".gz") else open
         try:
@@ -97,6 +101,9 @@ class ParquetSource:
 
     def __post_init__(self) -> None:
         self.name = display_name(str(self.path))
+
+    # A dataset's rows are its documents as given: a build adds and updates, never prunes.
+    prune_prefix: ClassVar[str | None] = None
 
     def files(self, stats: SkipStats) -> Iterator[SourceFile]:
         import pyarrow.parquet as pq  # heavy; only parquet builds pay for it

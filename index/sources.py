@@ -170,6 +170,17 @@ class DirectorySource:
                     continue
                 yield rel
 
+    @property
+    def key_prefix(self) -> str:
+        """What every document key of this tree starts with."""
+        return f"{display_name(self.repo) if self.repo else self._root_key}::"
+
+    @property
+    def prune_prefix(self) -> str | None:
+        """Keys under this prefix that a build of the whole tree no longer sees were deleted from
+        it; a file list (``paths``) covers only part of the tree, so it prunes nothing."""
+        return self.key_prefix if self.paths is None else None
+
     def files(self, stats: SkipStats) -> Iterator[SourceFile]:
         for rel in self._walk(stats):
             if Path(rel).suffix.lower() not in self.extensions:
@@ -205,8 +216,7 @@ class DirectorySource:
             yield SourceFile(
                 # NUL cannot occur in a path: the hex keeps undecodable names apart from
                 # names that really contain "\xNN"
-                key=f"{display_name(self.repo) if self.repo else self._root_key}::{shown}"
-                + (f"\0{raw}" if raw else ""),
+                key=f"{self.key_prefix}{shown}" + (f"\0{raw}" if raw else ""),
                 text=text,
                 path=shown,
                 repo=display_name(self.repo) if self.repo else None,

@@ -85,6 +85,32 @@ def test_replaced_documents_are_hidden_at_query_time_until_compaction(tmp_path: 
         # The unchanged parts of the file are attributed once, to the live version.
         kept = "".join(lines[100:130])
         assert [m.source.path for m in matcher.check(kept)].count(CORPUS_FILES[0]) == 1
+    # A file deleted from the tree is gone from the index on the next build.
+    gone = root / CORPUS_FILES[1]
+    gone_part = "".join(gone.read_text().splitlines(keepends=True)[40:70])
+    with EmbeddedIndex(idx_path) as idx:
+        assert [m.source.path for m in Matcher(idx).check(gone_part)][:1] == [CORPUS_FILES[1]]
+    gone.unlink()
+    summary = _build(idx_path, root, compact=False)
+    assert (summary.removed, summary.files) == (1, 0)  # type: ignore[attr-defined]
+    with EmbeddedIndex(idx_path) as idx:
+        assert all(m.source.path != CORPUS_FILES[1] for m in Matcher(idx).check(gone_part))
+        assert idx.num_docs == 2
+
+
+def test_a_rebuild_prunes_only_its_own_tree(tmp_path: Path) -> None:
+    """Two trees in one index: rebuilding one after a deletion leaves the other's files alone."""
+    a = _corpus(tmp_path / "a", CORPUS_FILES[:2])
+    b = _corpus(tmp_path / "b", CORPUS_FILES[2:4])
+    idx_path = tmp_path / "idx"
+    _build(idx_path, a)
+    _build(idx_path, b)
+    (a / CORPUS_FILES[0]).unlink()
+    summary = _build(idx_path, a)
+    assert (summary.removed, summary.unchanged) == (1, 1)  # type: ignore[attr-defined]
+    with EmbeddedIndex(idx_path) as idx:
+        paths = sorted(d["path"] for _, _, d in idx.iter_documents())
+    assert paths == sorted([CORPUS_FILES[1], *CORPUS_FILES[2:4]])
 
 
 def test_interrupted_build_keeps_the_previous_index_and_resumes(tmp_path: Path) -> None:
