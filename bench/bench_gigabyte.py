@@ -36,7 +36,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quality
 from bench_membership import _queries, pct
 from bench_scale import old_format_bytes, score
-from cases import make_cases
 from corpora import load
 from corpus import site_roots
 from fetch_corpora import LANGS
@@ -272,15 +271,8 @@ def main() -> None:
         # Quality: the same cases against the small index and the large one.
         small_index = workdir / "quality"
         report["quality_index"] = quality._build(corpora, small_index, FingerprintParams(), args.jobs)
-        texts: dict[str, dict[str, str]] = {}
-        for c in corpora:
-            for p in c.indexed:
-                texts.setdefault(c.lang, {})[c.rel(p)] = "".join(p.read_text(encoding="utf-8").split())
-        scorer = quality.Scorer(None, None, None, texts)  # type: ignore[arg-type]
-        per_kind, negatives = (40, 60) if args.quick else (150, 300)
-        cases = {
-            c.lang: {"set": make_cases(c, per_kind, negatives), "name": str(c.indexed[0])} for c in corpora
-        }
+        scorer = quality.Scorer(None, None, None, quality.squeezed_texts(corpora))  # type: ignore[arg-type]
+        cases = quality.case_sets(corpora, args.quick)
         report["quality"] = {}
         quality_paths = {c.rel(p) for c in corpora for p in c.indexed}
         for label, path in (("26 MB", small_index), ("1 GB", big)):

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import quality
-from cases import KINDS, make_cases
+from cases import KINDS
 from corpora import load
 from fetch_corpora import LANGS
 
@@ -207,15 +207,8 @@ def main() -> None:
             "format2_ratio": old_format_bytes(path48) / corpus_bytes,
         }
         print(f"[scale] {report['index']}", flush=True)
-        texts: dict[str, dict[str, str]] = {}
-        for c in corpora:
-            for p in c.indexed:
-                texts.setdefault(c.lang, {})[c.rel(p)] = "".join(p.read_text(encoding="utf-8").split())
-        scorer = quality.Scorer(None, None, None, texts)  # type: ignore[arg-type]
-        per_kind, negatives = (40, 60) if args.quick else (150, 300)
-        cases = {
-            c.lang: {"set": make_cases(c, per_kind, negatives), "name": str(c.indexed[0])} for c in corpora
-        }
+        scorer = quality.Scorer(None, None, None, quality.squeezed_texts(corpora))  # type: ignore[arg-type]
+        cases = quality.case_sets(corpora, args.quick)
         all_texts = [c.text for cs in cases.values() for c in [*cs["set"].cases, *cs["set"].negatives]]
         fp_keys, mh_keys = query_keys(all_texts, params)
         print(f"[scale] {len(all_texts)} cases look up {len(fp_keys)} fingerprint, {len(mh_keys)} band keys")

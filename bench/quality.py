@@ -107,6 +107,22 @@ class Scorer:
         return Outcome(True, any(self._same(n, case) for n in names), iou(got, span) >= 0.5)
 
 
+def squeezed_texts(corpora: list[LangCorpus]) -> dict[str, dict[str, str]]:
+    """Language -> path -> indexed text without whitespace (what Scorer compares copies with)."""
+    texts: dict[str, dict[str, str]] = {}
+    for c in corpora:
+        for p in c.indexed:
+            texts.setdefault(c.lang, {})[c.rel(p)] = "".join(p.read_text(encoding="utf-8").split())
+    return texts
+
+
+def case_sets(corpora: list[LangCorpus], quick: bool) -> dict[str, dict[str, Any]]:
+    """The quality table's cases per language (the quick or the full counts) and the file name
+    that cases are asked with."""
+    per_kind, negatives = (40, 60) if quick else (150, 300)
+    return {c.lang: {"set": make_cases(c, per_kind, negatives), "name": str(c.indexed[0])} for c in corpora}
+
+
 def _tally(outcomes: list[Outcome]) -> dict[str, float]:
     n = len(outcomes) or 1
     return {
