@@ -11,17 +11,14 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from index.errors import InputError
+from stacklens.errors import InputError
+from stacklens.languages import EXTENSIONS
 
 from .datasets import Benchmark, OtherFile, Task
 
-LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".jsx": "javascriptreact", ".ts": "typescript",
-    ".tsx": "typescriptreact", ".go": "go", ".rs": "rust", ".java": "java", ".kt": "kotlin",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".hpp": "cpp", ".cs": "csharp",
-    ".rb": "ruby", ".php": "php", ".swift": "swift", ".scala": "scala", ".lua": "lua",
-    ".sh": "shellscript", ".sql": "sql",
-}  # fmt: skip
+# Code files only: configuration (YAML, TOML, build files) has few lines worth completing.
+_NOT_CODE = {"yaml", "toml", "makefile", "cmake"}
+LANGUAGES = {ext: lang for ext, lang in EXTENSIONS.items() if lang not in _NOT_CODE}
 _SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", "build", "dist"}
 MAX_FILE_BYTES = 200_000  # larger files are generated or data more often than code
 MAX_FILES = 5000
