@@ -25,7 +25,7 @@ from .cli_parser import parser
 from .match import Match
 from .open import CheckerSettings, open_checker
 from .query import decode_query
-from .settings import QuerySettings
+from .settings import QuerySettings, from_environment
 
 EXIT_NONE, EXIT_MATCH, EXIT_ERROR = 0, 1, 2
 
@@ -40,10 +40,7 @@ def _settings(args: argparse.Namespace) -> QuerySettings:
         }.items()
         if v is not None
     }
-    try:
-        return QuerySettings(**overrides)
-    except ValueError as exc:
-        raise InputError(f"invalid option: {exc}") from None
+    return from_environment(**overrides)
 
 
 def _open_checker(args: argparse.Namespace, settings: QuerySettings) -> Checker:
@@ -265,7 +262,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     policy = load_policy(args.policy) if args.policy else None
     opener = store_opener(args.index, args.es_url, args.es_index)
-    serve(opener, host=args.host, port=args.port, token=args.token, policy=policy)
+    settings = from_environment()  # the service's match settings: STACKLENS_MIN_CHARS, ...
+    serve(opener, host=args.host, port=args.port, token=args.token, settings=settings, policy=policy)
     return EXIT_NONE
 
 

@@ -1,15 +1,23 @@
-"""Typed query settings; env vars ``STACKLENS_*`` and CLI flags both land here."""
+"""Typed query settings. The ``code-search`` command reads them from ``STACKLENS_*`` and its flags
+(`from_environment`, once, where they enter); everything else passes them in."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stacklens.errors import InputError
+
+ENV_PREFIX = "STACKLENS_"
 
 
-class QuerySettings(BaseSettings):
+class QuerySettings(BaseModel):
     """How a membership query decides what counts as a match."""
 
-    model_config = SettingsConfigDict(env_prefix="STACKLENS_", extra="ignore")
+    # A typo in a key is an error, not a default silently kept.
+    model_config = ConfigDict(extra="forbid")
 
     min_chars: int = Field(150, ge=1, description="minimum matched normalised characters")
     max_matches: int = Field(10, ge=1, le=1000, description="matches returned per query")
@@ -25,3 +33,25 @@ class QuerySettings(BaseSettings):
         0.7, ge=0.0, le=1.0, description="share of a matched span its shared k-grams must cover"
     )
     near_duplicates: bool = Field(True, description="also look for near copies with MinHash LSH")
+
+
+def from_environment(environ: Mapping[str, str] | None = None, **flags: object) -> QuerySettings:
+    """Settings from ``STACKLENS_<FIELD>`` variables, then ``flags`` (a command line's options,
+    which win). An invalid value is an `InputError` naming the variable or flag it came from."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    origin: dict[str, str] = {}
+    for name in QuerySettings.model_fields:
+        var = ENV_PREFIX + name.upper()
+        if var in env:
+            values[name], origin[name] = env[var], var
+    for name, value in flags.items():
+        values[name], origin[name] = value, "--" + name.replace("_", "-")
+    try:
+        return QuerySettings.model_validate(values)
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors()[:5]:
+            name = str(err["loc"][0]) if err["loc"] else ""
+            parts.append(f"{origin.get(name, name)}={err.get('input')!r}: {err['msg']}")
+        raise InputError("invalid setting " + "; ".join(parts) + " (fix or unset it)") from None
