@@ -8,7 +8,6 @@ import statistics
 from typing import Any
 
 from lsprotocol import types
-from pydantic import ValidationError
 
 from membership import Match
 
@@ -23,16 +22,6 @@ STATUS_COMMAND = "stacklens.status"
 OPEN_SOURCE_COMMAND = "stacklens.openSource"
 IGNORE_COMMAND = "stacklens.ignoreMatch"
 ALLOW_REPO_COMMAND = "stacklens.allowRepository"
-
-
-def parse_matches(raw: Any) -> list[Match]:
-    out = []
-    for item in raw or []:
-        try:
-            out.append(Match.model_validate(item))
-        except ValidationError:
-            log.warning("ignoring a malformed match in command arguments")
-    return out
 
 
 def _arg(args: tuple[Any, ...]) -> dict[str, Any]:
@@ -137,19 +126,21 @@ def status(ls: StacklensServer, timings: bool = False) -> dict[str, Any]:
 def register(ls: StacklensServer) -> None:
     @ls.command(ACCEPT_COMMAND)
     def accept(ls: StacklensServer, *args: Any) -> dict[str, Any]:
+        """Arguments: ``{"requestId", "index"}`` of a shown item. The matches, offsets and text
+        are the server's record of what it showed, not what the client sends back."""
         arg = _arg(args)
-        uri, text = str(arg.get("uri", "")), str(arg.get("text", ""))
-        ls.engines.accept(uri, text)
-        matches = parse_matches(arg.get("matches"))
-        snap = ls.snapshot(uri)
-        if not matches or snap is None:
+        entry = ls.results.get(str(arg.get("requestId", "")))
+        index = arg.get("index")
+        out = entry["outcome"] if entry else None
+        if out is None or type(index) is not int or not 0 <= index < len(out.candidates):
+            log.info("stacklens.accept for a request this server did not show: no highlight")
             return {"highlighted": False}
-        pos = arg.get("position") or {}
-        start = snap[0].offset_at(
-            types.Position(line=int(pos.get("line", 0)), character=int(pos.get("character", 0)))
-        )
-        audit_accept(ls, uri, start, text, matches, arg.get("requestId"))
-        h = highlight_inserted(ls, uri, start, text, int(arg.get("contextChars", 0)), matches)
+        c = out.candidates[index]
+        ls.engines.accept(out.uri, c.text)
+        if not c.matches:
+            return {"highlighted": False}
+        audit_accept(ls, out.uri, out.offset, c.text, c.matches, out.request_id)
+        h = highlight_inserted(ls, out.uri, out.offset, c.text, out.context_chars, c.matches)
         return {"highlighted": h is not None}
 
     @ls.command(SEARCH_COMMAND)

@@ -193,9 +193,12 @@ def _audit(
         )
 
 
-def accept_arguments(out: Outcome, c: Candidate) -> dict[str, Any]:
-    """What `stacklens.accept` needs to highlight the inserted text later."""
+def accept_arguments(out: Outcome, index: int) -> dict[str, Any]:
+    """The arguments of candidate ``index``'s `stacklens.accept`: the request and the candidate,
+    which the server looks up in what it showed; the rest informs the client (its matches)."""
+    c = out.candidates[index]
     return {
+        "index": index,
         "uri": out.uri,
         "position": {"line": out.position.line, "character": out.position.character},
         "text": c.text,
@@ -214,15 +217,16 @@ def register(ls: StacklensServer) -> None:
         out = await generate(ls, params.text_document.uri, params.position, explicit=explicit)
         if out is None:
             return types.InlineCompletionList(items=[])
+        ls.remember(out.request_id, {"outcome": out})
         items = []
-        for c in out.candidates:
+        for index, c in enumerate(out.candidates):
             title = "stacklens: accepted (found in the corpus)" if c.matches else "stacklens: accepted"
             items.append(
                 types.InlineCompletionItem(
                     insert_text=c.text,
                     range=types.Range(start=out.position, end=out.position),
                     command=types.Command(
-                        title=title, command=ACCEPT_COMMAND, arguments=[accept_arguments(out, c)]
+                        title=title, command=ACCEPT_COMMAND, arguments=[accept_arguments(out, index)]
                     ),
                 )
             )

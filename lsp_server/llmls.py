@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 GET_COMPLETIONS = "llm-ls/getCompletions"
 ACCEPT = "llm-ls/acceptCompletion"
 REJECT = "llm-ls/rejectCompletion"
-MAX_REMEMBERED = 64
 MAX_UINT = 2**31 - 1  # LSP's uinteger
 _BACKENDS = {name for name, b in BACKENDS.items() if b.llm_ls}
 _PARAMS = {"max_new_tokens": "max_new_tokens", "temperature": "temperature", "top_p": "top_p",
@@ -97,12 +96,6 @@ def _position(p: dict[str, Any]) -> tuple[str, types.Position]:
     return doc["uri"], types.Position(line=line, character=_uint(pos.get("character"), "position.character"))
 
 
-def _remember(ls: StacklensServer, request_id: str, entry: dict[str, Any]) -> None:
-    ls.results[request_id] = entry
-    while len(ls.results) > MAX_REMEMBERED:
-        ls.results.popitem(last=False)
-
-
 def register(ls: StacklensServer) -> None:
     @ls.feature(GET_COMPLETIONS)
     async def get_completions(ls: StacklensServer, params: Any) -> dict[str, Any]:
@@ -120,7 +113,7 @@ def register(ls: StacklensServer) -> None:
         )
         if out is None:
             return {"request_id": "", "completions": []}
-        _remember(ls, out.request_id, {"outcome": out})
+        ls.remember(out.request_id, {"outcome": out})
         return {
             "request_id": out.request_id,
             "completions": [{"generated_text": c.text} for c in out.candidates],

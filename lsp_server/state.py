@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 MAX_OTHER_DOCUMENTS = 8
 MAX_TIMINGS = 2000
+MAX_REMEMBERED = 64  # requests whose shown suggestions can still be accepted
 
 
 def _raw_converter() -> Any:
@@ -68,7 +69,9 @@ class StacklensServer(LanguageServer):
         self.inflight: dict[str, asyncio.Task[Any]] = {}
         self.scans: dict[str, asyncio.Task[None]] = {}
         self.recent: OrderedDict[str, None] = OrderedDict()  # uris, most recently used last
-        self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()  # llm-ls request id -> shown
+        # request id -> what it showed, for its accept (both accept paths): the server's own copy
+        # of the matches and offsets, never what a client sends back
+        self.results: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.pending_messages: list[tuple[types.MessageType, str]] = []
         # uri -> (offset, text, context chars, matches) of an accept that arrived before its edit
         self.pending_accepts: dict[str, tuple[int, str, int, list[Any]]] = {}
@@ -82,6 +85,13 @@ class StacklensServer(LanguageServer):
             self.pending_messages.append((types.MessageType.Warning, self.layers.env_error))
 
     # -- messages ---------------------------------------------------------------------------
+
+    def remember(self, request_id: str, entry: dict[str, Any]) -> None:
+        """Keep what a request showed until its accept (the last MAX_REMEMBERED requests)."""
+        self.results[request_id] = entry
+        while len(self.results) > MAX_REMEMBERED:
+            self.results.popitem(last=False)
+
     def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """`window/showMessage`, queued until the client is initialized."""
         log.log(logging.ERROR if kind == types.MessageType.Error else logging.WARNING, "%s", message)

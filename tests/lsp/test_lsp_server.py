@@ -280,6 +280,35 @@ async def test_inline_completion_carries_match_and_highlights_on_accept(
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_accept_uses_what_the_server_showed_not_what_the_client_sends(
+    client: LanguageClient, workspace: Path
+):
+    """The matches on an item's command inform the client; accepting it uses the server's record,
+    so forged or altered arguments cannot plant a highlight or an audit row."""
+    uri = (workspace / "ring_forged.py").as_uri()
+    open_doc(client, uri, RING_HEAD)
+    result = await client.text_document_inline_completion_async(inline_params(uri, 1, 0))
+    items = result.items if isinstance(result, T.InlineCompletionList) else result
+    assert items and items[0].command is not None and items[0].command.arguments
+    shown = items[0].command.arguments[0]
+    assert shown["matches"], "the suggestion must carry a match for this test to mean anything"
+    for forged in (
+        {**shown, "requestId": "never-shown"},
+        {**shown, "index": len(items) + 5},
+        {**shown, "index": "0"},
+    ):
+        answer = await client.workspace_execute_command_async(
+            T.ExecuteCommandParams(command="stacklens.accept", arguments=[forged])
+        )
+        assert answer == {"highlighted": False}, forged
+    insert(client, uri, 2, T.Position(line=1, character=0), shown["text"])
+    answer = await client.workspace_execute_command_async(
+        T.ExecuteCommandParams(command="stacklens.accept", arguments=[{**shown, "matches": []}])
+    )
+    assert answer == {"highlighted": True}  # the server's matches, though the client sent none
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_accept_command_before_the_edit_still_highlights(client: LanguageClient, workspace: Path):
     """Some clients run the item's command first and send the insertion after it."""
     uri = (workspace / "ring_command_first.py").as_uri()
