@@ -257,13 +257,16 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .limits import from_environment as limits_from_environment
     from .policy import load_policy
     from .service import serve, store_opener
 
     policy = load_policy(args.policy) if args.policy else None
     opener = store_opener(args.index, args.es_url, args.es_index)
-    settings = from_environment()  # the service's match settings: STACKLENS_MIN_CHARS, ...
-    serve(opener, host=args.host, port=args.port, token=args.token, settings=settings, policy=policy)
+    # The service's match settings (STACKLENS_MIN_CHARS, ...) and limits (STACKLENS_SERVICE_*).
+    settings, limits = from_environment(), limits_from_environment()
+    where = {"host": args.host, "port": args.port, "token": args.token}
+    serve(opener, **where, settings=settings, limits=limits, policy=policy)
     return EXIT_NONE
 
 

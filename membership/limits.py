@@ -1,15 +1,21 @@
-"""Limits of the membership service; env vars ``STACKLENS_SERVICE_*`` or `create_app` set them."""
+"""Limits of the membership service: ``code-search serve`` reads ``STACKLENS_SERVICE_*`` once
+(`from_environment`); `create_app` takes them as given."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stacklens.environment import settings_from_environment
+
+ENV_PREFIX = "STACKLENS_SERVICE_"
 
 
-class ServiceLimits(BaseSettings):
+class ServiceLimits(BaseModel):
     """What one request may ask of the service. Each violation is a 4xx with a message."""
 
-    model_config = SettingsConfigDict(env_prefix="STACKLENS_SERVICE_", extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     max_body_bytes: int = Field(4_000_000, ge=1, description="request bodies above are refused (413)")
     max_snippets: int = Field(64, ge=1, description="snippets per /v1/check request (413)")
@@ -17,3 +23,8 @@ class ServiceLimits(BaseSettings):
     max_request_seconds: float = Field(
         10.0, gt=0, description="a check still running after this is stopped between snippets (408)"
     )
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> ServiceLimits:
+    """The limits ``STACKLENS_SERVICE_<FIELD>`` variables set; a bad value is an `InputError`."""
+    return settings_from_environment(ServiceLimits, ENV_PREFIX, environ)

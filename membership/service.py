@@ -153,6 +153,7 @@ def serve(
     port: int = 8400,
     token: str | None = None,
     settings: QuerySettings | None = None,
+    limits: ServiceLimits | None = None,
     policy: PolicySettings | None = None,
 ) -> None:
     """Run the service until interrupted (uvicorn, one process); the process's entry point, so
@@ -163,7 +164,7 @@ def serve(
     # The Elasticsearch client logs every failed attempt with a traceback; our errors say it.
     logging.getLogger("elastic_transport").setLevel(logging.ERROR)
     open_store().close()  # fail here, with the store's own message, rather than in the lifespan
-    app = create_app(open_store, settings=settings, token=token, policy=policy)
+    app = create_app(open_store, settings=settings, limits=limits, token=token, policy=policy)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from stacklens.errors import InputError
+from stacklens.environment import settings_from_environment
 
 ENV_PREFIX = "STACKLENS_"
 
@@ -38,20 +37,4 @@ class QuerySettings(BaseModel):
 def from_environment(environ: Mapping[str, str] | None = None, **flags: object) -> QuerySettings:
     """Settings from ``STACKLENS_<FIELD>`` variables, then ``flags`` (a command line's options,
     which win). An invalid value is an `InputError` naming the variable or flag it came from."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    origin: dict[str, str] = {}
-    for name in QuerySettings.model_fields:
-        var = ENV_PREFIX + name.upper()
-        if var in env:
-            values[name], origin[name] = env[var], var
-    for name, value in flags.items():
-        values[name], origin[name] = value, "--" + name.replace("_", "-")
-    try:
-        return QuerySettings.model_validate(values)
-    except ValidationError as exc:
-        parts = []
-        for err in exc.errors()[:5]:
-            name = str(err["loc"][0]) if err["loc"] else ""
-            parts.append(f"{origin.get(name, name)}={err.get('input')!r}: {err['msg']}")
-        raise InputError("invalid setting " + "; ".join(parts) + " (fix or unset it)") from None
+    return settings_from_environment(QuerySettings, ENV_PREFIX, environ, **flags)

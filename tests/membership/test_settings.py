@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from membership import QuerySettings
+from membership.limits import ServiceLimits
+from membership.limits import from_environment as limits_from_environment
 from membership.settings import from_environment
 from stacklens.errors import InputError
 
@@ -50,3 +52,10 @@ def test_code_search_reports_a_bad_variable_and_exits_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert b"STACKLENS_MIN_CHARS='abc'" in proc.stderr and b"Traceback" not in proc.stderr
+
+
+def test_service_limits_from_their_variables() -> None:
+    limits = limits_from_environment({"STACKLENS_SERVICE_MAX_SNIPPETS": "5", "STACKLENS_MIN_CHARS": "1"})
+    assert limits.max_snippets == 5 and limits == ServiceLimits(max_snippets=5)
+    with pytest.raises(InputError, match=r"STACKLENS_SERVICE_MAX_SNIPPETS='abc'"):
+        limits_from_environment({"STACKLENS_SERVICE_MAX_SNIPPETS": "abc"})
