@@ -34,6 +34,7 @@ from completion import CompletionEngine, CompletionRequest, OpenDocument  # noqa
 from completion.backends import BackendInfo, Generation, GenerationRequest  # noqa: E402
 from completion.context import BudgetConfig, ContextBuilder  # noqa: E402
 from completion.postprocess import PostContext, finalize  # noqa: E402
+from completion.settings import load_settings  # noqa: E402
 from completion.templates import TEMPLATES  # noqa: E402
 from completion.tokens import TokenizerCounter  # noqa: E402
 from fixtures.tiny_model import make_tiny_tokenizer  # noqa: E402
@@ -170,7 +171,8 @@ class OracleBackend:
 async def replay(text: str, typed_ahead: bool) -> tuple[int, int, list[float]]:
     oracle = OracleBackend(text)
     engine_module.make_backend = lambda settings: oracle
-    engine = CompletionEngine({"backend": "tgi", "url": "http://127.0.0.1:9", "multiline": "never"})
+    settings = load_settings({"backend": "tgi", "url": "http://127.0.0.1:9", "multiline": "never"})
+    engine = CompletionEngine(settings)
     await engine.start()
     requests, overhead = 0, []
     for pos in range(1, len(text)):

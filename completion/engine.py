@@ -6,8 +6,6 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
 
 from completion.backends import Backend, BackendInfo, GenerationRequest, make_backend
 from completion.cache import PromptCache, TypedAheadCache
@@ -19,7 +17,7 @@ from completion.postprocess import (
     finalize,
     trim_to_block,
 )
-from completion.settings import CompletionSettings, CustomTemplate, load_settings
+from completion.settings import CompletionSettings, CustomTemplate
 from completion.templates import FimTemplate, resolve_template
 from completion.tokens import EstimatingCounter, TokenCounter, make_counter
 from completion.types import Completion, CompletionRequest
@@ -33,10 +31,9 @@ _SERVER_SIDE = FimTemplate("server-side", "", "", "", stop=())
 class CompletionEngine:
     """Builds the context, calls the backend, post-processes and caches. One per configuration."""
 
-    def __init__(self, settings: CompletionSettings | Mapping[str, Any]) -> None:
-        self.settings = (
-            settings if isinstance(settings, CompletionSettings) else load_settings(dict(settings))
-        )
+    def __init__(self, settings: CompletionSettings) -> None:
+        """``settings`` are validated where they entered (`completion.settings.load_settings`)."""
+        self.settings = settings
         self.backend: Backend | None = None
         self.info: BackendInfo | None = None
         self.template: FimTemplate | None = None

@@ -16,7 +16,7 @@ import completion.engine as engine_module
 from completion import CompletionEngine, CompletionRequest, OpenDocument
 from completion.backends import BackendInfo, Generation, GenerationRequest
 from completion.backends.transformers_backend import TransformersBackend
-from completion.settings import TransformersSettings
+from completion.settings import TransformersSettings, load_settings
 
 CUT = CORPUS_CODE.index("    for value")
 
@@ -57,7 +57,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
 
 
 def _engine(**extra: Any) -> CompletionEngine:
-    return CompletionEngine({"backend": "tgi", "url": "http://127.0.0.1:9", **extra})
+    return CompletionEngine(load_settings({"backend": "tgi", "url": "http://127.0.0.1:9", **extra}))
 
 
 @pytest.mark.asyncio
@@ -154,12 +154,14 @@ async def test_generate_path_for_several_candidates(fake: FakeBackend) -> None:
 @pytest.mark.asyncio
 async def test_transformers_engine_reproduces_trained_code(qwen_trained_dir: Path) -> None:
     engine = CompletionEngine(
-        {
-            "backend": "transformers",
-            "model": str(qwen_trained_dir),
-            "temperature": 0,
-            "context_window": 512,
-        }
+        load_settings(
+            {
+                "backend": "transformers",
+                "model": str(qwen_trained_dir),
+                "temperature": 0,
+                "context_window": 512,
+            }
+        )
     )
     await engine.start()
     assert engine.template is not None and engine.template.name == "qwen"  # from the tokenizer
@@ -227,7 +229,8 @@ def test_start_sync_and_no_heavy_import_at_import_time() -> None:
     code = (
         "import sys, completion, completion.engine, completion.settings\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
-        "e = completion.CompletionEngine({'backend': 'transformers', 'model': '/nope'})\n"
+        "s = completion.settings.load_settings({'backend': 'transformers', 'model': '/nope'})\n"
+        "e = completion.CompletionEngine(s)\n"
         "assert 'torch' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -235,7 +238,7 @@ def test_start_sync_and_no_heavy_import_at_import_time() -> None:
 
 def test_start_sync_loads(qwen_trained_dir: Path) -> None:
     settings = {"backend": "transformers", "model": str(qwen_trained_dir), "temperature": 0}
-    engine = CompletionEngine({**settings, "crossfileMaxSnippets": 0})
+    engine = CompletionEngine(load_settings({**settings, "crossfileMaxSnippets": 0}))
     engine.start_sync()
     assert engine.template is not None and engine.template.name == "qwen"
     request = CompletionRequest("file:///a.py", CORPUS_CODE[:CUT], CUT, explicit=True)
@@ -273,7 +276,7 @@ def test_device_dtype_and_attention_choice(monkeypatch: pytest.MonkeyPatch) -> N
 async def test_missing_local_model_is_a_config_error(tmp_path: Path) -> None:
     from index.errors import ConfigError
 
-    engine = CompletionEngine({"backend": "transformers", "model": str(tmp_path / "absent")})
+    engine = CompletionEngine(load_settings({"backend": "transformers", "model": str(tmp_path / "absent")}))
     with pytest.raises(ConfigError, match="cannot load model"):
         await engine.start()
 

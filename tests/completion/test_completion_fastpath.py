@@ -13,7 +13,7 @@ import pytest
 from completion_helpers import CORPUS_CODE
 
 from completion.backends.base import GenerationRequest
-from completion.settings import TransformersSettings
+from completion.settings import TransformersSettings, load_settings
 
 torch = pytest.importorskip("torch", reason="torch is missing: run `make install`")
 
@@ -274,16 +274,18 @@ async def test_typing_with_suffix_first_prefills_only_the_typed_tokens(starcoder
     per_call = {}
     for order in ("psm", "spm"):
         engine = CompletionEngine(
-            {
-                "backend": "transformers",
-                "model": str(starcoder_dir),
-                "fast_path": "on",
-                "fim_order": order,
-                "context_window": 256,
-                "max_new_tokens": 4,
-                "temperature": 0,
-                "cache_size": 0,
-            }
+            load_settings(
+                {
+                    "backend": "transformers",
+                    "model": str(starcoder_dir),
+                    "fast_path": "on",
+                    "fim_order": order,
+                    "context_window": 256,
+                    "max_new_tokens": 4,
+                    "temperature": 0,
+                    "cache_size": 0,
+                }
+            )
         )
         await engine.start()
         backend = engine.backend

@@ -183,7 +183,7 @@ async def test_backends_against_our_server(stacklens_url: str, settings: dict[st
 
 @pytest.mark.asyncio
 async def test_engine_over_stacklens_backend(stacklens_url: str) -> None:
-    engine = CompletionEngine({"backend": "stacklens", "url": stacklens_url, "temperature": 0})
+    engine = CompletionEngine(load_settings({"backend": "stacklens", "url": stacklens_url, "temperature": 0}))
     await engine.start()
     assert engine.template is not None and engine.template.name == "qwen"  # from /healthz
     out = await engine.complete(CompletionRequest("file:///w/greet.py", PREFIX, len(PREFIX), "python"))

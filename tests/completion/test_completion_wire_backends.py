@@ -264,7 +264,7 @@ async def test_timeout(fake: tuple[str, Recorder]) -> None:
 async def test_engine_over_llamacpp_stream_postprocessed(fake: tuple[str, Recorder]) -> None:
     url, rec = fake
     engine = CompletionEngine(
-        {"backend": "llamacpp", "url": url, "endpoint": "infill", "template": "codellama"}
+        load_settings({"backend": "llamacpp", "url": url, "endpoint": "infill", "template": "codellama"})
     )
     await engine.start()
     other = OpenDocument("file:///w/util.py", "def add(a, b):\n    return a + b\n")
