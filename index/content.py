@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexCorruptError
+from .segment import fsync_path
 
 CONTENT_DIR = "content"
 MAGIC = b"SLPACK01"
@@ -46,14 +47,6 @@ def entry_for(text: str, file: str | None, store: bool) -> tuple[int, bytes] | N
     if file:
         return FILE, os.fsencode(file)
     return None
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_pack(index_path: Path, entries: Iterable[tuple[bytes, int, bytes]]) -> Path | None:
@@ -83,7 +76,7 @@ def write_pack(index_path: Path, entries: Iterable[tuple[bytes, int, bytes]]) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync(directory)
+    fsync_path(directory)
     return directory / name
 
 

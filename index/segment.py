@@ -40,7 +40,8 @@ def _crc(path: Path) -> int:
     return crc
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory by name (a directory: so a rename in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -106,11 +107,11 @@ def write_segment(
     }
     for name in _FILES:
         path = directory / name
-        _fsync(path)
+        fsync_path(path)
         info["files"][name] = {"size": path.stat().st_size, "crc32": _crc(path)}
     (directory / "segment.json").write_text(json.dumps(info, indent=1))
-    _fsync(directory / "segment.json")
-    _fsync(directory)
+    fsync_path(directory / "segment.json")
+    fsync_path(directory)
     return info
 
 

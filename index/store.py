@@ -26,7 +26,7 @@ from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
 from .packed import KEY_BITS, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import Segment, TableSource, write_segment
+from .segment import Segment, TableSource, fsync_path, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
@@ -359,11 +359,7 @@ class IndexWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)  # a full disk stays full while it is there
             raise
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(self.path)
 
     def commit_segment(
         self,
