@@ -39,6 +39,7 @@ from bench_scale import old_format_bytes, score
 from corpora import load
 from corpus import site_roots
 from fetch_corpora import LANGS
+from timing import timed
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
@@ -193,12 +194,7 @@ def in_process(index: Path, probes: list[tuple[str, str]]) -> dict[str, float]:
         # datasketch for the near-duplicate search (0.4 s).
         for q, name in probes[:10] + probes[-10:]:
             matcher.check(q, path=name)
-        lat, cpu = [], []
-        for q, name in probes:
-            t, c = time.perf_counter(), time.thread_time()
-            matcher.check(q, path=name)
-            lat.append((time.perf_counter() - t) * 1000)
-            cpu.append((time.thread_time() - c) * 1000)
+        _, lat, cpu = timed(lambda probe: matcher.check(probe[0], path=probe[1]), probes)
     return {
         "open_ms_p50": statistics.median(opens),
         "query_ms_p50": statistics.median(lat),

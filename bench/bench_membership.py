@@ -30,6 +30,7 @@ from corpora import load
 from corpus import python_files, site_roots, split, stdlib_root, take_bytes
 from dataportraits import Portrait
 from fetch_corpora import LANGS
+from timing import timed
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
@@ -120,23 +121,13 @@ def speed(args: argparse.Namespace, workdir: Path) -> dict:
         probes = _queries(subset, len(probes_unseen)) + probes_unseen
         for q, name in probes[:20]:
             matcher.check(q, path=name)  # warm caches and imports
-        lat, cpu = [], []
-        for q, name in probes:
-            t, c = time.perf_counter(), time.thread_time()
-            matcher.check(q, path=name)
-            lat.append((time.perf_counter() - t) * 1000)
-            cpu.append((time.thread_time() - c) * 1000)
+        _, lat, cpu = timed(lambda probe, m=matcher: m.check(probe[0], path=probe[1]), probes)
         portrait = Portrait()
         t0 = time.perf_counter()
         for p in subset:
             portrait.add(p.read_text())
         dp_build_s = time.perf_counter() - t0
-        dp_lat, dp_cpu = [], []
-        for q, _ in probes:
-            t, c = time.perf_counter(), time.thread_time()
-            portrait.hits(q)
-            dp_lat.append((time.perf_counter() - t) * 1000)
-            dp_cpu.append((time.thread_time() - c) * 1000)
+        _, dp_lat, dp_cpu = timed(portrait.hits, [q for q, _ in probes])
         row = {
             "corpus_mb": corpus_bytes / 1e6,
             "files": len(subset),

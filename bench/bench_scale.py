@@ -36,6 +36,7 @@ import quality
 from cases import KINDS
 from corpora import load
 from fetch_corpora import LANGS
+from timing import timed
 
 from index.config import FingerprintParams
 from index.fingerprint import code_stream, minhash_bands, structure_hashes
@@ -132,16 +133,15 @@ def score(path: Path, scorer: quality.Scorer, cases: dict[str, Any]) -> dict[str
     scorer.matcher = Matcher(EmbeddedIndex(path), QuerySettings(max_matches=200))
     scorer.misses = []
     rows: dict[str, Any] = {}
-    lat: list[float] = []
-    cpu: list[float] = []
+    asked = [
+        (c, f"query{PurePath(cs['name']).suffix}")
+        for cs in cases.values()
+        for c in [*cs["set"].cases, *cs["set"].negatives]
+    ]
+    outcomes, lat, cpu = timed(lambda job: scorer.ours(job[0], "path", job[1]), asked)
     per_kind: dict[str, list[quality.Outcome]] = {g: [] for g in quality.GROUPS}
-    for cs in cases.values():
-        name = f"query{PurePath(cs['name']).suffix}"
-        for c in [*cs["set"].cases, *cs["set"].negatives]:
-            t, tc = time.perf_counter(), time.thread_time()
-            per_kind[c.kind].append(scorer.ours(c, "path", name))
-            lat.append((time.perf_counter() - t) * 1000)
-            cpu.append((time.thread_time() - tc) * 1000)
+    for (c, _), out in zip(asked, outcomes, strict=True):
+        per_kind[c.kind].append(out)
     for group, outs in per_kind.items():
         rows[group] = {"n": len(outs), **quality._tally(outs)}
     scorer.matcher.store.close()
