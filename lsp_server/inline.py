@@ -200,9 +200,7 @@ def accept_arguments(out: Outcome, index: int) -> dict[str, Any]:
     return {
         "index": index,
         "uri": out.uri,
-        "position": {"line": out.position.line, "character": out.position.character},
         "text": c.text,
-        "contextChars": out.context_chars,
         "requestId": out.request_id,
         "matches": match_data(c.matches),
     }
