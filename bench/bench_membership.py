@@ -34,10 +34,10 @@ from timing import timed
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
-from index.errors import InputError
 from index.sources import DirectorySource
 from index.store import EmbeddedIndex
 from membership.query import Matcher
+from stacklens.errors import InputError
 
 
 def _sources(files: list[Path], roots: list[Path]) -> list[DirectorySource]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.errors import InputError
+from stacklens.errors import InputError
 
 CACHE = Path(__file__).resolve().parent / ".corpora"
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from index.errors import InputError, StacklensError
+from stacklens.errors import InputError, StacklensError
 
 from .datasets import BUILTIN, Benchmark, load_builtin, load_jsonl, per_problem
 from .sandbox import Limits

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from completion.backends.base import Backend, BackendInfo, Generation, GenerationRequest
 from completion.types import CompletionRequest, OpenDocument
-from index.errors import BackendError, StacklensError
+from stacklens.errors import BackendError, StacklensError
 
 from .datasets import Task
 from .score import editor_text, oracle_completion

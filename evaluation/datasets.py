@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from index.errors import InputError
+from stacklens.errors import InputError
 
 Shape = Literal["lines", "span"]
 # The sets as upstream names its files (openai/human-eval-infilling, MIT; see the LICENSE

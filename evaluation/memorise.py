@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from index.errors import ConfigError, StacklensError
+from stacklens.errors import ConfigError, StacklensError
 
 
 class MembershipOptions(BaseModel):

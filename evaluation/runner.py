@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index.errors import InputError, StacklensError
+from stacklens.errors import InputError, StacklensError
 
 from .completer import Outcome
 from .datasets import Benchmark, Task

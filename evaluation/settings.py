@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from index.errors import ConfigError, InputError
+from stacklens.errors import ConfigError, InputError
 
 from .memorise import MembershipOptions
 

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from stacklens.errors import InputError
+
 from .compact import compact_index, segment_documents, writing
 from .config import BuildLimits, FingerprintParams
 from .content import ContentWriter
-from .errors import InputError
 from .fingerprint import fingerprint, minhash_bands
 from .normalize import tokenize
 from .packed import key_of

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from stacklens.errors import DiskFullError, IndexCorruptError, InputError, StacklensError
+
 from .content import compact_content
-from .errors import DiskFullError, IndexCorruptError, InputError, StacklensError
 from .merge import MergeInput, merged_table
 from .segment import FIELDS, Segment
 from .skiplist import merge_skip_lists

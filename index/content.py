@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from stacklens.errors import IndexCorruptError
+
 from .segment import fsync_path
 
 CONTENT_DIR = "content"

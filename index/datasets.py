@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from stacklens.errors import InputError
+
 from .config import BuildLimits
-from .errors import InputError
 from .names import display_name
 from .normalize import language_for
 from .skip import SkipStats, SourceFile, row_text

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from stacklens.errors import IndexCorruptError
 
 DOCS_FILE = "docs.z"
 OFFSETS_FILE = "docs_off.npy"

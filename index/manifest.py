@@ -8,8 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from stacklens.errors import IndexCorruptError
+
 from .config import FingerprintParams
-from .errors import IndexCorruptError
 
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")  # a file in the index directory, never a path
 

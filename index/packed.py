@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexCorruptError
+from stacklens.errors import IndexCorruptError
 
 KEY_BITS = 48
 RECORDS_PER_BUCKET = 8  # average: the directory costs 4 / 8 bytes a posting, a lookup 3-4 steps

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from stacklens.errors import IndexCorruptError
+
 from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
-from .errors import IndexCorruptError
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
 MAX_POS = (1 << 20) - 1

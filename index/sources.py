@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pathspec
 
+from stacklens.errors import InputError
+
 from .config import BuildLimits
 from .datasets import JsonlSource, ParquetSource
-from .errors import InputError
 from .names import display_name, name_bytes_hex
 from .normalize import LANG_OF_EXT, language_for
 from .skip import LOCK_FILES, Skipped, SkipStats, SourceFile, file_text

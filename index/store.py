@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from stacklens.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+
 from .config import FingerprintParams
-from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
 from .packed import KEY_BITS, key_of
 from .protocol import BandHits, FingerprintHits

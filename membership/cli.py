@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from index.config import BuildLimits, FingerprintParams
-from index.errors import InputError, StacklensError
 from index.names import printable
+from stacklens.errors import InputError, StacklensError
 
 from .checker import Checker
 from .cli_parser import parser

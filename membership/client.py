@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from index.errors import BackendError, ConfigError, InputError, StacklensError
+from stacklens.errors import BackendError, ConfigError, InputError, StacklensError
 
 from .match import Match
 from .settings import QuerySettings

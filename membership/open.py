@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from index.errors import ConfigError
 from index.protocol import IndexStore
+from stacklens.errors import ConfigError
 
 from .checker import Checker, StoreChecker
 from .settings import QuerySettings

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from index.errors import ConfigError
+from stacklens.errors import ConfigError
 
 from .allowlist import Allowlist, source_key
 from .match import Match

@@ -15,10 +15,10 @@ from functools import cached_property
 
 import numpy as np
 
-from index.errors import InputError
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
 from index.protocol import FingerprintHits, IndexStore
+from stacklens.errors import InputError
 
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings

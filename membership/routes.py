@@ -13,8 +13,8 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from index.errors import StacklensError
 from index.protocol import IndexStore
+from stacklens.errors import StacklensError
 
 from .api import (
     CheckRequest,

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Protocol
 
 from index.config import BuildLimits
-from index.errors import InputError, StacklensError
 from index.skip import SkipStats, file_text
 from index.sources import DirectorySource
+from stacklens.errors import InputError, StacklensError
 
 from .allowlist import source_key
 from .match import Match

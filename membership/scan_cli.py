@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from index.config import BuildLimits
-from index.errors import InputError
 from index.names import printable
+from stacklens.errors import InputError
 
 from .allowlist import Allowlist
 from .policy import MatchPolicy, PolicySettings, load_policy

@@ -23,9 +23,10 @@ import numpy as np
 from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
 
+from stacklens.errors import ConfigError, IndexCorruptError, IndexNotFoundError
+
 from ..builder import BuildSummary, PreparedDocument, prepare_document, progress_bar, sharded_files
 from ..config import BuildLimits, FingerprintParams
-from ..errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from ..sources import SourceFile
 from . import common
 from .common import (

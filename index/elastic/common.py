@@ -11,8 +11,9 @@ import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError
 
+from stacklens.errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
+
 from ..config import FingerprintParams
-from ..errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
 
 FORMAT = "stacklens-es"
 # 2: postings in chunks (one Elasticsearch document per CHUNK_POSTINGS postings of one file,

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 from elasticsearch import NotFoundError
 
-from ..errors import BackendError, ConfigError, InputError
+from stacklens.errors import BackendError, ConfigError, InputError
+
 from ..protocol import BandHits, FingerprintHits
 from ..store import concat_ranges, gather_postings
 from .common import (

@@ -274,7 +274,7 @@ def test_device_dtype_and_attention_choice(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.asyncio
 async def test_missing_local_model_is_a_config_error(tmp_path: Path) -> None:
-    from index.errors import ConfigError
+    from stacklens.errors import ConfigError
 
     engine = CompletionEngine(load_settings({"backend": "transformers", "model": str(tmp_path / "absent")}))
     with pytest.raises(ConfigError, match="cannot load model"):

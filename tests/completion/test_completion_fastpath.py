@@ -115,7 +115,7 @@ async def test_fast_path_without_reuse_and_with_stops_and_stream(llama_dir: Path
 
 @pytest.mark.asyncio
 async def test_fast_path_setting(llama_dir: Path) -> None:
-    from index.errors import ConfigError
+    from stacklens.errors import ConfigError
 
     auto = _backend(llama_dir)  # auto: only on CUDA
     await auto.start()

@@ -21,7 +21,7 @@ from raw_http import address, error_message, request_bytes, send
 from completion.backends import GenerationRequest, make_backend
 from completion.serve import ServerConfig, create_app
 from completion.settings import load_settings
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from completion.settings import (
     TransformersSettings,
     load_settings,
 )
-from index.errors import ConfigError
+from stacklens.errors import ConfigError
 
 
 def test_dispatch_on_backend_from_dict_and_constructor() -> None:

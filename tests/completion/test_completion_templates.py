@@ -17,7 +17,7 @@ from completion.templates import (
     resolve_template,
 )
 from fixtures.tiny_model import FAMILIES, make_tiny_tokenizer
-from index.errors import ConfigError
+from stacklens.errors import ConfigError
 
 PRE, SUF = "def f(x):\n    return ", "\n\nprint(f(2))\n"
 

@@ -19,7 +19,7 @@ from completion import CompletionEngine, CompletionRequest, OpenDocument
 from completion.backends import GenerationRequest, make_backend
 from completion.settings import load_settings
 from completion.templates import SourceFile
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 pytestmark = pytest.mark.integration
 

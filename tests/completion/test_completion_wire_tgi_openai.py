@@ -14,7 +14,7 @@ from wire_standins import PIECES, TEXT, Script, openai_app, tgi_app
 
 from completion.backends import GenerationRequest, make_backend
 from completion.settings import load_settings
-from index.errors import BackendError
+from stacklens.errors import BackendError
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams
 from index.elastic import ElasticIndex, build_elastic, doc_ref
 from index.elastic.common import connect
-from index.errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
 from index.sources import SkipStats, SourceFile, open_source
 from membership import Matcher
 from membership.service import create_app, running
+from stacklens.errors import BackendError, ConfigError, IndexCorruptError, IndexNotFoundError
 
 pytestmark = pytest.mark.integration
 

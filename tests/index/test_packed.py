@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.errors import IndexCorruptError
 from index.packed import KEY_BITS, PackedTable, bits_for, directory_of, key_of, pack, packed_size, plan
+from stacklens.errors import IndexCorruptError
 
 _FIELDS = ("doc", "pos", "conc")
 

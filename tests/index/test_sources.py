@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from index.config import BuildLimits
-from index.errors import InputError
 from index.sources import DirectorySource, JsonlSource, ParquetSource, SkipStats, open_source
+from stacklens.errors import InputError
 
 CODE = "def add(a, b):\n    return a + b\n"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import ConfigError
 from membership import Match
 from membership.allowlist import Allowlist
 from membership.policy import MatchPolicy, PolicySettings, load_policy
+from stacklens.errors import ConfigError
 
 
 def match(license: str | None = "MIT", occurrences: int = 1, repo: str | None = "acme/x") -> Match:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.errors import InputError
 from index.normalize import tokenize
 from index.store import EmbeddedIndex
 from membership import Match, Matcher, QuerySettings, decode_query
+from stacklens.errors import InputError
 from tests.conftest import CORPUS_FILES, STDLIB
 
 

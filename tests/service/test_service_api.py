@@ -15,10 +15,10 @@ import httpx
 import numpy as np
 import pytest
 
-from index.errors import BackendError, ConfigError
 from index.store import EmbeddedIndex
 from membership import Matcher
 from membership.client import RemoteChecker
+from stacklens.errors import BackendError, ConfigError
 from tests.service.conftest import PASTED_HEADER
 
 pytestmark = pytest.mark.integration
