@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import completion.engine as engine_module  # noqa: E402
 from completion import CompletionEngine, CompletionRequest, OpenDocument  # noqa: E402
 from completion.backends import BackendInfo, Generation, GenerationRequest  # noqa: E402
-from completion.context import BudgetConfig, ContextBuilder  # noqa: E402
+from completion.context import ContextBuilder  # noqa: E402
 from completion.postprocess import PostContext, finalize  # noqa: E402
-from completion.settings import load_settings  # noqa: E402
+from completion.settings import BudgetSettings, load_settings  # noqa: E402
 from completion.templates import TEMPLATES  # noqa: E402
 from completion.tokens import TokenizerCounter  # noqa: E402
 from fixtures.tiny_model import make_tiny_tokenizer  # noqa: E402
@@ -100,7 +100,7 @@ def bench_overhead(n_requests: int, tokenizer: object) -> None:
     after opening them costs) and typing (one request per keystroke, 40 keystrokes in each of
     several files, the first request of each file left out)."""
     rng = random.Random(0)
-    cfg = BudgetConfig(context_window=2048 + 64, max_new_tokens=64, crossfile_max_tokens=512)
+    cfg = BudgetSettings(context_window=2048 + 64, max_new_tokens=64, crossfile_max_tokens=512)
     typed = "        result = compute(value, other)\n        return result\n"[:40]
     cold: dict[str, list[float]] = defaultdict(list)
     counter = TokenizerCounter(tokenizer)

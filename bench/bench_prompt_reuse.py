@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_completion import pct, repo_tokenizer  # noqa: E402
-from completion.context import CUT_GRID_LINES, BudgetConfig, ContextBuilder  # noqa: E402
+from completion.context import CUT_GRID_LINES, ContextBuilder  # noqa: E402
+from completion.settings import BudgetSettings  # noqa: E402
 from completion.templates import TEMPLATES  # noqa: E402
 from completion.tokens import TokenizerCounter  # noqa: E402
 from completion.types import CompletionRequest  # noqa: E402
@@ -40,8 +41,8 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 def replay(text: str, at: int, typed: str, order: str, grid: int, counter: TokenizerCounter) -> list[int]:
     """Tokens to prefill again at each keystroke (after the first)."""
     template = TEMPLATES["starcoder"].ordered("spm" if order == "spm" else "auto")
-    cfg = BudgetConfig(context_window=2048 + 64, max_new_tokens=64, cut_grid_lines=grid)
-    builder = ContextBuilder(template, counter, cfg)
+    cfg = BudgetSettings(context_window=2048 + 64, max_new_tokens=64)
+    builder = ContextBuilder(template, counter, cfg, cut_grid_lines=grid)
     encode = counter._tok.encode
     previous: list[int] = []
     recomputed = []

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlparse
 
 from completion.crossfile import SnippetIndex, as_comment_block, comment_mark
 from completion.mode import CursorLine, Mode, cursor_line, decide_mode
+from completion.settings import BudgetSettings
 from completion.templates import FimTemplate, SourceFile
 from completion.tokens import TokenCounter
 from completion.types import CompletionRequest
@@ -18,18 +19,6 @@ _TEMPLATE_OVERHEAD_TOKENS = 16  # sentinels, path lines, slack for BPE merges at
 # file), and a cut suffix ends on one counted from the bottom. Without it the cut moves with
 # every line typed, and the KV cache keeps nothing of the prompt after a moved start.
 CUT_GRID_LINES = 8
-
-
-@dataclass(frozen=True)
-class BudgetConfig:
-    context_window: int = 2048
-    max_new_tokens: int = 64
-    prefix_ratio: float = 0.75
-    crossfile_max_tokens: int = 512
-    crossfile_max_snippets: int = 4
-    repo_name: str = ""
-    multiline: str = "auto"
-    cut_grid_lines: int = CUT_GRID_LINES  # 1: cut at the first whole line (no grid)
 
 
 @dataclass(frozen=True)
@@ -70,18 +59,22 @@ def relative_paths(uris: Sequence[str]) -> dict[str, str]:
 
 
 class ContextBuilder:
+    """Prompts under ``budget`` (an engine passes its `CompletionSettings`, which are one).
+    ``cut_grid_lines``: 1 cuts at the first whole line (no grid), for comparisons."""
+
     def __init__(
         self,
         template: FimTemplate,
         counter: TokenCounter,
-        config: BudgetConfig,
-        window_lines: int = 30,
+        budget: BudgetSettings,
+        cut_grid_lines: int = CUT_GRID_LINES,
     ) -> None:
         self.template = template
         self.counter = counter
-        self.config = config
-        self.snippets = SnippetIndex(window_lines)
-        self.window_lines = window_lines
+        self.config = budget
+        self.cut_grid_lines = cut_grid_lines
+        self.window_lines = budget.crossfile_window_lines
+        self.snippets = SnippetIndex(self.window_lines)
         self._cuts: dict[tuple[str, int], tuple[str, int]] = {}
 
     def mode_for(self, request: CompletionRequest) -> tuple[Mode, CursorLine]:
@@ -122,9 +115,9 @@ class ContextBuilder:
         if pre_used < budget - suf_used and len(suffix) < len(full_suffix):
             suffix, suf_used = counter.head_n(full_suffix, budget - pre_used)
         if len(prefix) < len(full_prefix) and "\n" in prefix:
-            prefix = snap_prefix(full_prefix, prefix, cfg.cut_grid_lines)
+            prefix = snap_prefix(full_prefix, prefix, self.cut_grid_lines)
         if len(suffix) < len(full_suffix) and "\n" in suffix:
-            suffix = snap_suffix(full_suffix, suffix, cfg.cut_grid_lines)
+            suffix = snap_suffix(full_suffix, suffix, self.cut_grid_lines)
 
         commented = "".join(blocks) + prefix
         if self.template.has_repo_format:

@@ -9,7 +9,7 @@ import time
 
 from completion.backends import Backend, BackendInfo, GenerationRequest, make_backend
 from completion.cache import PromptCache, TypedAheadCache
-from completion.context import BudgetConfig, ContextBuilder, PromptContext, normalised
+from completion.context import ContextBuilder, PromptContext, normalised
 from completion.postprocess import (
     PostContext,
     cut_at_stops,
@@ -62,17 +62,8 @@ class CompletionEngine:
             info = await backend.start()
             self.template = self._resolve_template(info)
             counter = self._counter(info)
-            config = BudgetConfig(
-                context_window=s.context_window,
-                max_new_tokens=s.max_new_tokens,
-                prefix_ratio=s.prefix_ratio,
-                crossfile_max_tokens=s.crossfile_max_tokens,
-                crossfile_max_snippets=s.crossfile_max_snippets,
-                repo_name=s.repo_name,
-                multiline=s.multiline,
-            )
             self.backend, self.info = backend, info
-            self.builder = ContextBuilder(self.template, counter, config, s.crossfile_window_lines)
+            self.builder = ContextBuilder(self.template, counter, s)
             log.info("completion engine ready: backend=%s template=%s", s.backend, self.template.name)
 
     def start_sync(self) -> None:

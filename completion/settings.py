@@ -42,7 +42,25 @@ def _token_from_env() -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-class CompletionSettings(BaseModel):
+class BudgetSettings(BaseModel):
+    """What the prompt builder (`completion.context.ContextBuilder`) reads: the token budget, its
+    split and the cross-file snippets. Every backend's settings are these and more."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    context_window: int = Field(default=2048, ge=64, le=1_000_000)
+    # 128: ends ~78% of stdlib function bodies (64 ended ~60%, cutting bodies off mid-expression);
+    # a suggestion usually stops earlier, at the end of its block or max_lines.
+    max_new_tokens: int = Field(default=128, ge=1, le=4096)
+    prefix_ratio: float = Field(default=0.75, gt=0.0, lt=1.0)  # share of the in-file budget for the prefix
+    crossfile_max_tokens: int = Field(default=512, ge=0)
+    crossfile_max_snippets: int = Field(default=4, ge=0, le=32)
+    crossfile_window_lines: int = Field(default=30, ge=4, le=400)
+    repo_name: str = ""
+    multiline: Literal["auto", "always", "never"] = "auto"
+
+
+class CompletionSettings(BudgetSettings):
     """Settings common to every backend. Instantiating it dispatches on ``backend``."""
 
     # Unknown keys are ignored (editors send whole option blocks); load_settings warns of them.
@@ -58,20 +76,10 @@ class CompletionSettings(BaseModel):
     # only for families trained that way. "auto": the family's usual order (PSM for most).
     fim_order: OrderSetting = "auto"
     tokenizer: str | None = None  # local dir/hub id for token-accurate budgets of remote models
-    context_window: int = Field(default=2048, ge=64, le=1_000_000)
-    # 128: ends ~78% of stdlib function bodies (64 ended ~60%, cutting bodies off mid-expression);
-    # a suggestion usually stops earlier, at the end of its block or max_lines.
-    max_new_tokens: int = Field(default=128, ge=1, le=4096)
     single_line_max_tokens: int = Field(default=32, ge=1, le=4096)
     temperature: float = Field(default=0.2, ge=0.0, le=2.0)
     top_p: float = Field(default=0.95, gt=0.0, le=1.0)
     stop: list[str] = Field(default_factory=list)
-    prefix_ratio: float = Field(default=0.75, gt=0.0, lt=1.0)  # share of the in-file budget for the prefix
-    crossfile_max_tokens: int = Field(default=512, ge=0)
-    crossfile_max_snippets: int = Field(default=4, ge=0, le=32)
-    crossfile_window_lines: int = Field(default=30, ge=4, le=400)
-    repo_name: str = ""
-    multiline: Literal["auto", "always", "never"] = "auto"
     max_lines: int = Field(default=30, ge=1)
     timeout_s: float = Field(default=10.0, gt=0)
     connect_timeout_s: float = Field(default=3.0, gt=0)

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from completion.context import BudgetConfig, ContextBuilder, relative_paths
+from completion.context import ContextBuilder, relative_paths
 from completion.crossfile import SnippetIndex
+from completion.settings import BudgetSettings
 from completion.templates import TEMPLATES
 from completion.tokens import EstimatingCounter, TokenizerCounter
 from completion.types import CompletionRequest, OpenDocument
@@ -29,7 +30,7 @@ def _doc(n: int, word: str = "value") -> str:
 def test_prompt_fits_the_budget_with_the_split(counter: TokenizerCounter) -> None:
     text = _doc(200)
     offset = len(text) // 2
-    cfg = BudgetConfig(context_window=512, max_new_tokens=64, prefix_ratio=0.75)
+    cfg = BudgetSettings(context_window=512, max_new_tokens=64, prefix_ratio=0.75)
     ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(
         CompletionRequest("file:///p/a.py", text, offset, "python")
     )
@@ -45,7 +46,7 @@ def test_prompt_fits_the_budget_with_the_split(counter: TokenizerCounter) -> Non
 
 def test_short_suffix_lends_its_budget_to_the_prefix(counter: TokenizerCounter) -> None:
     text = _doc(200)
-    cfg = BudgetConfig(context_window=512, max_new_tokens=64, prefix_ratio=0.5)
+    cfg = BudgetSettings(context_window=512, max_new_tokens=64, prefix_ratio=0.5)
     ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(
         CompletionRequest("file:///p/a.py", text, len(text) - 5)
     )
@@ -54,9 +55,9 @@ def test_short_suffix_lends_its_budget_to_the_prefix(counter: TokenizerCounter) 
 
 def test_estimating_counter_without_tokenizer() -> None:
     text = _doc(300)
-    ctx = ContextBuilder(TEMPLATES["starcoder"], EstimatingCounter(), BudgetConfig(1024, 64)).build(
-        CompletionRequest("file:///a.py", text, len(text))
-    )
+    ctx = ContextBuilder(
+        TEMPLATES["starcoder"], EstimatingCounter(), BudgetSettings(context_window=1024, max_new_tokens=64)
+    ).build(CompletionRequest("file:///a.py", text, len(text)))
     budget_chars = (1024 - 64) * 3  # the window less the new tokens, at 3 characters a token
     # Fills the budget (a prompt cut to nothing would pass an upper bound alone) with the text
     # right before the cursor.
@@ -82,7 +83,7 @@ def test_crossfile_in_repo_format_for_qwen(counter: TokenizerCounter) -> None:
         "python",
         (noise, other),
     )
-    cfg = BudgetConfig(context_window=1024, max_new_tokens=64, repo_name="proj")
+    cfg = BudgetSettings(context_window=1024, max_new_tokens=64, repo_name="proj")
     ctx = ContextBuilder(TEMPLATES["qwen"], counter, cfg).build(req)
     assert ctx.prompt.startswith("<|repo_name|>proj\n<|file_sep|>pkg/vec.py\nclass Vector:")
     assert "<|file_sep|>main.py\n<|fim_prefix|>from pkg.vec" in ctx.prompt
@@ -92,7 +93,9 @@ def test_crossfile_in_repo_format_for_qwen(counter: TokenizerCounter) -> None:
 def test_crossfile_as_comment_blocks_otherwise(counter: TokenizerCounter) -> None:
     other = OpenDocument("file:///proj/vec.ts", "class Vector {\n  norm() { return 1; }\n}\n")
     req = CompletionRequest("file:///proj/main.ts", "const v = new Vector();\nv.", 26, "typescript", (other,))
-    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, BudgetConfig(1024, 64)).build(req)
+    ctx = ContextBuilder(
+        TEMPLATES["starcoder"], counter, BudgetSettings(context_window=1024, max_new_tokens=64)
+    ).build(req)
     assert ctx.prompt.startswith("<fim_prefix>// Path: vec.ts\n// class Vector {\n//   norm()")
     assert ctx.commented_prefix.endswith("const v = new Vector();\nv.")
 
@@ -100,7 +103,9 @@ def test_crossfile_as_comment_blocks_otherwise(counter: TokenizerCounter) -> Non
 def test_crlf_normalised(counter: TokenizerCounter) -> None:
     text = "a = 1\r\nb = 2\r\nc = "
     req = CompletionRequest("file:///x.py", text, len(text))
-    ctx = ContextBuilder(TEMPLATES["qwen"], counter, BudgetConfig(512, 32)).build(req)
+    ctx = ContextBuilder(
+        TEMPLATES["qwen"], counter, BudgetSettings(context_window=512, max_new_tokens=32)
+    ).build(req)
     assert ctx.crlf and "\r" not in ctx.prompt and ctx.prefix == "a = 1\nb = 2\nc = "
 
 
@@ -129,7 +134,7 @@ def test_tokenizer_counter_head_tail(counter: TokenizerCounter, tmp_path: Path) 
 def test_context_invariants(counter: TokenizerCounter, text: str, where: float, ratio: float) -> None:
     """Any text, any cursor: the kept prefix/suffix touch the cursor and the budget holds."""
     offset = int(len(text) * where)
-    cfg = BudgetConfig(context_window=256, max_new_tokens=32, prefix_ratio=ratio)
+    cfg = BudgetSettings(context_window=256, max_new_tokens=32, prefix_ratio=ratio)
     ctx = ContextBuilder(TEMPLATES["starcoder"], counter, cfg).build(
         CompletionRequest("file:///a.py", text, offset)
     )
@@ -160,12 +165,12 @@ def test_suffix_first_prompt_only_grows_while_typing(counter: TokenizerCounter) 
     at = text.index("def func_150")
     typed = "".join(f"def typed_{i}(x):\n    return x * {i}\n" for i in range(8))  # 16 lines
     spm = TEMPLATES["starcoder"].ordered("spm")
-    cfg = BudgetConfig(context_window=1024, max_new_tokens=64)
+    cfg = BudgetSettings(context_window=1024, max_new_tokens=64)
     prompts = _typing_session(ContextBuilder(spm, counter, cfg), text, at, typed)
     assert all(p.startswith("<fim_prefix><fim_suffix>") for p in prompts)
     moved_grid = _not_appends(prompts)
-    no_grid = BudgetConfig(context_window=1024, max_new_tokens=64, cut_grid_lines=1)
-    moved_lines = _not_appends(_typing_session(ContextBuilder(spm, counter, no_grid), text, at, typed))
+    no_grid = ContextBuilder(spm, counter, cfg, cut_grid_lines=1)
+    moved_lines = _not_appends(_typing_session(no_grid, text, at, typed))
     assert moved_grid <= 16 // 8 + 1 and moved_lines >= 16
     # PSM: every keystroke changes the text before the suffix.
     psm = _typing_session(ContextBuilder(TEMPLATES["starcoder"], counter, cfg), text, at, typed[:40])
@@ -177,8 +182,8 @@ def test_cut_grid_counts_prefix_lines_from_the_top_and_suffix_lines_from_the_bot
 ) -> None:
     text = _doc(300)
     offset = text.index("def func_150")
-    cfg = BudgetConfig(context_window=2048, max_new_tokens=64, cut_grid_lines=8)
-    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, cfg).build(
+    cfg = BudgetSettings(context_window=2048, max_new_tokens=64)
+    ctx = ContextBuilder(TEMPLATES["starcoder"], counter, cfg, cut_grid_lines=8).build(
         CompletionRequest("file:///a.py", text, offset)
     )
     start = offset - len(ctx.prefix)
