@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
@@ -23,7 +21,7 @@ from fastapi.responses import JSONResponse
 from index.protocol import IndexStore
 from stacklens.auth import bearer_token_matches
 from stacklens.errors import ConfigError, PayloadTooLargeError, StacklensError
-from stacklens.http import BodyLimit
+from stacklens.http import BodyLimit, validation_problems
 
 from .evidence_routes import evidence_api
 from .limits import ServiceLimits
@@ -53,23 +51,6 @@ def _token_dependency(token: str | None) -> Callable[[Request], Awaitable[None]]
             )
 
     return require_token
-
-
-def printable(value: Any) -> Any:
-    """``value`` with what JSON cannot carry made visible: NaN and infinities as text, lone
-    surrogates and undecodable bytes as escapes. A 422 echoes the offending input, which may be
-    any of them."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, bytes):  # a body that is not JSON is validated (and echoed) as bytes
-        return value.decode("utf-8", "backslashreplace")
-    if isinstance(value, dict):
-        return {printable(k): printable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [printable(v) for v in value]
-    return value
 
 
 def create_app(
@@ -115,7 +96,9 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": jsonable_encoder(printable(exc.errors()))}, status_code=422)
+        # 422 and the problems themselves: FastAPI's convention (why: stacklens/http.py).
+        problems = jsonable_encoder(validation_problems(exc.errors()))
+        return JSONResponse({"detail": problems}, status_code=422)
 
     @app.exception_handler(StacklensError)
     async def stacklens_error(request: Request, exc: StacklensError) -> JSONResponse:

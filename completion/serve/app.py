@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from stacklens.auth import bearer_token_matches
 from stacklens.errors import PayloadTooLargeError, StacklensError
-from stacklens.http import BodyLimit
+from stacklens.http import ASGIApp, BodyLimit, Receive, Scope, Send, validation_message
 
 from .asgi import ClientGone, error_response
 from .model import ModelService, ServerConfig
@@ -24,8 +24,11 @@ from .routes import add_generation_routes
 log = logging.getLogger(__name__)
 
 
-def _too_large(exc: PayloadTooLargeError) -> JSONResponse:
-    return error_response(exc.http_status, str(exc))
+def _too_large(exc: PayloadTooLargeError) -> ASGIApp:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await error_response(scope["path"], exc.http_status, str(exc))(scope, receive, send)
+
+    return refuse
 
 
 def create_app(config: ServerConfig) -> FastAPI:
@@ -52,6 +55,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     @app.exception_handler(_AuthError)
     async def _auth(request: Request, exc: _AuthError) -> JSONResponse:
         resp = error_response(
+            request.url.path,
             401,
             "missing or wrong bearer token: send `Authorization: Bearer <token>`",
             "authentication_error",
@@ -63,35 +67,31 @@ def create_app(config: ServerConfig) -> FastAPI:
     async def _stacklens(request: Request, exc: StacklensError) -> JSONResponse:
         if exc.http_status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(exc.http_status, str(exc))
+        return error_response(request.url.path, exc.http_status, str(exc))
 
     @app.exception_handler(ClientGone)
     async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
         service.stats["abandoned"] += 1
         log.info("%s %s: the client left; its generation was stopped", request.method, request.url.path)
-        return error_response(499, "the client closed the connection")  # nobody reads this
+        return error_response(request.url.path, 499, "the client closed the connection")  # nobody reads this
 
     @app.exception_handler(Exception)
     async def _internal(request: Request, exc: Exception) -> JSONResponse:
         # Our fault, never the client's: the traceback goes to the log (Starlette re-raises).
         message = f"internal error ({type(exc).__name__}): see the server log"
-        return error_response(500, message, "server_error")
+        return error_response(request.url.path, 500, message, "server_error")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         # FastAPI's own refusals (a body that is not JSON, an unknown route) in our error shape.
-        resp = error_response(exc.status_code, str(exc.detail))
+        resp = error_response(request.url.path, exc.status_code, str(exc.detail))
         resp.headers.update(exc.headers or {})
         return resp
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for err in exc.errors():
-            # Union members show up in `loc` as "function-after[...]" or "list[str]": not a field.
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body" and "[" not in str(p))
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return error_response(400, "invalid request: " + "; ".join(parts))
+        # 400 as OpenAI, 422 on the TGI routes (why: stacklens/http.py).
+        return error_response(request.url.path, 400, validation_message(exc.errors()))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

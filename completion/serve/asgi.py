@@ -16,7 +16,26 @@ from stacklens.http import Receive
 T = TypeVar("T")
 
 
-def error_response(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+# The routes that imitate TGI answer in its error shape, the others in OpenAI's
+# (tests/completion/wire_standins.py shows both; why the statuses differ: stacklens/http.py).
+TGI_PATHS = frozenset({"/generate", "/generate_stream"})
+_TGI_TYPES = {
+    "invalid_request_error": "validation",
+    "authentication_error": "authentication",
+    "server_error": "generation",
+}
+
+
+def tgi_error(message: str, kind: str) -> dict[str, str]:
+    """TGI's error object (also its failed-stream event): ``error`` is a string."""
+    return {"error": message, "error_type": _TGI_TYPES.get(kind, kind)}
+
+
+def error_response(path: str, status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    """The error for a request to ``path``, in the wire format that route imitates."""
+    if path in TGI_PATHS:
+        # TGI refuses every invalid input with 422 where OpenAI answers 400.
+        return JSONResponse(tgi_error(message, kind), status_code=422 if status == 400 else status)
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
 

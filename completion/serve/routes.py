@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from stacklens.errors import InputError, StacklensError
 
-from .asgi import sse, unless_gone
+from .asgi import sse, tgi_error, unless_gone
 from .model import ModelService
 from .schemas import CompletionBody, GenerateBody
 
@@ -140,7 +140,7 @@ def add_generation_routes(app: FastAPI, service: ModelService, authorize: Callab
                     )
             except Exception as exc:
                 message, kind = _failure(exc)
-                yield sse({"error": message, "error_type": kind})  # as TGI reports a failed stream
+                yield sse(tgi_error(message, kind))  # as TGI reports a failed stream
                 return
             final = (body.inputs + full) if body.parameters.return_full_text else full
             yield sse(

@@ -65,6 +65,12 @@ def _dechunk(data: bytes) -> bytes:
     return out
 
 
-def error_message(body: bytes) -> str:
+def error_message(body: bytes | str) -> str:
+    """The message of an error body in the wire format of the route that answered: OpenAI's
+    ``{"error": {"message", "type"}}`` or, on /generate*, TGI's ``{"error": str, "error_type"}``."""
     data: Any = json.loads(body)
+    if isinstance(data["error"], str):
+        assert data["error_type"], data
+        return data["error"]
+    assert data["error"]["type"], data
     return str(data["error"]["message"])

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from completion_helpers import CORPUS_CODE, serve_app
+from raw_http import error_message
 
 from completion import CompletionEngine, CompletionRequest
 from completion.backends import GenerationRequest, make_backend
@@ -92,14 +93,35 @@ def test_tgi_generate_and_stream(stacklens_url: str) -> None:
         ("/v1/completions", {"max_tokens": 3}, 400, "prompt"),
         ("/v1/completions", {"prompt": ["a", "b"]}, 400, "one string"),
         ("/v1/completions", {"prompt": "x", "n": 2, "stream": True, "temperature": 1}, 400, "n=1"),
-        ("/generate", {"inputs": "x", "parameters": {"top_p": 1.5}}, 400, "top_p"),
+        ("/generate", {"inputs": "x", "parameters": {"top_p": 1.5}}, 422, "top_p"),
         ("/v1/completions", {"prompt": "x" * 300_000}, 413, "bytes"),
     ],
 )
 def test_clear_4xx_errors(stacklens_url: str, path: str, body: Any, status: int, needle: str) -> None:
     resp = _post(stacklens_url, path, body)
     assert resp.status_code == status
-    assert needle in resp.json()["error"]["message"]
+    assert needle in error_message(resp.text)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/completions", {"prompt": 3}), ("/generate", {"inputs": 3}), ("/generate_stream", {})],
+)
+def test_an_invalid_body_is_refused_as_the_imitated_server_does(
+    stacklens_url: str, path: str, body: Any
+) -> None:
+    """OpenAI: 400 and ``{"error": {"message", "type"}}``; TGI: 422 and ``{"error": str,
+    "error_type": "validation"}`` (llm-ls reads TGI's ``error`` as a string)."""
+    resp = _post(stacklens_url, path, body)
+    field = "prompt" if path == "/v1/completions" else "inputs"
+    if path.startswith("/generate"):
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error_type"] == "validation"
+        assert resp.json()["error"].startswith(f"invalid request: {field}: ")
+    else:
+        assert resp.status_code == 400, resp.text
+        assert resp.json()["error"]["type"] == "invalid_request_error"
+        assert resp.json()["error"]["message"].startswith(f"invalid request: {field}: ")
 
 
 def test_bad_json_is_400(stacklens_url: str) -> None:
@@ -144,7 +166,8 @@ def test_bearer_token(token_server: str) -> None:
     body = {"prompt": "x", "max_tokens": 2}
     assert _post(token_server, "/v1/completions", body).status_code == 401
     bad = {"Authorization": "Bearer wrong"}
-    assert _post(token_server, "/generate", {"inputs": "x"}, headers=bad).status_code == 401
+    refused = _post(token_server, "/generate", {"inputs": "x"}, headers=bad)
+    assert refused.status_code == 401 and refused.json()["error_type"] == "authentication"
     good = {"Authorization": "Bearer s3cret"}
     assert _post(token_server, "/v1/completions", body, headers=good).status_code == 200
     assert httpx.get(f"{token_server}/healthz").status_code == 200  # probes need no token
