@@ -9,7 +9,7 @@ PY=.venv/bin/python
 [ -x "$PY" ] || { echo "no .venv: run 'make install' first" >&2; exit 2; }
 
 NAMES="transformers tokenizers huggingface-hub safetensors pydantic pydantic-core annotated-types
-typing-inspection pydantic-settings python-dotenv pytest-asyncio datasketch rapidfuzz pygls
+typing-inspection pytest-asyncio datasketch rapidfuzz pygls
 lsprotocol cattrs pathspec"
 pins=()
 for name in $NAMES; do
