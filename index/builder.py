@@ -20,10 +20,11 @@ from stacklens.errors import InputError
 from .compact import compact_index, segment_documents, writing
 from .config import BuildLimits, FingerprintParams
 from .content import ContentWriter
-from .fingerprint import fingerprint, minhash_bands
-from .normalize import tokenize
+from .fingerprint import Fingerprints, fingerprint, minhash_bands
+from .linetable import encode_lines
+from .normalize import Tokens, tokenize
 from .packed import key_of
-from .segment import MAX_BAND_SPAN, MAX_LINE, MAX_POS, MAX_SPAN
+from .segment import MAX_BAND_SPAN, MAX_LINE, MAX_POS
 from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter
@@ -102,8 +103,22 @@ class BuildSummary:
 @dataclass
 class PreparedDocument:
     doc: dict[str, Any]
-    fp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    fp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # key64, pos, flag, concrete hash
     mh: tuple[np.ndarray, np.ndarray, np.ndarray]
+    lines: bytes  # the document's line table record
+    tokens: int
+
+
+def fingerprint_lines(tokens: Tokens, fp: Fingerprints, kgram: int) -> tuple[np.ndarray, bytes]:
+    """The flag of each fingerprint (its k-gram does not end on the line of token
+    ``pos + kgram - 1``: a bridge) and the document's line table record, from which the query
+    resolves the same start and end lines that format 3 stored in every posting."""
+    span = (fp.meta >> np.uint32(16)).astype(np.int64)
+    last = np.minimum(fp.pos.astype(np.int64) + kgram - 1, len(tokens) - 1)
+    flag = fp.line.astype(np.int64) + span != tokens.end_line[last] if len(fp.pos) else np.zeros(0, bool)
+    if len(np.unique(fp.pos[flag])) != int(flag.sum()):
+        raise AssertionError("two bridges start at one token")  # code_stream has one k-gram a token
+    return flag, encode_lines(tokens.line, tokens.end_line, fp.pos[flag], span[flag])
 
 
 def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> PreparedDocument | None:
@@ -127,12 +142,21 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
         "bytes": len(src.text.encode("utf-8", "surrogatepass")),
     }
     win = bands.window
-    return PreparedDocument(doc, (fp.keys, fp.pos, fp.line, fp.meta), (bands.keys, lines[win], ends[win]))
+    flag, line_table = fingerprint_lines(tokens, fp, params.kgram)
+    return PreparedDocument(
+        doc,
+        (fp.keys, fp.pos, flag, fp.meta & np.uint32(0xFFFF)),
+        (bands.keys, lines[win], ends[win]),
+        line_table,
+        len(tokens),
+    )
 
 
 class _Batch:
     def __init__(self) -> None:
         self.docs: list[dict[str, Any]] = []
+        self.lines: list[bytes] = []
+        self.starts = [0]  # first token number of each document, and the total
         self.fp: list[tuple[np.ndarray, ...]] = []
         self.mh: list[tuple[np.ndarray, ...]] = []
         self.bytes = 0
@@ -140,7 +164,10 @@ class _Batch:
     def add(self, p: PreparedDocument) -> None:
         doc_id = len(self.docs)
         self.docs.append(p.doc)
-        self.fp.append((np.full(len(p.fp[0]), doc_id, dtype=np.uint32), *p.fp))
+        self.lines.append(p.lines)
+        at = self.starts[-1] + p.fp[1].astype(np.int64)
+        self.starts.append(self.starts[-1] + p.tokens)
+        self.fp.append((at, *p.fp))
         self.mh.append((np.full(len(p.mh[0]), doc_id, dtype=np.uint32), *p.mh))
         self.bytes += p.doc["bytes"]
 
@@ -153,14 +180,12 @@ def _cat(parts: list[tuple[np.ndarray, ...]], i: int) -> np.ndarray:
 
 
 def _fp_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(doc, key64, pos, line, meta) columns to stored keys and the fingerprint table's fields."""
-    meta = _cat(parts, 4)
+    """(token number, key64, pos, flag, concrete) columns to stored keys and the fingerprint
+    table's fields."""
     return key_of(_cat(parts, 1), key_bits), {
-        "doc": _cat(parts, 0),
-        "pos": _cat(parts, 2),
-        "line": np.minimum(_cat(parts, 3), MAX_LINE),
-        "span": np.minimum(meta >> np.uint64(16), MAX_SPAN),
-        "conc": meta & np.uint64(0xFFFF),
+        "at": _cat(parts, 0),
+        "flag": _cat(parts, 3),
+        "conc": _cat(parts, 4),
     }
 
 
@@ -275,7 +300,13 @@ def _build(
         contents.flush()
         if not batch.docs and not deletes:
             return
-        name = writer.commit_segment(batch.tables(writer.key_bits), docs=batch.docs, delete=deletes)
+        name = writer.commit_segment(
+            batch.tables(writer.key_bits),
+            docs=batch.docs,
+            lines=batch.lines,
+            starts=np.asarray(batch.starts, dtype=np.int64),
+            delete=deletes,
+        )
         summary.segments_written += 1
         if on_segment:
             on_segment(name)

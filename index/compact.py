@@ -16,7 +16,7 @@ from stacklens.errors import DiskFullError, IndexCorruptError, InputError, Stack
 
 from .content import compact_content
 from .merge import MergeInput, merged_table
-from .segment import FIELDS, Segment
+from .segment import FIELDS, Segment, doc_starts
 from .skiplist import merge_skip_lists
 from .store import EmbeddedIndex, IndexWriter
 
@@ -91,6 +91,8 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
             if other.key_bits != writer.key_bits:
                 raise InputError(f"cannot merge {other.path}: its keys have {other.key_bits} bits")
         docs: list[dict[str, Any]] = []
+        lines: list[bytes] = []  # each kept document's line table record, a few hundred bytes
+        tokens: list[int] = []
         inputs: dict[str, list[MergeInput]] = {name: [] for name in FIELDS}
         seen: set[str] = set()
         for idx in sources:
@@ -102,12 +104,17 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
                     seen.add(doc["key"])
                     remap[i] = len(docs)
                     docs.append(doc)
-                inputs["fp"].append(MergeInput(seg.fp, remap))
-                inputs["mh"].append(MergeInput(seg.mh, remap))
+                    lines.append(seg.lines.blob(i))
+                    tokens.append(int(seg.starts[i + 1] - seg.starts[i]))
+                inputs["fp"].append(MergeInput(seg.fp, remap, seg.starts))
+                inputs["mh"].append(MergeInput(seg.mh, remap, seg.starts))
         replace = [seg.name for seg in sources[0].segments]
+        starts = doc_starts(tokens)
         writer.commit_segment(
-            {name: merged_table(name, inputs[name], len(docs)) for name in FIELDS},
+            {name: merged_table(name, inputs[name], starts) for name in FIELDS},
             docs=docs,
+            lines=lines,
+            starts=starts,
             replace=replace,
         )
     finally:

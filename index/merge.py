@@ -1,11 +1,11 @@
 """Merging sorted packed tables into one, a key range at a time, in bounded memory.
 
 Every segment's table is sorted by (key, document, position), and a merge renumbers documents
-in segment order, so the merged table is each key range's records from every input, inputs in
-order, re-sorted by (key, new document, position). The key space is cut into ranges of about
-``MERGE_RECORDS`` records, and only one range's records are ever decoded: the peak memory of a
-merge does not grow with the index, but with the postings of the most common key (they are
-never split).
+(and so token numbers) in segment order, so the merged table is each key range's records from
+every input, inputs in order, re-sorted by (key, new document, position). The key space is cut
+into ranges of about ``MERGE_RECORDS`` records, and only one range's records are ever decoded:
+the peak memory of a merge does not grow with the index, but with the postings of the most
+common key (they are never split).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .packed import Layout, PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS
+from .segment import CONC_BITS, FIELDS, ORDER
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -28,13 +28,23 @@ MERGE_RECORDS = 1_000_000
 class MergeInput:
     table: PackedTable
     remap: np.ndarray  # int64 new document number of each old one, -1 for dropped documents
+    starts: np.ndarray  # int64 first token number of each old document (Segment.starts)
+
+    def docs(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """Old document (int64) of decoded records."""
+        if "at" in values:
+            at = values["at"].astype(np.int64)
+            doc: np.ndarray = np.searchsorted(self.starts, at, side="right") - 1
+            return doc
+        return values["doc"].astype(np.int64)
 
 
 def _live_count(inp: MergeInput, step: int) -> int:
     n = 0
+    name = inp.table.layout.fields[0][0]  # "at" or "doc"
     for start in range(0, len(inp.table), step):
-        doc = inp.table.field("doc", np.arange(start, min(len(inp.table), start + step)))
-        n += int((inp.remap[doc.astype(np.int64)] >= 0).sum())
+        values = {name: inp.table.field(name, np.arange(start, min(len(inp.table), start + step)))}
+        n += int((inp.remap[inp.docs(values)] >= 0).sum())
     return n
 
 
@@ -60,10 +70,11 @@ def _cuts(inputs: list[MergeInput], step: int) -> list[np.ndarray]:
 
 
 def merged_table(
-    table: str, inputs: list[MergeInput], n_docs: int, budget: int | None = None
+    table: str, inputs: list[MergeInput], starts: np.ndarray, budget: int | None = None
 ) -> Callable[[Path, str, int], Layout]:
     """A table source for `write_segment` that merges ``inputs`` (documents renumbered to
-    ``0..n_docs-1``) while it writes."""
+    ``0..n_docs-1``, whose first tokens are ``starts``, the total at the end) while it writes."""
+    n_docs = len(starts) - 1
 
     def write(directory: Path, name: str, key_bits: int) -> Layout:
         step = budget or MERGE_RECORDS
@@ -72,6 +83,8 @@ def merged_table(
         for field in FIELDS[table]:
             if field == "doc":
                 widths.append((field, bits_for(max(n_docs - 1, 0))))
+            elif field == "at":
+                widths.append((field, bits_for(max(int(starts[-1]) - 1, 0))))
             elif field == "conc":
                 widths.append((field, CONC_BITS))
             else:  # the inputs' widths bound the values
@@ -90,9 +103,14 @@ def merged_table(
                 if not len(idx):
                     continue
                 values = inp.table.columns(idx)
-                new_doc = inp.remap[values["doc"].astype(np.int64)]
+                old_doc = inp.docs(values)
+                new_doc = inp.remap[old_doc]
                 keep = new_doc >= 0
-                values["doc"] = new_doc.astype(np.uint64)
+                if "at" in values:  # the same position in the document's new place
+                    at = values["at"].astype(np.int64) - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]
+                    values["at"] = at.astype(np.uint64)
+                else:
+                    values["doc"] = new_doc.astype(np.uint64)
                 keys.append(inp.table.keys(idx)[keep])
                 for f in cols:
                     cols[f].append(values[f][keep])
@@ -100,7 +118,7 @@ def merged_table(
                 continue
             k = np.concatenate(keys)
             c = {f: np.concatenate(v) for f, v in cols.items()}
-            order = np.lexsort((c[FIELDS[table][1]], c["doc"], k))
+            order = np.lexsort((*(c[f] for f in reversed(ORDER[table])), k))
             writer.add(k[order], {f: v[order] for f, v in c.items()})
         np.save(directory / f"{name}_dir.npy", writer.close())
         return layout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -17,6 +17,9 @@ class FingerprintHits:
     qi: np.ndarray
     doc: np.ndarray  # int64 global document reference
     pos: np.ndarray
+    # Source line of the k-gram's first token, and meta: its 16-bit concrete hash with the line
+    # span above it. A line of -1: the store resolves lines itself (its ``hit_lines``), and
+    # the bits of meta above the hash are the store's own.
     line: np.ndarray
     meta: np.ndarray
     df: np.ndarray  # int64 postings of the hit's key in the whole store (how common its shape is)
@@ -46,3 +49,19 @@ class IndexStore(Protocol):
     def describe(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+class ResolvesLines(Protocol):
+    """A store whose fingerprint hits carry no lines (``line`` -1) resolves them itself."""
+
+    def hit_lines(self, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]: ...
+
+
+def hit_lines(store: IndexStore, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]:
+    """The source line where hit ``first``'s k-gram starts and the one where hit ``last``'s
+    ends: from the hits where the store filled in lines, else from the store's ``hit_lines``
+    (the embedded index keeps lines out of its postings and resolves them only for the hits
+    of reported matches)."""
+    if int(hits.line[first]) < 0:
+        return cast(ResolvesLines, store).hit_lines(hits, first, last)
+    return int(hits.line[first]), int(hits.line[last] + (hits.meta[last] >> 16))

@@ -1,5 +1,5 @@
 """One immutable segment of the embedded index: packed fingerprint and band tables plus a
-document table.
+document table and a line table (`index/linetable.py`).
 
 Each table is a bucket directory and bit-packed records (``index/packed.py``), ``.npy`` files
 opened with ``mmap_mode="r"``, so opening costs a few syscalls and the OS pages in only what
@@ -21,16 +21,33 @@ import numpy as np
 from stacklens.errors import IndexCorruptError
 
 from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
+from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
 MAX_POS = (1 << 20) - 1
 MAX_LINE = (1 << 20) - 1
-MAX_SPAN = 0xFF  # line span of a fingerprinted k-gram (more: a multi-line string literal)
 MAX_BAND_SPAN = 0xFFF  # line span of a MinHash window
 CONC_BITS = 16  # hash of the concrete k-gram: tells verbatim from renamed
 # Fields of each table in record order; each as wide as the segment's largest value needs.
-FIELDS = {"fp": ("doc", "pos", "line", "span", "conc"), "mh": ("doc", "first", "span")}
-_FILES = ("fp_dir.npy", "fp_rec.npy", "mh_dir.npy", "mh_rec.npy", OFFSETS_FILE, DOCS_FILE)
+# A fingerprint's document and token position are one segment-wide token number, "at" (the
+# document's first token, STARTS_FILE, plus the position): at 1 GB 28 bits instead of 17 + 18.
+# Its lines are in the line table; "flag" marks the postings whose k-gram does not end at token
+# pos + kgram - 1 (bridges), whose span the line table lists.
+FIELDS = {"fp": ("at", "flag", "conc"), "mh": ("doc", "first", "span")}
+# Sort order within a key: document order, which ``lookup_in_documents`` relies on.
+ORDER = {"fp": ("at",), "mh": ("doc", "first")}
+STARTS_FILE = "doc_start.npy"
+_FILES = (
+    "fp_dir.npy",
+    "fp_rec.npy",
+    "mh_dir.npy",
+    "mh_rec.npy",
+    OFFSETS_FILE,
+    DOCS_FILE,
+    STARTS_FILE,
+    LINES_OFFSETS_FILE,
+    LINES_FILE,
+)
 
 
 def _crc(path: Path) -> int:
@@ -57,7 +74,7 @@ def _write_table(
     a key the postings are in document order, which ``lookup_in_documents`` relies on."""
     names = FIELDS[table]
     keys = np.asarray(keys, dtype=np.uint64)
-    order = np.lexsort((columns[names[1]], columns["doc"], keys))
+    order = np.lexsort((*(columns[n] for n in reversed(ORDER[table])), keys))
     keys = keys[order]
     cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
     layout = plan(len(keys), key_bits, field_widths(table, cols))
@@ -65,6 +82,12 @@ def _write_table(
     writer.add(keys, cols)
     np.save(directory / f"{table}_dir.npy", writer.close())
     return layout
+
+
+def doc_starts(tokens: Iterable[int]) -> np.ndarray:
+    """First token number of each document of ``tokens`` tokens, and the total."""
+    starts: np.ndarray = np.r_[0, np.cumsum(np.fromiter(tokens, dtype=np.int64))].astype(np.int64)
+    return starts
 
 
 def field_widths(table: str, columns: dict[str, np.ndarray]) -> list[tuple[str, int]]:
@@ -84,11 +107,15 @@ def write_segment(
     directory: Path,
     tables: Mapping[str, TableSource],
     docs: Iterable[dict[str, Any]],
+    lines: Iterable[bytes],
+    starts: np.ndarray,
     key_bits: int = KEY_BITS,
 ) -> dict[str, Any]:
     """Write a segment into the (new, empty) ``directory``; returns its description.
     ``tables`` maps "fp" and "mh" to (stored keys, columns named as in ``FIELDS``) or to a
-    function that writes the table."""
+    function that writes the table; ``lines``: each document's line table record
+    (`index.linetable.encode_lines`), in document order; ``starts``: each document's first
+    token number, and the total at the end (`doc_starts`)."""
     directory.mkdir(parents=True)
     layouts = {}
     for name in FIELDS:
@@ -99,8 +126,12 @@ def write_segment(
             else _write_table(directory, name, *source, key_bits)
         )
         layouts[name] = layout.to_json()
+    n_docs = write_doc_table(directory, docs)
+    if write_line_table(directory, lines) != n_docs or len(starts) != n_docs + 1:
+        raise ValueError("a segment needs one line table record and one start per document")
+    np.save(directory / STARTS_FILE, np.asarray(starts, dtype=np.uint64))
     info: dict[str, Any] = {
-        "docs": write_doc_table(directory, docs),
+        "docs": n_docs,
         "fingerprints": _records(directory, "fp"),
         "band_keys": _records(directory, "mh"),
         "layouts": layouts,
@@ -168,7 +199,23 @@ class Segment:
         if self.mh.layout.key_bits != self.key_bits:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
         self._docs = DocTable(directory, info["docs"])
+        self.lines = LineTable(directory, info["docs"])
+        self.starts = np.asarray(np.load(directory / STARTS_FILE), dtype=np.int64)
+        if len(self.starts) != self.num_docs + 1:
+            raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
         self.deleted: frozenset[int] = frozenset()
+
+    def fp_docs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, token position) of fingerprint records ``idx``, int64."""
+        at = self.fp.field("at", idx).astype(np.int64)
+        doc = np.searchsorted(self.starts, at, side="right") - 1
+        return doc, at - self.starts[doc]
+
+    def docs_of(self, table: str, idx: np.ndarray) -> np.ndarray:
+        """Document (int64) of records ``idx`` of ``table``."""
+        if table == "fp":
+            return self.fp_docs(idx)[0]
+        return self.mh.field("doc", idx).astype(np.int64)
 
     @property
     def num_docs(self) -> int:
@@ -194,3 +241,4 @@ class Segment:
 
     def close(self) -> None:
         self._docs.close()
+        self.lines.close()

@@ -33,10 +33,13 @@ FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
 # index holds other fingerprints and would silently miss.
 # 3: bit-packed postings under a bucket directory, 48-bit keys (were 32; 2026-12).
-FORMAT_VERSION = 3
+# 4: lines in a per-document line table instead of every posting, document and position as one
+# token number (2026-12).
+FORMAT_VERSION = 4
 _WHY_REBUILD = {
     1: "the fingerprints changed",
     2: "the tables are packed and keys have 48 bits instead of 32",
+    3: "the postings are smaller: lines moved to a line table, document and position became one number",
 }
 MANIFEST = "manifest.json"
 
@@ -96,13 +99,16 @@ def _live(
     return qi, doc | (si << 32), idx
 
 
-def _fingerprint_fields(seg: Segment, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(token position, line, meta) of fingerprint records ``idx``; meta is the concrete hash
-    with the line span above it, as ``FingerprintHits`` carries it."""
+def _fingerprint_fields(
+    seg: Segment, idx: np.ndarray, doc: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token position, line, meta) of fingerprint records ``idx`` of global documents ``doc``:
+    the line is -1, resolved by `EmbeddedIndex.hit_lines` for the few hits a match reports;
+    meta is the concrete hash with the record's flag above it (``FingerprintHits``)."""
     return (
-        seg.fp.field("pos", idx),
-        seg.fp.field("line", idx),
-        seg.fp.field("conc", idx) | (seg.fp.field("span", idx) << np.uint64(16)),
+        seg.fp.field("at", idx).astype(np.int64) - seg.starts[doc & 0xFFFFFFFF],
+        np.full(len(idx), -1, dtype=np.int64),
+        seg.fp.field("conc", idx) | (seg.fp.field("flag", idx) << np.uint64(16)),
     )
 
 
@@ -202,14 +208,14 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            out.append((seg, *_live(seg, si, packed.field("doc", idx), idx, qi)))
+            out.append((seg, *_live(seg, si, seg.docs_of(table, idx), idx, qi)))
         return out, df
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
         found, df = self._postings("fp", keys, max_postings)
         for seg, qi, doc, idx in found:
-            parts.append((qi, doc, *_fingerprint_fields(seg, idx), df[qi]))
+            parts.append((qi, doc, *_fingerprint_fields(seg, idx, doc), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
@@ -225,21 +231,23 @@ class EmbeddedIndex:
             n = hi - lo
             if not n.any():
                 continue
-            # Within one key the postings are in document order (segments are sorted by key,
-            # then document), so (key, document) is sorted over the keys' ranges laid end to
-            # end, and one searchsorted finds every wanted document's run in every key.
+            # Within one key the postings are in token order, so document order (segments are
+            # sorted by key, then token number), and (key, token number) is sorted over the keys'
+            # ranges laid end to end: one searchsorted finds every wanted document's run (its
+            # tokens' numbers) in every key.
             span = concat_ranges(lo, n)
             owner = np.repeat(np.arange(len(keys)), n)
-            composite = (owner << 33) | seg.fp.field("doc", span).astype(np.int64)
-            wanted = ((np.arange(len(keys))[:, None] << 33) | local[None, :]).ravel()
-            a = np.searchsorted(composite, wanted, side="left")
-            b = np.searchsorted(composite, wanted, side="right")
+            composite = (owner << 40) | seg.fp.field("at", span).astype(np.int64)
+            base = (np.arange(len(keys))[:, None] << 40).ravel()
+            a = np.searchsorted(composite, (base[:, None] | seg.starts[local][None, :]).ravel())
+            b = np.searchsorted(composite, (base[:, None] | seg.starts[local + 1][None, :]).ravel())
             runs = b - a
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
-            qi, doc, idx = _live(seg, si, composite[at] & 0x1FFFFFFFF, span[at], owner[at])
-            parts.append((qi, doc, *_fingerprint_fields(seg, idx), n[qi]))
+            run_doc = np.repeat(np.tile(local, len(keys)), runs)
+            qi, doc, idx = _live(seg, si, run_doc, span[at], owner[at])
+            parts.append((qi, doc, *_fingerprint_fields(seg, idx, doc), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
@@ -248,6 +256,18 @@ class EmbeddedIndex:
             first = seg.mh.field("first", idx)
             parts.append((qi, doc, first, first + seg.mh.field("span", idx)))
         return BandHits(*_columns(parts, 4))
+
+    def hit_lines(self, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]:
+        """The source line where hit ``first``'s k-gram starts and the one where hit ``last``'s
+        ends (both hits of one document), from the document's line table."""
+        ref = int(hits.doc[first])
+        lines = self.segments[ref >> 32].lines.lines(ref & 0xFFFFFFFF)
+        pos = int(hits.pos[last])
+        if (int(hits.meta[last]) >> 16) & 1:
+            end = lines.line(pos) + lines.bridge_span(pos)
+        else:
+            end = lines.end_line(pos + self.params.kgram - 1)
+        return lines.line(int(hits.pos[first])), end
 
     def document(self, ref: int) -> dict[str, Any]:
         return self.segments[ref >> 32].doc(ref & 0xFFFFFFFF)
@@ -366,15 +386,17 @@ class IndexWriter:
         self,
         tables: Mapping[str, TableSource],
         docs: list[dict[str, Any]],
+        lines: list[bytes],
+        starts: np.ndarray,
         delete: dict[str, list[int]] | None = None,
         replace: list[str] | None = None,
     ) -> str:
-        """Write one segment and publish it (and any deletions) in a new manifest. ``tables``:
-        as `write_segment`, keys as ``key_of(hashes, self.key_bits)``."""
+        """Write one segment and publish it (and any deletions) in a new manifest. ``tables``,
+        ``lines``, ``starts``: as `write_segment`, keys as ``key_of(hashes, self.key_bits)``."""
         name = f"seg-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         tmp = self.path / f".tmp-{os.getpid()}-{name}"
         try:
-            info = write_segment(tmp, tables, docs, self.key_bits) if docs else None
+            info = write_segment(tmp, tables, docs, lines, starts, self.key_bits) if docs else None
             with write_lock(self.path):
                 manifest = _read_manifest(self.path)
                 if info is not None:

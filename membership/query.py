@@ -10,6 +10,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import FingerprintHits, IndexStore
+from index.protocol import FingerprintHits, IndexStore, hit_lines
 from stacklens.errors import InputError
 
 from .match import Match, QuerySpan, Source, SourceSpan
@@ -71,6 +72,8 @@ class _Candidate:
     occurrences: int = 1  # corpus files holding the matched code, at most (its rarest k-gram's)
     hit_start: int = -1  # token range its hits cover (inside [q_start, q_end)); -1: the same
     hit_end: int = -1
+    # The source lines, resolved from the store for the matches reported only (a line table).
+    lines: Callable[[], tuple[int, int]] | None = None
 
     @property
     def weight(self) -> float:
@@ -584,16 +587,22 @@ class Matcher:
         if not verbatim and int(df.min()) > self.settings.max_postings:
             return None  # only shapes that hundreds of files share, and not even one verbatim run
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
-        last = idx[-1]
+        first, last = int(idx[np.argmin(hits.pos[idx])]), int(idx[-1])
         # The extent reaches past the outermost hits by as many lines in the source as in the query.
         before = int(tokens.line[hit_start] - tokens.line[q_start])
         after = int(tokens.end_line[q_end - 1] - tokens.end_line[hit_end - 1])
+
+        def lines() -> tuple[int, int]:
+            start, end = hit_lines(self.store, hits, first, last)
+            return max(1, start - before), end + after
+
         return _Candidate(
             doc=doc,
             q_start=q_start,
             q_end=q_end,
-            src_start_line=max(1, int(hits.line[idx].min()) - before),
-            src_end_line=int(hits.line[last] + (hits.meta[last] >> 16)) + after,
+            src_start_line=0,
+            src_end_line=0,
+            lines=lines,
             kind="exact" if verbatim else "near",
             score=round(score, 4),
             chars=chars,
@@ -654,6 +663,8 @@ class Matcher:
         _trim_reaches(chosen, tokens)
         matches = []
         for c in chosen:
+            if c.lines is not None:
+                c.src_start_line, c.src_end_line = c.lines()
             doc = self.store.document(c.doc)
             matches.append(
                 Match(

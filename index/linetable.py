@@ -1,0 +1,160 @@
+"""A segment's line table: per document, the source line of every token, compressed, from which
+a reported match's source lines are resolved (format 4).
+
+Format 3 stored a line (15 bits at 1 GB) and a line span (8 bits) in every posting, a fifth of
+the table, though only the few hits at the ends of a reported match are ever turned into lines.
+Here each document keeps how many tokens each of its lines holds (one byte a line; zlib brings
+a line to 3-4 bits: tokens per line repeat), tokens whose last character lies on a later line,
+and the end line of the postings whose k-gram does not end at token ``pos + kgram - 1``
+(bridges across comments, `index/fingerprint.py`): such postings carry a flag bit, and their
+line span is listed here by position.
+
+A document's record is one zlib blob of uint32 words: ``n_lines, n_over, n_multi, n_bridge``,
+then the per-line counts (bytes, 255 = see the overflow list), the overflows (line, count),
+the multi-line tokens (token, end line) and the flagged postings (position gaps, then spans).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stacklens.errors import IndexCorruptError
+
+LINES_FILE = "lines.z"
+LINES_OFFSETS_FILE = "lines_off.npy"
+_CACHED = 256  # decoded documents kept: a query reports a few matches, a batch a few hundred
+
+
+def encode_lines(
+    line: np.ndarray, end_line: np.ndarray, bridge_pos: np.ndarray, bridge_span: np.ndarray
+) -> bytes:
+    """The record of one document: its tokens' first and last lines (1-based, non-decreasing)
+    and the line span of each flagged posting (by token position, unique)."""
+    line = np.asarray(line, dtype=np.int64)
+    n_lines = int(line[-1]) if len(line) else 0
+    counts = np.bincount(line - 1, minlength=n_lines) if len(line) else np.zeros(0, np.int64)
+    over = np.flatnonzero(counts >= 255)
+    multi = np.flatnonzero(np.asarray(end_line) != line)
+    order = np.argsort(bridge_pos, kind="stable")
+    words = np.concatenate(
+        [
+            np.array([n_lines, len(over), len(multi), len(order)], dtype=np.uint32),
+            np.column_stack([over, counts[over]]).ravel().astype(np.uint32),
+            np.column_stack([multi, np.asarray(end_line)[multi]]).ravel().astype(np.uint32),
+            # Positions as gaps: small numbers, which zlib codes in a few bits.
+            np.diff(np.asarray(bridge_pos)[order], prepend=0).astype(np.uint32),
+            np.asarray(bridge_span)[order].astype(np.uint32),
+        ]
+    )
+    body = np.minimum(counts, 255).astype(np.uint8).tobytes()
+    return zlib.compress(words.astype("<u4").tobytes() + body, 9)
+
+
+@dataclass(frozen=True)
+class DocLines:
+    """The decoded line table of one document."""
+
+    cum: np.ndarray  # int64 tokens on lines 1..i+1
+    multi_tok: np.ndarray
+    multi_end: np.ndarray
+    bridge_pos: np.ndarray
+    spans: np.ndarray  # line span of each flagged posting
+
+    def line(self, t: int) -> int:
+        """1-based line of token ``t``'s first character."""
+        return int(np.searchsorted(self.cum, t, side="right")) + 1
+
+    def end_line(self, t: int) -> int:
+        i = int(np.searchsorted(self.multi_tok, t))
+        if i < len(self.multi_tok) and self.multi_tok[i] == t:
+            return int(self.multi_end[i])
+        return self.line(t)
+
+    def bridge_span(self, pos: int) -> int:
+        """Line span of the flagged posting at token ``pos``."""
+        i = int(np.searchsorted(self.bridge_pos, pos))
+        if i == len(self.bridge_pos) or self.bridge_pos[i] != pos:
+            raise ValueError(f"no flagged posting at token {pos}")
+        return int(self.spans[i])
+
+
+def decode_lines(blob: bytes) -> DocLines:
+    raw = zlib.decompress(blob)
+    n_lines, n_over, n_multi, n_bridge = (int(v) for v in np.frombuffer(raw[:16], dtype="<u4"))
+    n_words = 4 + 2 * n_over + 2 * n_multi + 2 * n_bridge
+    words = np.frombuffer(raw[: 4 * n_words], dtype="<u4").astype(np.int64)[4:]
+    counts = np.frombuffer(raw[4 * n_words :], dtype=np.uint8).astype(np.int64)
+    if len(counts) != n_lines:
+        raise ValueError(f"{len(counts)} line counts, {n_lines} expected")
+    over = words[: 2 * n_over].reshape(-1, 2)
+    counts[over[:, 0]] = over[:, 1]
+    multi = words[2 * n_over : 2 * (n_over + n_multi)].reshape(-1, 2)
+    bridges = words[2 * (n_over + n_multi) :]
+    return DocLines(
+        cum=np.cumsum(counts),
+        multi_tok=multi[:, 0].copy(),
+        multi_end=multi[:, 1].copy(),
+        bridge_pos=np.cumsum(bridges[:n_bridge]),
+        spans=bridges[n_bridge:].copy(),
+    )
+
+
+def write_line_table(directory: Path, blobs: Iterable[bytes]) -> int:
+    offsets = [0]
+    with (directory / LINES_FILE).open("wb") as f:
+        for blob in blobs:
+            f.write(blob)
+            offsets.append(offsets[-1] + len(blob))
+    np.save(directory / LINES_OFFSETS_FILE, np.asarray(offsets, dtype=np.uint64))
+    return len(offsets) - 1
+
+
+class LineTable:
+    """Read side; ``lines`` may be called from several threads."""
+
+    def __init__(self, directory: Path, n: int) -> None:
+        self.path = directory / LINES_FILE
+        try:
+            self.offsets = np.asarray(np.load(directory / LINES_OFFSETS_FILE, mmap_mode="r"))
+        except (ValueError, OSError) as exc:
+            raise IndexCorruptError(
+                f"cannot read {directory / LINES_OFFSETS_FILE}: {exc}; rebuild the index"
+            ) from exc
+        if len(self.offsets) != n + 1:
+            raise IndexCorruptError(f"the line table of {directory} is inconsistent; rebuild the index")
+        self._file = self.path.open("rb")
+        self._cache: OrderedDict[int, DocLines] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def blob(self, i: int) -> bytes:
+        start, end = int(self.offsets[i]), int(self.offsets[i + 1])
+        return os.pread(self._file.fileno(), end - start, start)
+
+    def lines(self, i: int) -> DocLines:
+        with self._lock:
+            got = self._cache.get(i)
+            if got is not None:
+                self._cache.move_to_end(i)
+                return got
+        try:
+            got = decode_lines(self.blob(i))
+        except (ValueError, zlib.error) as exc:
+            raise IndexCorruptError(
+                f"the line table {self.path} is damaged ({exc}); rebuild the index"
+            ) from exc
+        with self._lock:
+            self._cache[i] = got
+            if len(self._cache) > _CACHED:
+                self._cache.popitem(last=False)
+        return got
+
+    def close(self) -> None:
+        self._file.close()

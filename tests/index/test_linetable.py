@@ -1,0 +1,83 @@
+"""Format 4 keeps lines out of the postings: the line table must give back, for every posting,
+the start and end lines that format 3 stored in it (bridges and multi-line tokens included)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.builder import build
+from index.config import BuildLimits, FingerprintParams
+from index.fingerprint import fingerprint
+from index.linetable import decode_lines, encode_lines
+from index.normalize import tokenize
+from index.protocol import FingerprintHits, hit_lines
+from index.sources import DirectorySource
+from index.store import EmbeddedIndex, IndexWriter
+from stacklens.errors import IndexCorruptError
+from tests.conftest import CORPUS_FILES, STDLIB
+
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def test_a_record_round_trips_long_lines_multi_line_tokens_and_flagged_postings() -> None:
+    line = np.array([1, 1, 3] + [4] * 300 + [7, 9], dtype=np.int64)
+    end_line = line.copy()
+    end_line[2] = 5  # a token whose last character is on a later line
+    lines = decode_lines(encode_lines(line, end_line, np.array([40, 3]), np.array([6, 2])))
+    assert [lines.line(t) for t in range(len(line))] == line.tolist()
+    assert [lines.end_line(t) for t in range(len(line))] == end_line.tolist()
+    assert lines.bridge_span(3) == 2 and lines.bridge_span(40) == 6
+    with pytest.raises(ValueError):
+        lines.bridge_span(4)
+
+
+def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for sample in SAMPLES.iterdir():
+        shutil.copy(sample, root / sample.name)
+    for rel in CORPUS_FILES[:3]:
+        shutil.copy(STDLIB / rel, root / rel.replace("/", "_"))
+    build(tmp_path / "idx", [DirectorySource(root, BuildLimits())], progress=False)
+    params = FingerprintParams()
+    bridges = 0
+    with EmbeddedIndex(tmp_path / "idx") as idx:
+        (seg,) = idx.segments
+        doc, pos = seg.fp_docs(np.arange(len(seg.fp)))
+        flag = seg.fp.field("flag", np.arange(len(seg.fp))).astype(np.int64)
+        for d in range(seg.num_docs):
+            text = (root / seg.doc(d)["path"]).read_text()
+            fp = fingerprint(tokenize(text), params)
+            # What format 3 stored: the first token's line and the k-gram's line span.
+            want = sorted(
+                zip(fp.pos.tolist(), fp.line.tolist(), (fp.line + (fp.meta >> 16)).tolist(), strict=True)
+            )
+            mine = np.flatnonzero(doc == d)
+            n = len(mine)
+            hits = FingerprintHits(
+                qi=np.arange(n),
+                doc=np.full(n, d, dtype=np.int64),
+                pos=pos[mine],
+                line=np.full(n, -1, dtype=np.int64),
+                meta=flag[mine] << 16,
+                df=np.ones(n, dtype=np.int64),
+            )
+            got = sorted((int(pos[i]), *hit_lines(idx, hits, j, j)) for j, i in enumerate(mine))
+            assert got == want, seg.doc(d)["path"]
+            bridges += int(flag[mine].sum())
+    assert bridges > 10  # the samples' comments make bridges, whose k-grams end further down
+
+
+def test_an_index_of_format_3_must_be_rebuilt(tmp_path: Path) -> None:
+    IndexWriter(tmp_path / "idx")
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    manifest["version"] = 3
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    wanted = r"format version 3, this stacklens reads version 4; rebuild it: `code-search build.*line table"
+    with pytest.raises(IndexCorruptError, match=wanted):
+        EmbeddedIndex(tmp_path / "idx")
