@@ -84,6 +84,33 @@ def test_each_package_imports_only_the_layers_below_it(graph: dict[str, set[str]
     assert not wrong, "imports that climb or skip a layer:\n" + "\n".join(wrong)
 
 
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for w in graph[todo.pop()] - seen:
+            seen.add(w)
+            todo.append(w)
+    return seen
+
+
+def test_lsp_server_reaches_the_index_only_through_membership(graph: dict[str, set[str]]) -> None:
+    modules = project_modules()
+    # Imports under `if TYPE_CHECKING:` count here too: a type from the index is a dependency on it.
+    direct = sorted(
+        f"{name} imports {dst}"
+        for name, path in modules.items()
+        if name.split(".")[0] == "lsp_server"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for dst in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""])
+        if dst == "index" or dst.startswith("index.")
+    )
+    assert not direct, "lsp_server/ must ask membership/, not the index:\n" + "\n".join(direct)
+    # It does reach the index, through membership (else the check above would hold vacuously).
+    via = _reachable(graph, "lsp_server.checker")
+    assert any(m.startswith("index.") for m in via) and "membership.open" in via
+
+
 def test_no_import_circle(graph: dict[str, set[str]]) -> None:
     # Tarjan's strongly connected components: a component of two or more modules is a circle.
     index: dict[str, int] = {}
