@@ -10,11 +10,16 @@ on a large or long-lived index that is what stays on disk.
 
 Without --es-url a throw-away Elasticsearch is started with scripts/elasticsearch.sh (provision
 it first: `bash scripts/provision/elasticsearch.sh`). The corpus is Python's standard library.
+
+Wall times on a shared machine are noisy, so CPU seconds are printed too: the bench process with
+its build workers ("client"), and Elasticsearch's own process (its node statistics), for the
+build and per query.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -30,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from corpus import python_files, stdlib_root, take_bytes  # noqa: E402
+from elasticsearch import Elasticsearch  # noqa: E402
 
 from index.builder import build  # noqa: E402
 from index.config import BuildLimits  # noqa: E402
@@ -69,15 +75,30 @@ def make_queries(indexed: list[Path], held_out: list[Path], n: int) -> list[str]
     return out
 
 
-def timed(matcher: Matcher, queries: list[str]) -> tuple[list[float], int]:
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the build's worker pool)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def es_cpu_s(url: str) -> float:
+    """CPU seconds Elasticsearch's process has used (single node)."""
+    with Elasticsearch(url, request_timeout=60) as es:
+        nodes = es.nodes.stats(metric="process")["nodes"]
+    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
+
+
+def timed(matcher: Matcher, queries: list[str]) -> tuple[list[float], int, float]:
+    """Wall ms per query, queries matched, CPU ms of this process per query."""
     for q in queries[:10]:  # warm caches, lazy imports, JIT of the JVM
         matcher.check(q)
     times, found = [], 0
+    c0 = time.process_time()
     for q in queries:
         t0 = time.perf_counter()
         found += bool(matcher.check(q, path="q.py"))
         times.append((time.perf_counter() - t0) * 1000)
-    return times, found
+    return times, found, (time.process_time() - c0) * 1000 / len(queries)
 
 
 def start_es(run_dir: Path) -> str:
@@ -113,13 +134,13 @@ def main() -> None:
         files, held_out = make_corpus(work / "corpus", args.corpus_mb)
         mb = sum(f.stat().st_size for f in files) / 1e6
         source = open_source(str(work / "corpus"), BuildLimits(), repo="python/cpython")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         build(work / "embedded", [source], jobs=args.jobs, progress=False)
-        emb_build = time.perf_counter() - t0
+        emb_build, emb_cpu = time.perf_counter() - t0, cpu_s() - c0
         name = f"bench-{int(time.time())}"
-        t0 = time.perf_counter()
+        t0, c0, e0 = time.perf_counter(), cpu_s(), es_cpu_s(url)
         build_elastic(url, name, [source], jobs=args.jobs, progress=False)
-        es_build = time.perf_counter() - t0
+        es_build, es_cpu, es_side = time.perf_counter() - t0, cpu_s() - c0, es_cpu_s(url) - e0
 
         embedded, elastic = EmbeddedIndex(work / "embedded"), ElasticIndex(url, name)
         es = elastic.es.options(request_timeout=600)
@@ -136,8 +157,11 @@ def main() -> None:
             if k != "_shards"
         }
         queries = make_queries(files, held_out, args.queries)
-        emb_ms, emb_found = timed(Matcher(embedded), queries)
-        es_ms, es_found = timed(Matcher(elastic), queries)
+        emb_ms, emb_found, emb_qcpu = timed(Matcher(embedded), queries)
+        e0 = es_cpu_s(url)
+        es_ms, es_found, es_qcpu = timed(Matcher(elastic), queries)
+        es_qside = (es_cpu_s(url) - e0) * 1000 / len(queries)
+        es.indices.delete(index=f"{name}-*")
     finally:
         if not args.es_url:
             subprocess.run(["bash", str(ROOT / "scripts/elasticsearch.sh"), "stop", str(run_dir)])
@@ -148,11 +172,16 @@ def main() -> None:
     rows = [
         ("build s", emb_build, es_build),
         ("build MB/s", mb / emb_build, mb / es_build),
+        ("build CPU s, client", emb_cpu, es_cpu),
+        ("build CPU s, all", emb_cpu, es_cpu + es_side),
+        ("build MB per CPU s", mb / emb_cpu, mb / (es_cpu + es_side)),
         ("index MB", emb_size / 1e6, es_size / 1e6),
         ("index / corpus", emb_size / 1e6 / mb, es_size / 1e6 / mb),
         ("index / corpus, settled", emb_size / 1e6 / mb, (es_size / 1e6 - sum(recovery.values())) / mb),
         ("query median ms", statistics.median(emb_ms), statistics.median(es_ms)),
         ("query p99 ms", pct(emb_ms, 99), pct(es_ms, 99)),
+        ("query CPU ms, client", emb_qcpu, es_qcpu),
+        ("query CPU ms, all", emb_qcpu, es_qcpu + es_qside),
         ("queries matched", emb_found, es_found),
     ]
     for label, a, b in rows:

@@ -13,6 +13,7 @@ down"), which throttles many workers.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import multiprocessing
 import time
@@ -28,10 +29,8 @@ from stacklens.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from ..builder import BuildSummary, PreparedDocument, prepare_document, progress_bar, sharded_files
 from ..config import BuildLimits, FingerprintParams
 from ..sources import SourceFile
-from . import common
+from . import common, packing
 from .common import (
-    FP_ROW,
-    MH_ROW,
     PENDING,
     connect,
     doc_ref,
@@ -84,25 +83,29 @@ def ensure_indices(
     return existing, has_content
 
 
-def _chunk_actions(index: str, ref: int, rows: np.ndarray) -> Iterator[dict[str, Any]]:
-    """One Elasticsearch document per CHUNK_POSTINGS consecutive postings of one file. Ids are
-    deterministic (file reference and chunk number): a batch written again after an
-    interruption overwrites its chunks instead of adding copies."""
+def _chunk_actions(
+    index: str, ref: int, keys: np.ndarray, columns: list[np.ndarray], record: str
+) -> Iterator[dict[str, Any]]:
+    """One Elasticsearch document per CHUNK_POSTINGS consecutive postings of one file, each with
+    the file's record. Ids are deterministic (file reference and chunk number): a batch written
+    again after an interruption overwrites its chunks instead of adding copies."""
     size = common.CHUNK_POSTINGS
-    for i, start in enumerate(range(0, len(rows), size)):
-        part = rows[start : start + size]
-        src = {"d": ref, "k": np.unique(part["k"]).tolist(), "c": base64.b64encode(part.tobytes()).decode()}
+    for i, start in enumerate(range(0, len(keys), size)):
+        end = start + size
+        # Keys are uint64; Elasticsearch's long is signed, so they are indexed as the same 64 bits.
+        k = np.unique(keys[start:end]).view(np.int64).tolist()
+        payload = packing.encode(ref, [c[start:end] for c in columns])
+        src = {"d": ref, "k": k, "c": base64.b64encode(payload).decode(), "r": record}
         yield {"_index": index, "_id": f"{ref:x}.{i}", "_source": src}
 
 
 def _actions(ref: int, p: PreparedDocument, fp: str, mh: str) -> Iterator[dict[str, Any]]:
-    # Keys are uint64; Elasticsearch's long is signed, so they travel as the same 64 bits.
-    rows = np.empty(len(p.fp[0]), dtype=FP_ROW)
-    rows["k"], rows["p"], rows["l"], rows["m"] = p.fp[0].view("int64"), *p.fp[1:]
-    yield from _chunk_actions(fp, ref, rows)
-    rows = np.empty(len(p.mh[0]), dtype=MH_ROW)
-    rows["k"], rows["l"], rows["e"] = p.mh[0].view("int64"), *p.mh[1:]
-    yield from _chunk_actions(mh, ref, rows)
+    record = base64.b64encode(json.dumps({**p.doc, "ref": ref}).encode()).decode()
+    keys, pos, line, meta = p.fp
+    low = keys & packing.LOW32
+    yield from _chunk_actions(fp, ref, keys, [low, pos, line, meta & 0xFFFF, meta >> 16], record)
+    keys, line, end = p.mh
+    yield from _chunk_actions(mh, ref, keys, [keys & packing.LOW32, line, end], record)
 
 
 class ElasticBuilder:

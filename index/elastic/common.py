@@ -7,7 +7,6 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from elasticsearch import ApiError, Elasticsearch, NotFoundError, TransportError
 from elasticsearch.helpers import BulkIndexError
 
@@ -21,21 +20,24 @@ FORMAT = "stacklens-es"
 # 3: comments indexed, one tokenisation for every language (the fingerprints changed).
 # 4: the trigram content index is optional, off unless built with --es-content: it was 1.3x
 # the corpus and only /v1/search reads it.
-FORMAT_VERSION = 4
+# 5: chunks of CHUNK_POSTINGS = 128 postings packed in columns (`packing`, ~10 bytes a posting
+# instead of 20), each carrying its file's record, so a lookup needs no request per matched file.
+FORMAT_VERSION = 5
 TERMS_PER_REQUEST = 8192  # well under index.max_terms_count (65,536) and search.max_buckets
 FIRST_FETCH = 1_000  # chunks a lookup's first request fetches: most lookups need no second
 MAX_FETCH = 100_000  # chunks fetched per request; the postings indices allow this window
 # Postings per Elasticsearch document. Each Elasticsearch document costs an _id, a sequence
-# number, a version and a round of indexing work, which outweighed the posting itself (one
-# document per posting: ~46 bytes on disk for 20 of data, and most of Elasticsearch's share of
-# the build); a chunk shares that cost. 16, 32 and 64 measured the same on size, build and query
-# time on the bench corpus; larger chunks make each fetched chunk carry more postings that the
-# query did not ask for, which costs on a large corpus where keys are in many chunks.
-CHUNK_POSTINGS = 32
-# A chunk's payload, one row per posting in the file's order: the key (all 64 bits, signed like
-# the indexed ``k``) and the fields lookups return. Stored raw: no JSON per posting.
-FP_ROW = np.dtype([("k", "<i8"), ("p", "<u4"), ("l", "<u4"), ("m", "<u4")])
-MH_ROW = np.dtype([("k", "<i8"), ("l", "<u4"), ("e", "<u4")])
+# number, a version, an indexed reference and a round of indexing work (format 1 had one
+# document per posting: ~46 bytes on disk for 20 of data); a chunk shares that cost. Format 2-4
+# had 32 (16 and 64 measured the same then); with packed rows and the file's record in every
+# chunk 128 makes the store smaller and the build faster, and a lookup fetches about as many
+# chunks (most query keys are in one or two, of the files they come from): see docs/benchmarks.md.
+CHUNK_POSTINGS = 128
+# The columns of a chunk's payload (`packing`), in the file's order: the key's low 32 bits, then
+# the fields lookups return. The fingerprint meta (line span << 16 | concrete hash) is split so
+# the span, a few lines, takes one byte.
+FP_COLUMNS = ("k", "p", "l", "m_lo", "m_hi")
+MH_COLUMNS = ("k", "l", "e")
 # The content hash a document record carries while its postings are being written: a build
 # interrupted then leaves a record that no content matches, so the next build replaces it.
 PENDING = "pending"
@@ -109,7 +111,7 @@ def read_meta(es: Elasticsearch, url: str, name: str) -> tuple[FingerprintParams
         raise IndexCorruptError(
             f"Elasticsearch index {docs} has format version {meta.get('version')}, this stacklens "
             f"reads {FORMAT_VERSION}; rebuild it: `code-search build --es-url URL --es-index NEW_NAME "
-            "SOURCE...` with the same sources (the fingerprints changed)"
+            "SOURCE...` with the same sources (the fingerprints or the postings layout changed)"
         )
     return FingerprintParams(**meta["params"]), bool(meta.get("content", False))
 
@@ -163,12 +165,13 @@ def docs_body(params: FingerprintParams, shards: int, replicas: int, content: bo
 def postings_body(shards: int, replicas: int) -> dict[str, Any]:
     """One document per chunk of postings of one file: ``k`` (the chunk's distinct keys, only
     searched: counting uses the inverted index, see `ElasticIndex._counts`), ``d`` (the file's
-    reference, searched when a file is replaced, and returned), ``c`` (the chunk's `FP_ROW` or
-    `MH_ROW` rows, only returned: a stored field under the default codec, whose fetch decompresses
-    an 8 KB LZ4 block; best_compression would save ~20 % of it but decompress a 48 KB DEFLATE
-    block for every chunk a lookup fetches, at random places). No ``_source``:
-    lookups read ``d`` and ``c`` directly, and the postings can always be rebuilt from the
-    sources."""
+    reference, only searched: when a file is replaced), ``c`` (the packed rows, `packing`, with
+    the reference) and ``r`` (the file's record as JSON, what `ElasticIndex.document` returns),
+    both only returned: stored fields under the default codec, whose fetch decompresses an LZ4
+    block (best_compression would decompress a larger DEFLATE block for every chunk a lookup
+    fetches, at random places; the record repeats in a file's consecutive chunks, which LZ4
+    stores once per block). No ``_source``: lookups read ``c`` and ``r`` directly, and the
+    postings can always be rebuilt from the sources."""
     return {
         "settings": {
             "number_of_shards": shards,
@@ -183,8 +186,9 @@ def postings_body(shards: int, replicas: int) -> dict[str, Any]:
             "_source": {"enabled": False},
             "properties": {
                 "k": {"type": "long", "doc_values": False},
-                "d": {"type": "long"},
+                "d": {"type": "long", "doc_values": False},
                 "c": {"type": "binary", "store": True},
+                "r": {"type": "binary", "store": True},
             },
         },
     }

@@ -19,6 +19,7 @@ coordination.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -31,11 +32,12 @@ from stacklens.errors import BackendError, ConfigError, InputError
 
 from ..protocol import BandHits, FingerprintHits
 from ..store import concat_ranges, gather_postings
+from . import packing
 from .common import (
     FIRST_FETCH,
-    FP_ROW,
+    FP_COLUMNS,
     MAX_FETCH,
-    MH_ROW,
+    MH_COLUMNS,
     TERMS_PER_REQUEST,
     connect,
     es_errors,
@@ -64,9 +66,12 @@ class ElasticIndex:
         except Exception:
             self.es.close()
             raise
-        self._rows_dtype = {self.fp_index: FP_ROW, self.mh_index: MH_ROW}
+        self._columns = {self.fp_index: len(FP_COLUMNS), self.mh_index: len(MH_COLUMNS)}
         self._fields = {self.fp_index: ("p", "l", "m"), self.mh_index: ("l", "e")}
         self._docs: dict[int, dict[str, Any]] = {}
+        # Records of the files whose chunks lookups fetched, as they came (base64 JSON): decoded
+        # only for the few files that `document` is asked for.
+        self._records: dict[int, str] = {}
         # The fingerprint rows this thread's last lookup fetched: `lookup_in_documents` completes
         # the budget's samples from them (queries run in threads in the service).
         self._fetched = threading.local()
@@ -95,17 +100,18 @@ class ElasticIndex:
         return f"Elasticsearch {self.url} index {self.name} ({self.num_docs} documents)"
 
     def _fetch(self, index: str, keys: list[int], size: int, count_to: int | bool = False) -> Any:
-        """The chunks holding any of ``keys`` (at most ``size``), with their postings, and how
-        many chunks match, counted up to ``count_to`` only (boilerplate keys can be in
-        millions)."""
+        """The chunks holding any of ``keys`` (at most ``size``), with their postings and
+        records, and how many chunks match, counted up to ``count_to`` only (boilerplate keys
+        can be in millions). Only the stored fields come back: no ids, scores or index names."""
         with es_errors(self.url):
             return self.es.search(
                 index=index,
                 size=size,
                 query={"terms": {"k": keys}},
-                docvalue_fields=[{"field": "d"}],
-                stored_fields=["c"],
+                stored_fields=["c", "r"],
+                sort=["_doc"],
                 track_total_hits=count_to,
+                filter_path=["took", "hits.total", "hits.hits.fields"],
             )
 
     def _counts(self, index: str, keys: list[int]) -> dict[int, int]:
@@ -117,21 +123,31 @@ class ElasticIndex:
             r = self.es.search(index=index, size=0, aggs={"n": {"filters": {"filters": filters}}})
         return {int(k): int(b["doc_count"]) for k, b in r["aggregations"]["n"]["buckets"].items()}
 
-    def _rows(self, index: str, hits: list[dict[str, Any]], keys: np.ndarray) -> np.ndarray:
-        """The postings of ``keys`` in the chunks ``hits``, as rows (k, d, *fields)."""
-        dtype, fields = self._rows_dtype[index], self._fields[index]
-        blobs = [base64.b64decode(h["fields"]["c"][0]) for h in hits]
-        rows = np.frombuffer(b"".join(blobs), dtype=dtype)
-        docs = np.repeat(
-            np.array([h["fields"]["d"][0] for h in hits], dtype=np.int64),
-            [len(b) // dtype.itemsize for b in blobs],
-        )
-        keep = np.isin(rows["k"], keys)
-        rows, docs = rows[keep], docs[keep]
-        out = np.empty((len(rows), len(fields) + 2), dtype=np.int64)
-        out[:, 0], out[:, 1] = rows["k"], docs
-        for c, name in enumerate(fields, start=2):
-            out[:, c] = rows[name]
+    def _rows(self, index: str, r: Any, keys: np.ndarray) -> np.ndarray:
+        """The postings of ``keys`` (sorted, signed) in the chunks of the response ``r``, as rows
+        (k, d, *fields); the chunks' records are kept for `document`."""
+        hits = r.get("hits", {}).get("hits", [])
+        if len(self._records) > 200_000:  # bounded: a long-lived service sees many files
+            self._records.clear()
+        blobs = []
+        for h in hits:
+            c, rec = h["fields"]["c"][0], h["fields"]["r"][0]
+            blobs.append(base64.b64decode(c))
+            ref = int.from_bytes(blobs[-1][:8], "little", signed=True)
+            self._records.setdefault(ref, rec)
+        docs, cols = packing.decode(blobs, self._columns[index])
+        # Rows carry the key's low 32 bits (see `packing`): each takes the query key it matches.
+        low = keys.view(np.uint64) & packing.LOW32
+        order = np.argsort(low, kind="stable")
+        low_sorted = low[order]
+        at = np.minimum(np.searchsorted(low_sorted, cols[0]), len(low_sorted) - 1)
+        keep = low_sorted[at] == cols[0]
+        if index == self.fp_index:
+            cols = [cols[0], cols[1], cols[2], cols[3] | (cols[4] << 16)]
+        out = np.empty((int(keep.sum()), len(cols) + 1), dtype=np.int64)
+        out[:, 0], out[:, 1] = keys[order[at[keep]]], docs[keep]
+        for c, values in enumerate(cols[1:], start=2):
+            out[:, c] = values[keep]
         return out
 
     def _postings(self, index: str, keys: np.ndarray, max_postings: int) -> np.ndarray:
@@ -150,7 +166,7 @@ class ElasticIndex:
             r = self._fetch(index, chunk.tolist(), FIRST_FETCH, count_to=FIRST_FETCH)
             matched = r["hits"]["total"]
             if matched["relation"] == "eq" and matched["value"] <= FIRST_FETCH:
-                parts.append(self._rows(index, r["hits"]["hits"], chunk))
+                parts.append(self._rows(index, r, chunk))
             else:
                 counted = self._counts(index, chunk.tolist())
                 todo.extend((k, n) for k, n in counted.items() if 0 < n <= limit)
@@ -161,7 +177,7 @@ class ElasticIndex:
         for i, (key, n) in enumerate([*todo, (0, MAX_FETCH + 1)]):
             if batch and (total + n > MAX_FETCH or len(batch) >= TERMS_PER_REQUEST or i == len(todo)):
                 r = self._fetch(index, batch, total)
-                parts.append(self._rows(index, r["hits"]["hits"], np.array(batch, dtype=np.int64)))
+                parts.append(self._rows(index, r, np.unique(np.array(batch, dtype=np.int64))))
                 batch, total = [], 0
             batch.append(key)
             total += n
@@ -207,6 +223,11 @@ class ElasticIndex:
         doc = self._docs.get(ref)
         if doc is not None:
             return doc
+        record = self._records.get(ref)
+        if record is not None:
+            found: dict[str, Any] = json.loads(base64.b64decode(record))
+            self._docs[ref] = found
+            return found
         try:
             with es_errors(self.url):
                 r = self.es.get(index=self.docs_index, id=str(ref), source_excludes=["content"])

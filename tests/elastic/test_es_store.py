@@ -17,7 +17,7 @@ from es_corpus import copy_packages
 import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams
 from index.elastic import ElasticIndex, build_elastic, doc_ref
-from index.elastic.common import connect
+from index.elastic.common import FORMAT_VERSION, connect, docs_body
 from index.sources import SkipStats, SourceFile, open_source
 from membership import Matcher
 from membership.service import create_app, running
@@ -180,6 +180,43 @@ def test_other_fingerprint_parameters_are_refused(es_url: str, small_corpus: Pat
     other = FingerprintParams(kgram=12, window=8)
     with pytest.raises(IndexCorruptError, match="other fingerprint parameters"):
         build_elastic(es_url, "params", [source], params=other, progress=False)
+
+
+def test_a_store_of_the_previous_format_asks_for_a_rebuild(es_url: str, small_corpus: Path) -> None:
+    """Format 4 kept 20-byte rows, 32 per chunk, and no records in the chunks: neither reading
+    nor adding to such a store may go on as if it were the current layout."""
+    body = docs_body(FingerprintParams(), 1, 0)
+    body["mappings"]["_meta"]["version"] = FORMAT_VERSION - 1
+    with connect(es_url) as es:
+        es.indices.create(index="oldformat-docs", **body)
+    want = f"format version {FORMAT_VERSION - 1}, this stacklens reads {FORMAT_VERSION}; rebuild"
+    with pytest.raises(IndexCorruptError, match=want):
+        ElasticIndex(es_url, "oldformat")
+    with pytest.raises(IndexCorruptError, match=want):
+        build_elastic(es_url, "oldformat", [open_source(str(small_corpus), BuildLimits())], progress=False)
+    done = _code_search(
+        "query", "--es-url", es_url, "--es-index", "oldformat", str(small_corpus / "json_tool.py")
+    )
+    assert done.returncode != 0 and "rebuild" in done.stderr
+
+
+def test_matched_files_come_with_the_chunks_of_a_lookup(
+    es_url: str, small_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk carries its file's record: a query's matches need no request per file, and
+    the record is the one the documents index holds."""
+    build_elastic(
+        es_url, "records", [open_source(str(small_corpus), BuildLimits(), repo="py/std")], progress=False
+    )
+    ref = doc_ref("py/std::json_decoder.py")
+    with ElasticIndex(es_url, "records") as idx:
+        stored = idx.es.get(index=idx.docs_index, id=str(ref))["_source"]
+        gets: list[Any] = []
+        monkeypatch.setattr(idx.es, "get", lambda **kw: gets.append(kw))
+        text = (small_corpus / "json_decoder.py").read_text()[2000:4500]
+        matches = Matcher(idx).check(text)
+        assert matches and matches[0].source.path == "json_decoder.py" and gets == []
+        assert matches[0].source.sha == stored["sha"] and idx.document(ref) == stored
 
 
 def test_missing_index_down_and_silent_elasticsearch(es_url: str, small_corpus: Path) -> None:

@@ -1,0 +1,36 @@
+"""The packed payload of an Elasticsearch postings chunk (no server needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index.elastic import packing
+from stacklens.errors import IndexCorruptError
+
+
+def test_columns_round_trip_in_the_fewest_bytes() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 2**32, 128, dtype=np.uint64)
+    pos = np.arange(5000, 5000 + 128 * 7, 7)  # a span of ~900 tokens: 2 bytes each
+    line = pos // 9  # ~100 lines: 1 byte each
+    blob = packing.encode(-12345, [keys, pos, line])
+    assert len(blob) == 13 + 3 * 5 + 128 * (4 + 2 + 1)
+    refs, (k, p, li) = packing.decode([blob, blob[:]], 3)
+    assert (refs == -12345).all() and len(refs) == 256
+    assert (k[:128] == keys.astype(np.int64)).all() and (k[128:] == k[:128]).all()
+    assert (p[:128] == pos).all() and (li[:128] == line).all()
+
+
+def test_wide_and_empty_columns() -> None:
+    wide = np.array([0, 2**32 - 1], dtype=np.uint64)
+    refs, (k,) = packing.decode([packing.encode(7, [wide]), packing.encode(8, [wide[:0]])], 1)
+    assert refs.tolist() == [7, 7] and k.tolist() == [0, 2**32 - 1]
+    with pytest.raises(ValueError, match="32-bit"):
+        packing.encode(7, [np.array([2**32], dtype=np.uint64)])
+
+
+def test_a_chunk_of_another_layout_asks_for_a_rebuild() -> None:
+    blob = packing.encode(1, [np.arange(3), np.arange(3)])
+    with pytest.raises(IndexCorruptError, match="rebuild"):
+        packing.decode([blob], 3)
