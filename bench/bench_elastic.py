@@ -85,7 +85,7 @@ def es_cpu_s(url: str) -> float:
     """CPU seconds Elasticsearch's process has used (single node)."""
     with Elasticsearch(url, request_timeout=60) as es:
         nodes = es.nodes.stats(metric="process")["nodes"]
-    return sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values()) / 1000
+    return float(sum(n["process"]["cpu"]["total_in_millis"] for n in nodes.values())) / 1000
 
 
 def timed(matcher: Matcher, queries: list[str]) -> tuple[list[float], int, float]:

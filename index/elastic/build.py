@@ -45,6 +45,9 @@ from .store import ElasticIndex
 log = logging.getLogger(__name__)
 
 BATCH_DOCS = 256
+# A batch being fingerprinted: the files to write, the hashes stored before, and the prepared
+# documents (a list, or the worker pool's pending result).
+_InFlight = tuple[list[tuple[int, SourceFile, str]], dict[int, str], Any]
 
 
 def ensure_indices(
@@ -209,7 +212,9 @@ def build_elastic(
     bar = progress_bar(progress)
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
 
-    def flush(pending: list[tuple[SourceFile, str]]) -> None:
+    def start(pending: list[tuple[SourceFile, str]]) -> _InFlight:
+        """Skip the unchanged files, drop the changed ones' postings, and set the workers
+        fingerprinting the rest."""
         refs = [doc_ref(src.key) for src, _ in pending]
         known = builder.known(refs)
         todo = [
@@ -222,11 +227,14 @@ def build_elastic(
             builder.drop_postings(changed)
             summary.updated += sum(known[ref] != PENDING for ref in changed)
         items = [(src, sha, builder.params) for _, src, sha in todo]
-        prepared = (
-            pool.map(prepare_document, items, chunksize=8) if pool else [prepare_document(i) for i in items]
-        )
+        if pool:
+            return todo, known, pool.map_async(prepare_document, items, chunksize=8)
+        return todo, known, [prepare_document(i) for i in items]
+
+    def finish(todo: list[tuple[int, SourceFile, str]], known: dict[int, str], prepared: Any) -> None:
         ready = []
-        for (ref, src, _), p in zip(todo, prepared, strict=True):
+        done = prepared.get() if pool else prepared
+        for (ref, src, _), p in zip(todo, done, strict=True):
             if p is None:  # too many tokens to be code: skipped, as the embedded build does
                 summary.skipped.skip("over-large")
                 if ref in known:
@@ -238,6 +246,24 @@ def build_elastic(
             bar.update(p.doc["bytes"])
         builder.write(ready, new={ref for ref, _, _ in todo if ref not in known})
 
+    # One batch is written while the workers fingerprint the next, so that Elasticsearch's
+    # indexing and the fingerprinting overlap (they took turns before, each idling the other's
+    # cores). A batch holding a file that the one in flight still has to write waits for it:
+    # its check of what is stored would miss that write and leave stale chunks beside its own.
+    in_flight: _InFlight | None = None
+
+    def flush(pending: list[tuple[SourceFile, str]]) -> None:
+        nonlocal in_flight
+        if in_flight is not None:
+            writing = {ref for ref, _, _ in in_flight[0]}
+            if any(doc_ref(src.key) in writing for src, _ in pending):
+                finish(*in_flight)
+                in_flight = None
+        nxt = start(pending)
+        if in_flight is not None:
+            finish(*in_flight)
+        in_flight = nxt
+
     try:
         pending: list[tuple[SourceFile, str]] = []
         for src, sha in sharded_files(sources, summary.skipped, shard):
@@ -247,6 +273,8 @@ def build_elastic(
                 pending = []
         if pending:
             flush(pending)
+        if in_flight is not None:
+            finish(*in_flight)
         builder.refresh()
     finally:
         bar.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from es_corpus import copy_packages
+from es_corpus import STDLIB, copy_packages
 
 import index.elastic.build as es_build
 from index.config import BuildLimits, FingerprintParams
@@ -130,6 +130,30 @@ def test_file_changed_after_an_interrupted_write_leaves_no_stale_postings(
     build_elastic(es_url, "pending-clean", [source], progress=False)
     with ElasticIndex(es_url, "pending-clean") as clean:
         assert recovered == _chunk_counts(clean, doc_ref("py/std::json_decoder.py"))
+
+
+def test_a_file_twice_in_one_build_keeps_only_its_last_version(
+    es_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file (same key) in two consecutive batches, shorter the second time: the batch
+    being fingerprinted must not check what is stored before the one in flight has written it,
+    or the first version's extra chunks stay beside the second's."""
+    monkeypatch.setattr(es_build, "BATCH_DOCS", 2)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    two.mkdir()
+    for name in ("__init__.py", "decoder.py", "encoder.py"):  # batches: two files, then one
+        (one / name).write_text((STDLIB / "json" / name).read_text())
+    long_text = (one / "decoder.py").read_text()
+    (two / "decoder.py").write_text(long_text[:1500])
+    limits = BuildLimits()
+    sources = [open_source(str(d), limits, repo="py/json") for d in (one, two)]
+    build_elastic(es_url, "twice", sources, progress=False)
+    build_elastic(es_url, "twice-clean", [sources[1]], progress=False)
+    ref = doc_ref("py/json::decoder.py")
+    with ElasticIndex(es_url, "twice") as idx, ElasticIndex(es_url, "twice-clean") as clean:
+        assert _chunk_counts(idx, ref)[::2] == _chunk_counts(clean, ref)[::2]
+        assert all(m.source.path != "decoder.py" for m in Matcher(idx).check(long_text[-3000:]))
 
 
 def _chunk_counts(idx: ElasticIndex, ref: int) -> list[int]:
