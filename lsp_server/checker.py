@@ -16,6 +16,7 @@ from membership.checker import Checker, Snippet
 from membership.client import RemoteChecker
 from membership.evidence import Evidence, SourceText, source_text
 from membership.open import CheckerSettings, open_checker
+from membership.windows import line_windows
 from stacklens.errors import StacklensError
 
 from .config import MembershipConfig
@@ -43,25 +44,6 @@ def checker_settings(cfg: MembershipConfig) -> CheckerSettings:
         index=index, url=url, es_url=es_url, es_index=cfg.es_index, token=cfg.token,
         timeout_s=cfg.timeout_s, query=QuerySettings.model_validate({"min_chars": cfg.min_chars}),
     )  # fmt: skip
-
-
-def chunks(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
-    """Line-aligned ``[start, end)`` windows of about ``size`` chars, overlapping by ``overlap``
-    so a copy that straddles a boundary is still seen whole by one window."""
-    out: list[tuple[int, int]] = []
-    start, n = 0, len(text)
-    while start < n:
-        end = min(n, start + size)
-        if end < n:
-            nl = text.rfind("\n", start + size // 2, end)
-            end = nl + 1 if nl >= 0 else end
-        out.append((start, end))
-        if end >= n:
-            break
-        nxt = max(end - overlap, start + 1)
-        nl = text.find("\n", nxt, end)
-        start = nl + 1 if 0 <= nl < end - 1 else nxt
-    return out
 
 
 def relocate(m: Match, text: str, start: int, end: int) -> Match:
@@ -161,7 +143,7 @@ class MembershipGate:
         if limit < len(text):
             log.info("document %s: checking the first %d of %d chars", path, limit, len(text))
         found: list[tuple[int, int, Match]] = []
-        windows = chunks(text[:limit], self.cfg.chunk_chars, overlap=min(1000, self.cfg.chunk_chars // 4))
+        windows = line_windows(text[:limit], self.cfg.chunk_chars, min(1000, self.cfg.chunk_chars // 4))
         for start, end in windows:
             for m in await self.check(text[start:end], lang, path):
                 s = start + m.query_span.start_char

@@ -20,6 +20,7 @@ from stacklens.errors import InputError, StacklensError
 from .allowlist import source_key
 from .match import Match
 from .policy import Decision, MatchPolicy
+from .windows import line_windows
 
 GIT_TIMEOUT_S = 120
 # A file is checked in windows of whole lines: under the service's 100,000-character snippet limit,
@@ -178,25 +179,16 @@ def diff_targets(rev_range: str, paths: Sequence[str], result: ScanResult) -> It
 
 
 def windows(t: Target, size: int = WINDOW_CHARS, overlap: int = OVERLAP_CHARS) -> Iterator[Target]:
-    """``t`` itself when it is short, else overlapping windows of its whole lines."""
+    """``t`` itself when it is short, else overlapping windows of its whole lines
+    (`membership.windows.line_windows`), each starting at its file line."""
     if len(t.text) <= size:
         yield t
         return
-    lines = t.text.splitlines(keepends=True)
-    i = 0
-    while i < len(lines):
-        j, n = i, 0
-        while j < len(lines) and (j == i or n + len(lines[j]) <= size):
-            n += len(lines[j])
-            j += 1
-        yield Target(t.path, "".join(lines[i:j]), t.first_line + i)
-        if j >= len(lines):
-            return
-        k, back = j, 0
-        while k > i + 1 and back < overlap:
-            k -= 1
-            back += len(lines[k])
-        i = k
+    line, counted = t.first_line, 0
+    for start, end in line_windows(t.text, size, overlap):
+        line += t.text.count("\n", counted, start)
+        counted = start
+        yield Target(t.path, t.text[start:end], line)
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:

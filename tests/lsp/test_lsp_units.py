@@ -3,7 +3,6 @@ highlights, comment syntax and the llm-ls parameter mapping."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 from lsprotocol import types as T
 from pygls.workspace import PositionCodec, Workspace
 
-from lsp_server.checker import chunks, group
+from lsp_server.checker import group
 from lsp_server.code_actions import comment
 from lsp_server.config import ConfigError, ConfigLayers
 from lsp_server.documents import DocumentText, language_of, use_lsp_lines
@@ -223,16 +222,7 @@ class TestPolicy:
         assert Allowlist(tmp_path).repos == set()
 
 
-class TestChunksAndHighlights:
-    def test_chunks_cover_text_with_overlap(self) -> None:
-        text = "".join(f"line {i} " + "x" * 50 + "\n" for i in range(300))
-        windows = chunks(text, 2000, 400)
-        assert windows[0][0] == 0 and windows[-1][1] == len(text)
-        for (_a0, a1), (b0, _b1) in itertools.pairwise(windows):
-            assert b0 < a1  # overlapping
-            assert text[b0 - 1] == "\n"  # line aligned
-        assert chunks("", 100, 10) == []
-
+class TestRegionsAndHighlights:
     def test_group_merges_overlapping_spans_and_duplicate_sources(self) -> None:
         a, b = make_match(repo="r/a"), make_match(repo="r/b")
         regions = group([(0, 100, a), (50, 150, b), (60, 90, a), (400, 500, a)])

@@ -218,6 +218,20 @@ def test_windows_cover_every_line_and_overlap() -> None:
         assert b.first_line < a.first_line + a.text.count("\n")  # overlapping
 
 
+def test_windows_start_on_their_file_line_past_form_feeds() -> None:
+    """A form feed (^L, common in Python sources) is inside a line: windows after one start on
+    the file line that `locate` counts (str.splitlines made them one line off per ^L)."""
+    from membership.scan import windows
+
+    text = "".join(f"line_{i} = {i}\n" + ("\x0c\n" if i % 50 == 0 else "") for i in range(3000))
+    parts = list(windows(Target("f.py", text, first_line=1), size=5_000, overlap=400))
+    assert len(parts) > 5
+    at = 0
+    for p in parts:
+        at = text.index(p.text, at)
+        assert p.first_line == text.count("\n", 0, at) + 1, p.text[:20]
+
+
 def test_a_copy_across_a_window_boundary_is_reported_once(index_path: Path, tmp_path: Path) -> None:
     from membership.scan import WINDOW_CHARS
 
