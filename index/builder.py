@@ -24,7 +24,7 @@ from .fingerprint import Fingerprints, fingerprint, minhash_bands
 from .linetable import encode_lines
 from .normalize import Tokens, tokenize
 from .packed import key_of
-from .segment import MAX_BAND_SPAN, MAX_LINE, MAX_POS
+from .segment import CONC_BITS, MAX_BAND_SPAN, MAX_LINE, MAX_POS
 from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter
@@ -185,7 +185,7 @@ def _fp_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.nd
     return key_of(_cat(parts, 1), key_bits), {
         "at": _cat(parts, 0),
         "flag": _cat(parts, 3),
-        "conc": _cat(parts, 4),
+        "conc": _cat(parts, 4) & np.uint64((1 << CONC_BITS) - 1),
     }
 
 

@@ -51,6 +51,12 @@ class IndexStore(Protocol):
     def close(self) -> None: ...
 
 
+def concrete_mask(store: IndexStore) -> int:
+    """The bits of ``FingerprintHits.meta``'s concrete hash that a store keeps (16 unless it
+    says fewer with a ``concrete_mask`` attribute): a query compares its own hash's same bits."""
+    return int(getattr(store, "concrete_mask", 0xFFFF))
+
+
 class ResolvesLines(Protocol):
     """A store whose fingerprint hits carry no lines (``line`` -1) resolves them itself."""
 

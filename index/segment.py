@@ -27,7 +27,7 @@ from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 MAX_POS = (1 << 20) - 1
 MAX_LINE = (1 << 20) - 1
 MAX_BAND_SPAN = 0xFFF  # line span of a MinHash window
-CONC_BITS = 16  # hash of the concrete k-gram: tells verbatim from renamed
+CONC_BITS = 8  # of the concrete k-gram's hash: tells verbatim from renamed
 # Fields of each table in record order; each as wide as the segment's largest value needs.
 # A fingerprint's document and token position are one segment-wide token number, "at" (the
 # document's first token, STARTS_FILE, plus the position): at 1 GB 28 bits instead of 17 + 18.

@@ -27,7 +27,7 @@ from .config import FingerprintParams
 from .manifest import check_shape
 from .packed import KEY_BITS, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import Segment, TableSource, fsync_path, write_segment
+from .segment import CONC_BITS, Segment, TableSource, fsync_path, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
@@ -168,6 +168,7 @@ class EmbeddedIndex:
         except (TypeError, ValueError) as exc:
             raise IndexCorruptError(f"the index at {self.path} has invalid parameters: {exc}") from exc
         self.segments: list[Segment] = []
+        self.concrete_mask = (1 << CONC_BITS) - 1  # `index.protocol.concrete_mask`
         deleted = self.manifest.get("deleted", {})
         for info in self.manifest["segments"]:
             seg = Segment(self.path / info["name"], info)

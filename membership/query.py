@@ -18,7 +18,7 @@ import numpy as np
 
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import FingerprintHits, IndexStore, hit_lines
+from index.protocol import FingerprintHits, IndexStore, concrete_mask, hit_lines
 from stacklens.errors import InputError
 
 from .match import Match, QuerySpan, Source, SourceSpan
@@ -375,7 +375,8 @@ class Matcher:
         files = _files_per_key(found, sampled, df)
         found = self._complete_samples(found, keys, sampled, df)
         found = replace(found, df=files[found.qi])
-        exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
+        mask = concrete_mask(self.store)
+        exact = (found.meta & mask) == (qc[found.qi].astype(np.int64) & mask)
         # How common each hit's shape is: files holding its key in the corpus. A hit shared
         # with many files is weak evidence of a copy.
         rarity = 1.0 / np.maximum(found.df, 1)
