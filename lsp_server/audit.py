@@ -13,6 +13,7 @@ import json
 import logging
 import logging.handlers
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from membership import Match
 from membership.policy import MatchPolicy
 
 from .config import MembershipConfig
+from .documents import path_hint
 
 log = logging.getLogger(__name__)
 Event = Literal["shown", "blocked", "accepted"]
@@ -38,9 +40,11 @@ def _range(r: types.Range | None) -> dict[str, Any] | None:
 
 
 class AuditLog:
-    """Appends rows to the configured file; a no-op when the setting is unset."""
+    """Appends rows to the configured file; a no-op when the setting is unset. ``policy`` gives
+    the policy in force when a row is written (the server's changes with the allow-list)."""
 
-    def __init__(self, cfg: MembershipConfig) -> None:
+    def __init__(self, cfg: MembershipConfig, policy: Callable[[], MatchPolicy]) -> None:
+        self.policy = policy
         self.path = Path(cfg.audit_log) if cfg.audit_log else None
         self.include_code = cfg.audit_log_include_code
         self._handler: logging.handlers.RotatingFileHandler | None = None
@@ -71,14 +75,14 @@ class AuditLog:
         uri: str,
         range: types.Range | None,
         matches: list[Match],
-        policy: MatchPolicy,
-        file: str | None,
         code: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        """One row; ``code`` (the suggestion's text) is dropped unless the setting asks for it."""
+        """One row, with the policy's decision on each match for the file ``uri`` names;
+        ``code`` (the suggestion's text) is dropped unless the setting asks for it."""
         if not self.enabled or not matches:
             return
+        policy, file = self.policy(), path_hint(uri)
         decided = [(m, policy.decide(m, file)) for m in matches]
         row: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),

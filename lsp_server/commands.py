@@ -81,16 +81,7 @@ def audit_accept(
         doc = snap[0]
         end = start + len(text) if doc.text[start : start + len(text)] == text else start
         rng = doc.range_of(min(start, len(doc.text)), min(end, len(doc.text)))
-    ls.audit.record(
-        "accepted",
-        uri=uri,
-        range=rng,
-        matches=matches,
-        policy=ls.policy,
-        file=path_hint(uri),
-        code=text,
-        request_id=request_id,
-    )
+    ls.audit.record("accepted", uri=uri, range=rng, matches=matches, code=text, request_id=request_id)
 
 
 def _p50(values: list[float]) -> float | None:

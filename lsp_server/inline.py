@@ -181,16 +181,7 @@ def _audit(
     rows: list[tuple[Event, str, list[Match]]] = [("shown", c.text, c.matches) for c in shown]
     rows += [("blocked", text, matches) for text, matches in blocked]
     for event, text, matches in rows:
-        ls.audit.record(
-            event,
-            uri=uri,
-            range=here,
-            matches=matches,
-            policy=ls.policy,
-            file=path_hint(uri),
-            code=text,
-            request_id=rid,
-        )
+        ls.audit.record(event, uri=uri, range=here, matches=matches, code=text, request_id=rid)
 
 
 def accept_arguments(out: Outcome, index: int) -> dict[str, Any]:

@@ -62,7 +62,7 @@ class StacklensServer(LanguageServer):
         self.engines = Engines(self.show_error)
         self.engines.timeout_s = self.config.completion_timeout_s
         self.gate = MembershipGate(self.config.membership)
-        self.audit = AuditLog(self.config.membership)
+        self.audit = AuditLog(self.config.membership, lambda: self.policy)
         self.allowlist = Allowlist(None)
         self.policy = Policy(self.config.membership, self.allowlist)
         self.highlights = HighlightStore()
@@ -143,7 +143,7 @@ class StacklensServer(LanguageServer):
             self.gate.close()
             self.gate = MembershipGate(self.config.membership)
             self.audit.close()
-            self.audit = AuditLog(self.config.membership)
+            self.audit = AuditLog(self.config.membership, lambda: self.policy)
             self.policy = Policy(self.config.membership, self.allowlist)
             self._reported.clear()
             for uri in list(self.workspace.text_documents):

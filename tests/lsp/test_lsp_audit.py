@@ -30,15 +30,13 @@ HERE = T.Range(start=T.Position(line=2, character=0), end=T.Position(line=5, cha
 
 def _log(tmp_path: Path, **extra: object) -> AuditLog:
     return AuditLog(
-        MembershipConfig.model_validate({"auditLog": str(tmp_path / "a" / "audit.jsonl"), **extra})
+        MembershipConfig.model_validate({"auditLog": str(tmp_path / "a" / "audit.jsonl"), **extra}),
+        lambda: MatchPolicy(PolicySettings()),
     )
 
 
 def _record(log: AuditLog, code: str = "def secret(): pass") -> None:
-    log.record(
-        "accepted", uri="file:///w/x.py", range=HERE, matches=[MATCH], policy=MatchPolicy(PolicySettings()),
-        file="/w/x.py", code=code, request_id="r1",
-    )  # fmt: skip
+    log.record("accepted", uri="file:///w/x.py", range=HERE, matches=[MATCH], code=code, request_id="r1")
 
 
 def test_a_row_has_the_match_and_the_decision_but_not_the_code(tmp_path: Path) -> None:
@@ -61,10 +59,25 @@ def test_a_row_has_the_match_and_the_decision_but_not_the_code(tmp_path: Path) -
 def test_the_code_only_when_asked_and_nothing_without_a_match(tmp_path: Path) -> None:
     log = _log(tmp_path, auditLogIncludeCode=True)
     _record(log)
-    log.record("shown", uri="u", range=None, matches=[], policy=MatchPolicy(PolicySettings()), file=None)
+    log.record("shown", uri="u", range=None, matches=[])
     log.close()
     rows = (tmp_path / "a" / "audit.jsonl").read_text().splitlines()
     assert len(rows) == 1 and json.loads(rows[0])["code"] == "def secret(): pass"
+
+
+def test_each_row_is_decided_by_the_policy_in_force_for_the_uris_file(tmp_path: Path) -> None:
+    """The log asks for the server's policy when it writes (an allow-list change replaces it) and
+    decides for the file the URI names: the call sites pass neither."""
+    policy = MatchPolicy(PolicySettings())
+    log = AuditLog(
+        MembershipConfig.model_validate({"auditLog": str(tmp_path / "audit.jsonl")}), lambda: policy
+    )
+    log.record("shown", uri="file:///w/x.py", range=None, matches=[MATCH])
+    policy = MatchPolicy(PolicySettings(license_block=[]))
+    log.record("shown", uri="file:///w/x.py", range=None, matches=[MATCH])
+    log.close()
+    rows = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [r["action"] for r in rows] == ["block", "warn"]
 
 
 def test_the_log_rotates_by_size(tmp_path: Path) -> None:
