@@ -85,7 +85,8 @@ def test_each_package_imports_only_the_layers_below_it(graph: dict[str, set[str]
 
 
 def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
-    seen, todo = set(), [start]
+    seen: set[str] = set()
+    todo = [start]
     while todo:
         for w in graph[todo.pop()] - seen:
             seen.add(w)
