@@ -38,16 +38,42 @@ def _mix(h: np.ndarray) -> np.ndarray:
     return mixed
 
 
+# Powers of the polynomial's prime and of its inverse (P is odd, so it has one mod 2^64), which
+# turn every k-gram's polynomial into a difference of two prefix sums: a handful of passes over
+# the stream whatever k is, where Horner's rule made k of them (k = 14: 3-4x faster).
+_P_INV = np.uint64(pow(int(_P), -1, 2**64))
+_POWERS: list[np.ndarray] = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``P**i`` and ``P**-i`` mod 2^64 for ``i < n`` (views of tables grown by doubling)."""
+    if len(_POWERS[0]) < n:
+        size = max(n, 2 * len(_POWERS[0]), 4096)
+        with np.errstate(over="ignore"):
+            for i, base in enumerate((_P, _P_INV)):
+                table = np.full(size, base, dtype=np.uint64)
+                table[0] = 1
+                _POWERS[i] = np.cumprod(table)  # wraps mod 2^64, like the products it replaces
+    return _POWERS[0][:n], _POWERS[1][:n]
+
+
+def _windowed_sums(prefix: np.ndarray, before: np.ndarray, k: int) -> np.ndarray:
+    """``P**(j+k-1) * (prefix[j+k-1] - before[j])`` mixed, for every k-gram ``j``: the
+    polynomial ``sum(x[j+t] * P**(k-1-t))`` that Horner's rule gives, when ``prefix`` holds the
+    running sums of ``x[i] * P**-i`` and ``before[j]`` those of the terms before the k-gram."""
+    m = len(prefix) - k + 1
+    with np.errstate(over="ignore"):
+        return _mix((prefix[k - 1 :] - before[:m]) * _powers(len(prefix))[0][k - 1 :])
+
+
 def kgram_hashes(ids: np.ndarray, k: int) -> np.ndarray:
     """Hash of every k consecutive ids (``len(ids) - k + 1`` values; empty when shorter)."""
     n = len(ids) - k + 1
     if n <= 0:
         return np.empty(0, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = np.zeros(n, dtype=np.uint64)
-        for j in range(k):
-            h = h * _P + ids[j : j + n]
-        return _mix(h)
+        prefix = np.cumsum(ids.astype(np.uint64, copy=False) * _powers(len(ids))[1], dtype=np.uint64)
+    return _windowed_sums(prefix, np.concatenate((np.zeros(1, dtype=np.uint64), prefix)), k)
 
 
 def structure_hashes(tokens: Tokens, k: int) -> np.ndarray:
@@ -63,20 +89,30 @@ def structure_hashes(tokens: Tokens, k: int) -> np.ndarray:
     if m <= 0:
         return np.empty(0, dtype=np.uint64)
     ids = tokens.concrete
-    ident = np.flatnonzero(tokens.abstract == PLACEHOLDER_ID)
+    is_ident = tokens.abstract == PLACEHOLDER_ID
+    ident = np.flatnonzero(is_ident)
     order = ident[np.argsort(ids[ident], kind="stable")]
     same = ids[order[1:]] == ids[order[:-1]]
-    back = np.full(n, k, dtype=np.int64)
-    back[order[1:][same]] = (order[1:] - order[:-1])[same]
-    is_ident = tokens.abstract == PLACEHOLDER_ID
+    later, prev = order[1:][same], order[:-1][same]  # an identifier and its previous occurrence
+    near = later - prev < k
+    later, prev = later[near], prev[near]
+    distance_ids = _mix(np.arange(k + 1, dtype=np.uint64) + np.uint64(PLACEHOLDER_ID))
+    # In k-gram j, identifier i (at offset i - j) is distance_ids[i - prev] when its previous
+    # occurrence is in the k-gram too (prev >= j), else distance_ids[0]. So every identifier is
+    # distance_ids[0] in the running sums, and the difference (`extra`) is a term of the k-grams
+    # j <= prev that hold i: it enters the sums at i like any term but leaves them after prev.
+    _, inv = _powers(n)
     with np.errstate(over="ignore"):
-        distance_ids = _mix(np.arange(k + 1, dtype=np.uint64) + np.uint64(PLACEHOLDER_ID))
-        h = np.zeros(m, dtype=np.uint64)
-        for t in range(k):
-            d = np.where(back[t : t + m] <= t, back[t : t + m], 0)
-            v = np.where(is_ident[t : t + m], distance_ids[d], tokens.abstract[t : t + m])
-            h = h * _P + v
-        return _mix(h)
+        terms = np.where(is_ident, distance_ids[0], tokens.abstract) * inv
+        extra = (distance_ids[later - prev] - distance_ids[0]) * inv[later]
+        with_extra = terms.copy()
+        with_extra[later] += extra
+        prefix = np.cumsum(with_extra, dtype=np.uint64)
+        before = np.zeros(n + 1, dtype=np.uint64)
+        before[1:] = terms
+        before[prev + 1] += extra  # one later occurrence per prev: no index repeats
+        before = np.cumsum(before, dtype=np.uint64)
+    return _windowed_sums(prefix, before, k)
 
 
 def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
@@ -86,9 +122,24 @@ def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     if n <= window:
         return np.array([int(np.argmin(hashes))], dtype=np.int64)
-    views = np.lib.stride_tricks.sliding_window_view(hashes, window)
-    picks = np.argmin(views, axis=1) + np.arange(len(views))
-    return np.unique(picks)
+    # The leftmost minimum of every window, by doubling: windows of 1, 2, 4, ... combined two
+    # overlapping at a time (the left one's pick wins ties, so the pick stays the leftmost).
+    # log2(window) passes over the array instead of an argmin per window (2x faster at 11).
+    value, pos = hashes, np.arange(n, dtype=np.int64)
+    width = 1
+    while width < window:
+        step = min(width, window - width)
+        left, right = value[: len(value) - step], value[step:]
+        take_right = right < left
+        value = np.where(take_right, right, left)
+        pos = np.where(take_right, pos[step:], pos[: len(pos) - step])
+        width += step
+    # Consecutive windows' picks never decrease (a window's leftmost minimum stays the pick
+    # until it leaves the window or a smaller value enters), so unique is a mask of changes.
+    keep = np.ones(len(pos), dtype=bool)
+    keep[1:] = pos[1:] != pos[:-1]
+    picks: np.ndarray = pos[keep]
+    return picks
 
 
 @dataclass(frozen=True)
@@ -196,27 +247,38 @@ def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> Ban
     lines = params.minhash_lines
     if n_tok == 0:
         return _no_bands()
-    is_first = np.r_[True, tokens.line[1:] != tokens.line[:-1]]
+    is_first = np.ones(n_tok, dtype=bool)
+    np.not_equal(tokens.line[1:], tokens.line[:-1], out=is_first[1:])
     firsts = np.flatnonzero(is_first)
     n_lines = len(firsts)
     shingles = kgram_hashes(tokens.abstract, params.minhash_shingle)
     if n_lines < lines or len(shingles) == 0:
         return _no_bands()
     a, b = minhash_permutations(params.num_perm)
-    with np.errstate(over="ignore"):
-        phv = shingles.astype(np.uint32)[:, None] * a + b
     line_of = (np.cumsum(is_first) - 1)[: len(shingles)]
-    per_line = np.full((n_lines, params.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-    present, starts = np.unique(line_of, return_index=True)
-    per_line[present] = np.minimum.reduceat(phv, starts, axis=0)
-    if stride == lines:
-        n_win = n_lines // lines
-        sig = per_line[: n_win * lines].reshape(n_win, lines, params.num_perm).min(axis=1)
-    else:
-        sig = np.lib.stride_tricks.sliding_window_view(per_line, lines, axis=0).min(axis=-1)[::stride]
+    # Disjoint windows (what a build asks for) are reduced at once from their shingles; others
+    # from their lines' minima. Permutations along the first axis: the reductions then run
+    # along contiguous rows (a third faster than along columns).
+    group, count = (line_of // lines, n_lines // lines) if stride == lines else (line_of, n_lines)
+    cut = int(np.searchsorted(group, count))  # groups are sorted; the shingles of whole windows
+    sig = np.full((params.num_perm, count), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if cut:
+        group = group[:cut]
+        starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+        with np.errstate(over="ignore"):
+            phv = a[:, None] * shingles[:cut].astype(np.uint32) + b[:, None]
+        sig[:, group[starts]] = np.minimum.reduceat(phv, starts, axis=1)
+    if stride != lines:
+        width = 1  # sliding minimum over `lines` lines, by doubling the span
+        while width < lines:
+            step = min(width, lines - width)
+            sig = np.minimum(sig[:, : sig.shape[1] - step], sig[:, step:])
+            width += step
+        sig = sig[:, ::stride]
+    sig = sig.T
     starts_line = np.arange(0, len(sig) * stride, stride)
-    bounds = np.r_[firsts, n_tok]
-    ranges = [(int(bounds[s]), int(bounds[s + lines])) for s in starts_line]
+    bounds = np.concatenate((firsts, [n_tok]))
+    ranges = list(zip(bounds[starts_line].tolist(), bounds[starts_line + lines].tolist(), strict=True))
     bands = sig.astype(np.uint64).reshape(len(sig), params.minhash_bands, params.minhash_rows)
     with np.errstate(over="ignore"):
         key = np.zeros((len(sig), params.minhash_bands), dtype=np.uint64)

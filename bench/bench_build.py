@@ -1,0 +1,271 @@
+"""Build speed per core, per stage, this checkout beside another one (``--base``) in the same run,
+and a check that both produce the same tokens, fingerprints and band keys for every file.
+
+The corpus is the membership benchmark's seven languages interleaved as in its multi-language
+speed run (bench_membership.py ``--speed-corpus multi``) plus a share of the Linux kernel's C
+files (``--linux``, as bench_gigabyte.py reads them), in an order fixed by a hash of the paths.
+Each measurement runs in a child process that imports ``index`` from the checkout it measures,
+with one worker, so CPU seconds (process_time) are the per-core cost.
+
+    .venv/bin/python bench/bench_build.py --mb 30 --base /tmp/wt-build-base
+    .venv/bin/python bench/bench_build.py --check 3000 --base /tmp/wt-build-base
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+_STAGES = ("read", "sha1", "tokenize", "fingerprint", "minhash", "prepare_rest")
+
+
+def _linux_files(root: Path) -> list[Path]:
+    """C files of 200 B - 1 MB in a hash order of their paths, as bench_gigabyte.py takes them."""
+    out = []
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames.sort()
+        for n in names:
+            p = Path(dirpath) / n
+            if n.endswith((".c", ".h")) and not p.is_symlink() and 200 <= p.stat().st_size <= 1_000_000:
+                out.append(p)
+    return sorted(out, key=lambda p: hashlib.sha1(str(p.relative_to(root)).encode()).digest())
+
+
+def corpus(mb: float, linux: Path | None, linux_share: float) -> list[tuple[str, str]]:
+    """(root, relative path) of about ``mb`` MB: the multi-language corpora, then Linux C."""
+    sys.path[:0] = [str(ROOT), str(BENCH)]
+    from corpora import load
+    from fetch_corpora import LANGS
+
+    target = int(mb * 1e6)
+    own = int(target * (1 - linux_share)) if linux else target
+    corpora = [load(lang, 22_000_000) for lang in LANGS]
+    keyed = sorted(
+        (
+            (hashlib.sha1(f"{c.lang}/{c.rel(p)}".encode()).digest(), c.root, p)
+            for c in corpora
+            for p in c.indexed
+        ),
+        key=lambda t: t[0],
+    )
+    out: list[tuple[str, str]] = []
+    total = 0
+    for _, root, p in keyed:
+        if total >= own:
+            break
+        out.append((str(root), p.relative_to(root).as_posix()))
+        total += p.stat().st_size
+    if linux:
+        for p in _linux_files(linux):
+            if total >= target:
+                break
+            out.append((str(linux), p.relative_to(linux).as_posix()))
+            total += p.stat().st_size
+    return out
+
+
+def _sources(files: list[tuple[str, str]]) -> list[Any]:
+    from index.config import BuildLimits
+    from index.sources import DirectorySource
+
+    by_root: dict[str, list[str]] = {}
+    for root, rel in files:
+        by_root.setdefault(root, []).append(rel)
+    return [DirectorySource(Path(r), BuildLimits(), paths=tuple(rels)) for r, rels in by_root.items()]
+
+
+def child_stages(files: list[tuple[str, str]]) -> dict[str, Any]:
+    """CPU seconds of each per-file stage, in the order a one-worker build runs them."""
+    from index.config import FingerprintParams
+    from index.fingerprint import fingerprint, minhash_bands
+    from index.normalize import tokenize
+    from index.skip import SkipStats
+
+    params = FingerprintParams()
+    cpu = dict.fromkeys(_STAGES, 0.0)
+    clock = time.process_time
+    nbytes = 0
+    it = (src for s in _sources(files) for src in s.files(SkipStats()))
+    while True:
+        t = clock()
+        src = next(it, None)
+        cpu["read"] += clock() - t
+        if src is None:
+            break
+        t = clock()
+        hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
+        t1 = clock()
+        tokens = tokenize(src.text, src.lang)
+        t2 = clock()
+        fingerprint(tokens, params)
+        t3 = clock()
+        minhash_bands(tokens, params, stride=params.minhash_lines)
+        t4 = clock()
+        cpu["sha1"] += t1 - t
+        cpu["tokenize"] += t2 - t1
+        cpu["fingerprint"] += t3 - t2
+        cpu["minhash"] += t4 - t3
+        nbytes += len(src.text.encode("utf-8", "surrogatepass"))
+    # prepare_document in a process of its own: a second tokenisation of the same text in this
+    # one would find its token ids cached.
+    cpu["prepare_rest"] = -(cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"])
+    return {"mb": nbytes / 1e6, "cpu": cpu}
+
+
+def child_prepare(files: list[tuple[str, str]]) -> dict[str, Any]:
+    """CPU seconds of prepare_document (tokenize, fingerprint, bands and the document row)."""
+    from index.builder import prepare_document
+    from index.config import FingerprintParams
+    from index.skip import SkipStats
+
+    params = FingerprintParams()
+    cpu = 0.0
+    for s in _sources(files):
+        for src in s.files(SkipStats()):
+            t = time.process_time()
+            prepare_document((src, "0" * 40, params))
+            cpu += time.process_time() - t
+    return {"cpu_s": cpu}
+
+
+def child_build(files: list[tuple[str, str]]) -> dict[str, Any]:
+    from index.builder import build
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t, c = time.perf_counter(), time.process_time()
+        summary = build(Path(tmp) / "idx", _sources(files), jobs=1, progress=False)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+    return {"mb": summary.bytes / 1e6, "files": summary.files, "cpu_s": cpu, "wall_s": wall}
+
+
+def _digest(a: Any) -> str:
+    import numpy as np
+
+    arr = np.ascontiguousarray(a)
+    return hashlib.sha1(f"{arr.dtype.str}{arr.shape}".encode() + arr.tobytes()).hexdigest()[:16]
+
+
+def child_outputs(files: list[tuple[str, str]]) -> dict[str, Any]:
+    """A digest of every array tokenize, fingerprint, minhash_bands and prepare_document return."""
+    from index.builder import prepare_document
+    from index.config import FingerprintParams
+    from index.fingerprint import fingerprint, minhash_bands
+    from index.normalize import tokenize
+    from index.skip import SkipStats
+
+    out: dict[str, Any] = {}
+    for params in (FingerprintParams(), FingerprintParams(kgram=8, window=4, minhash_lines=5)):
+        for s in _sources(files):
+            for src in s.files(SkipStats()):
+                tok = tokenize(src.text, src.lang)
+                fp = fingerprint(tok, params)
+                row = [_digest(getattr(tok, f)) for f in ("concrete", "abstract", "start", "end")]
+                row += [_digest(getattr(tok, f)) for f in ("line", "end_line", "comment")]
+                row += [_digest(x) for x in (fp.keys, fp.pos, fp.line, fp.meta)]
+                for stride in (params.minhash_lines, 1, 3):
+                    mh = minhash_bands(tok, params, stride=stride)
+                    row += [_digest(mh.keys), _digest(mh.window), repr(mh.ranges)]
+                p = prepare_document((src, "0" * 40, params))
+                row += ["none"] if p is None else [_digest(x) for x in (*p.fp, *p.mh)]
+                out[f"{params.kgram}:{src.key}"] = row
+    return out
+
+
+def run_child(root: Path, mode: str, listing: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--files", str(listing), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _langs(files: list[tuple[str, str]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, rel in files:
+        ext = Path(rel).suffix
+        counts[ext] = counts.get(ext, 0) + 1
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=float, default=30.0)
+    ap.add_argument("--linux", type=Path, default=Path("/work/bigcorpus/linux-source-6.1"))
+    ap.add_argument("--linux-share", type=float, default=0.2, help="share of the corpus from Linux")
+    ap.add_argument("--base", type=Path, help="another checkout measured beside this one")
+    ap.add_argument("--check", type=int, default=0, help="compare outputs on this many files")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--no-build", action="store_true", help="per-stage figures only")
+    ap.add_argument("--child", choices=("stages", "prepare", "build", "outputs"))
+    ap.add_argument("--files", type=Path)
+    ap.add_argument("--root", type=Path)
+    args = ap.parse_args()
+    if args.child:
+        sys.path.insert(0, str(args.root))
+        files = [tuple(f) for f in json.loads(args.files.read_text())]
+        run = {
+            "stages": child_stages,
+            "prepare": child_prepare,
+            "build": child_build,
+            "outputs": child_outputs,
+        }[args.child]
+        print(json.dumps(run(files)))
+        return
+    linux = args.linux if args.linux.is_dir() else None
+    files = corpus(args.mb, linux, args.linux_share)
+    roots = [("new", ROOT)] + ([("base", args.base)] if args.base else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "files.json"
+        if args.check:
+            step = max(1, len(files) // args.check)
+            checked = files[::step][: args.check]
+            listing.write_text(json.dumps(checked))
+            print(f"[check] {len(checked)} files: {_langs(checked)}", flush=True)
+            new = run_child(ROOT, "outputs", listing)
+            if args.base:
+                old = run_child(args.base, "outputs", listing)
+                bad = [k for k in old if old[k] != new.get(k)]
+                print(f"[check] {len(old)} (file, params) outputs compared, {len(bad)} differ", flush=True)
+                for k in bad[:20]:
+                    print(f"  differs: {k}")
+                if bad:
+                    sys.exit(1)
+            return
+        listing.write_text(json.dumps(files))
+        print(f"[build] {len(files)} files: {_langs(files)}", flush=True)
+        for rep in range(args.repeat):
+            for label, root in roots:
+                st = run_child(root, "stages", listing)
+                st["cpu"]["prepare_rest"] += run_child(root, "prepare", listing)["cpu_s"]
+                per = ", ".join(f"{k} {v:.2f}" for k, v in st["cpu"].items())
+                total = sum(st["cpu"].values())
+                print(
+                    f"[stages {label} #{rep}] {st['mb']:.1f} MB, per-file CPU {total:.2f} s "
+                    f"({st['mb'] / total:.2f} MB/s): {per}",
+                    flush=True,
+                )
+                if not args.no_build:
+                    b = run_child(root, "build", listing)
+                    print(
+                        f"[build {label} #{rep}] {b['mb']:.1f} MB, {b['files']} files, "
+                        f"CPU {b['cpu_s']:.2f} s: {b['mb'] / b['cpu_s']:.2f} MB/s per core "
+                        f"(wall {b['wall_s']:.1f} s)",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()
