@@ -7,7 +7,7 @@ index), and with hashed keys the unrelated fingerprints that share one stored ke
 are Poisson-distributed with mean ``B * f / 2^b``. Queries only ever look up their own keys, so
 an index that carries that many random postings on every key the cases look up is, for these
 cases, indistinguishable from one of ``B * f`` fingerprints: the benchmark injects them (random
-documents among 2^18 synthetic ones, interleaved with the real ones; random positions, lines and
+documents among 2^18 synthetic ones, interleaved with the real ones; random positions and
 concrete hashes) into the one segment, so the budget and sampling rules see them as they would.
 Not modelled: the *real* near-copies and boilerplate that a larger corpus adds, and page-cache
 misses of a table larger than memory.
@@ -40,14 +40,16 @@ from timing import timed
 
 from index.config import FingerprintParams
 from index.fingerprint import code_stream, minhash_bands, structure_hashes
+from index.linetable import encode_lines
 from index.normalize import tokenize
 from index.packed import KEY_BITS, key_of
-from index.segment import FIELDS
+from index.segment import CONC_BITS, FIELDS, doc_starts
 from index.store import EmbeddedIndex, IndexWriter
 from membership.query import Matcher
 from membership.settings import QuerySettings
 
 FAKE_DOCS = 1 << 18
+FAKE_TOKENS, FAKE_LINE = 1 << 16, 256
 DENSITIES = {"as built": 0.0, "1 TB": 1e12, "3 TB": 3e12}
 
 
@@ -80,24 +82,36 @@ def inject(
         (seg,) = idx.segments
         bits, params = idx.key_bits, idx.params
         docs = list(seg.iter_docs())
+        blobs = [seg.lines.blob(i) for i in range(seg.num_docs)]
+        old_starts = seg.starts.copy()
         real = {}
         for name in FIELDS:
             table = getattr(seg, name)
-            real[name] = (table.all_keys(), table.columns(np.arange(len(table))))
+            every = np.arange(len(table))
+            real[name] = (table.all_keys(), table.columns(every), seg.doc_pos(name, every))
     # Real documents keep their order but sit at random places among the synthetic ones, so
     # that a sample of a key's first postings (in document order) is not biased towards them.
     total = len(docs) + FAKE_DOCS
-    real_ids = np.sort(rng.choice(total, len(docs), replace=False)).astype(np.uint64)
+    real_ids = np.sort(rng.choice(total, len(docs), replace=False)).astype(np.int64)
     is_real = np.zeros(total, dtype=bool)
     is_real[real_ids] = True
-    fake_ids = np.flatnonzero(~is_real).astype(np.uint64)
+    fake_ids = np.flatnonzero(~is_real).astype(np.int64)
+    # A synthetic document: FAKE_TOKENS tokens, FAKE_LINE of them a line (its line table).
+    fake_blob = encode_lines(*[np.arange(FAKE_TOKENS) // FAKE_LINE + 1] * 2, np.empty(0), np.empty(0))
     table_docs: list[dict[str, Any]] = []
-    real_iter = iter(docs)
+    table_lines: list[bytes] = []
+    tokens = np.full(total, FAKE_TOKENS, dtype=np.int64)
+    tokens[real_ids] = np.diff(old_starts)
+    real_iter = iter(zip(docs, blobs, strict=True))
     for i in range(total):
         if is_real[i]:
-            table_docs.append(next(real_iter))
+            doc, blob = next(real_iter)
+            table_docs.append(doc)
+            table_lines.append(blob)
         else:
             table_docs.append({"key": f"synthetic/{i}", "sha": "0", "path": f"synthetic/{i}.txt", "lines": 1})
+            table_lines.append(fake_blob)
+    starts = doc_starts(tokens)
     tables = {}
     added = {}
     for name in FIELDS:
@@ -106,25 +120,18 @@ def inject(
         noise = np.repeat(stored, counts)
         n = len(noise)
         added[name] = n
-        rk, rc = real[name]
-        cols = {"doc": np.concatenate([real_ids[rc["doc"].astype(np.int64)], rng.choice(fake_ids, n)])}
+        rk, rc, (old_doc, old_pos) = real[name]
+        # Random positions early enough that a band window of minhash_lines lines fits after.
+        pos = rng.integers(0, FAKE_TOKENS - FAKE_LINE * (params.minhash_lines + 1), n, dtype=np.int64)
+        at = np.concatenate([starts[real_ids[old_doc]] + old_pos, starts[rng.choice(fake_ids, n)] + pos])
+        cols = {"at": at.astype(np.uint64)}
         if name == "fp":
-            fields = {
-                "pos": rng.integers(0, 1 << 16, n, dtype=np.uint64),
-                "line": rng.integers(1, 5000, n, dtype=np.uint64),
-                "span": np.zeros(n, dtype=np.uint64),
-                "conc": rng.integers(0, 1 << 16, n, dtype=np.uint64),
-            }
-        else:
-            fields = {
-                "first": rng.integers(1, 5000, n, dtype=np.uint64),
-                "span": np.full(n, 15, dtype=np.uint64),
-            }
-        for f, v in fields.items():
-            cols[f] = np.concatenate([rc[f], v])
+            cols["flag"] = np.concatenate([rc["flag"], np.zeros(n, dtype=np.uint64)])
+            conc = rng.integers(0, 1 << CONC_BITS, n, dtype=np.uint64)
+            cols["conc"] = np.concatenate([rc["conc"], conc])
         tables[name] = (np.concatenate([rk, noise]), cols)
         del real[name]
-    IndexWriter(dst, params, key_bits=bits).commit_segment(tables, table_docs)
+    IndexWriter(dst, params, key_bits=bits).commit_segment(tables, table_docs, table_lines, starts)
     return added
 
 
@@ -201,8 +208,8 @@ def main() -> None:
             "fingerprints": n_fp,
             "band_keys": n_mh,
             "fingerprints_per_byte": n_fp / corpus_bytes,
-            "format3_mb": size / 1e6,
-            "format3_ratio": size / corpus_bytes,
+            "format4_mb": size / 1e6,
+            "format4_ratio": size / corpus_bytes,
             "format2_mb": old_format_bytes(path48) / 1e6,
             "format2_ratio": old_format_bytes(path48) / corpus_bytes,
         }

@@ -24,7 +24,7 @@ from .fingerprint import Fingerprints, fingerprint, minhash_bands
 from .linetable import encode_lines
 from .normalize import Tokens, tokenize
 from .packed import key_of
-from .segment import CONC_BITS, MAX_BAND_SPAN, MAX_LINE, MAX_POS
+from .segment import CONC_BITS, MAX_POS
 from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
 from .store import EmbeddedIndex, IndexWriter
@@ -104,7 +104,7 @@ class BuildSummary:
 class PreparedDocument:
     doc: dict[str, Any]
     fp: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # key64, pos, flag, concrete hash
-    mh: tuple[np.ndarray, np.ndarray, np.ndarray]
+    mh: tuple[np.ndarray, np.ndarray]  # band key64, first token of its window
     lines: bytes  # the document's line table record
     tokens: int
 
@@ -128,8 +128,9 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
         return None  # positions are stored in 20 bits; such files are data, not code
     fp = fingerprint(tokens, params)
     bands = minhash_bands(tokens, params, stride=params.minhash_lines)
-    lines = np.array([tokens.line[i] for i, _ in bands.ranges], dtype=np.uint32)
-    ends = np.array([tokens.end_line[j - 1] for _, j in bands.ranges], dtype=np.uint32)
+    # A window's lines are resolved from the line table: it starts at its first token and
+    # holds ``minhash_lines`` lines with tokens.
+    firsts = np.array([i for i, _ in bands.ranges], dtype=np.int64)
     doc = {
         "key": src.key,
         "sha": sha,
@@ -146,7 +147,7 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
     return PreparedDocument(
         doc,
         (fp.keys, fp.pos, flag, fp.meta & np.uint32(0xFFFF)),
-        (bands.keys, lines[win], ends[win]),
+        (bands.keys, firsts[win]),
         line_table,
         len(tokens),
     )
@@ -162,13 +163,12 @@ class _Batch:
         self.bytes = 0
 
     def add(self, p: PreparedDocument) -> None:
-        doc_id = len(self.docs)
         self.docs.append(p.doc)
         self.lines.append(p.lines)
-        at = self.starts[-1] + p.fp[1].astype(np.int64)
-        self.starts.append(self.starts[-1] + p.tokens)
-        self.fp.append((at, *p.fp))
-        self.mh.append((np.full(len(p.mh[0]), doc_id, dtype=np.uint32), *p.mh))
+        first = self.starts[-1]
+        self.starts.append(first + p.tokens)
+        self.fp.append((first + p.fp[1].astype(np.int64), *p.fp))
+        self.mh.append((first + p.mh[1], p.mh[0]))
         self.bytes += p.doc["bytes"]
 
     def tables(self, key_bits: int) -> dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]:
@@ -190,13 +190,9 @@ def _fp_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.nd
 
 
 def _mh_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(doc, key64, first line, last line) columns to stored keys and the band table's fields."""
-    first = np.minimum(_cat(parts, 2), MAX_LINE)
-    return key_of(_cat(parts, 1), key_bits), {
-        "doc": _cat(parts, 0),
-        "first": first,
-        "span": np.minimum(_cat(parts, 3) - np.minimum(first, _cat(parts, 3)), MAX_BAND_SPAN),
-    }
+    """(token number of the window's first token, key64) columns to stored keys and the band
+    table's fields."""
+    return key_of(_cat(parts, 1), key_bits), {"at": _cat(parts, 0)}
 
 
 def _known(path: Path) -> dict[str, tuple[str, int, str]]:

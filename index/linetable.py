@@ -78,6 +78,13 @@ class DocLines:
             return int(self.multi_end[i])
         return self.line(t)
 
+    def window_end(self, t: int, n: int) -> int:
+        """Last line of the MinHash window that starts at token ``t`` and holds ``n`` lines
+        with tokens (`index.fingerprint.minhash_bands`): where its last token ends."""
+        filled = np.flatnonzero(np.diff(self.cum, prepend=0)) + 1  # lines with tokens
+        last = int(filled[int(np.searchsorted(filled, self.line(t))) + n - 1])
+        return self.end_line(int(self.cum[last - 1]) - 1)
+
     def bridge_span(self, pos: int) -> int:
         """Line span of the flagged posting at token ``pos``."""
         i = int(np.searchsorted(self.bridge_pos, pos))

@@ -29,6 +29,8 @@ class FingerprintHits:
 class BandHits:
     qi: np.ndarray
     doc: np.ndarray
+    # First and last source line of the hit's window. A line of -1: the store resolves lines
+    # itself (its ``band_lines``), and end_line holds what it needs to.
     line: np.ndarray
     end_line: np.ndarray
 
@@ -62,6 +64,8 @@ class ResolvesLines(Protocol):
 
     def hit_lines(self, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]: ...
 
+    def band_lines(self, hits: BandHits, sel: np.ndarray) -> tuple[int, int]: ...
+
 
 def hit_lines(store: IndexStore, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]:
     """The source line where hit ``first``'s k-gram starts and the one where hit ``last``'s
@@ -71,3 +75,10 @@ def hit_lines(store: IndexStore, hits: FingerprintHits, first: int, last: int) -
     if int(hits.line[first]) < 0:
         return cast(ResolvesLines, store).hit_lines(hits, first, last)
     return int(hits.line[first]), int(hits.line[last] + (hits.meta[last] >> 16))
+
+
+def band_lines(store: IndexStore, hits: BandHits, sel: np.ndarray) -> tuple[int, int]:
+    """The first and the last source line of the windows of band hits ``sel`` (one document)."""
+    if int(hits.line[sel][0]) < 0:
+        return cast(ResolvesLines, store).band_lines(hits, sel)
+    return int(hits.line[sel].min()), int(hits.end_line[sel].max())

@@ -25,17 +25,17 @@ from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_tab
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
 MAX_POS = (1 << 20) - 1
-MAX_LINE = (1 << 20) - 1
-MAX_BAND_SPAN = 0xFFF  # line span of a MinHash window
 CONC_BITS = 8  # of the concrete k-gram's hash: tells verbatim from renamed
 # Fields of each table in record order; each as wide as the segment's largest value needs.
 # A fingerprint's document and token position are one segment-wide token number, "at" (the
 # document's first token, STARTS_FILE, plus the position): at 1 GB 28 bits instead of 17 + 18.
 # Its lines are in the line table; "flag" marks the postings whose k-gram does not end at token
 # pos + kgram - 1 (bridges), whose span the line table lists.
-FIELDS = {"fp": ("at", "flag", "conc"), "mh": ("doc", "first", "span")}
+# A band key's posting is the token number of its window's first token: the window's lines are
+# resolved from the line table too (format 3: document, first line and span, 49 bits at 1 GB).
+FIELDS = {"fp": ("at", "flag", "conc"), "mh": ("at",)}
 # Sort order within a key: document order, which ``lookup_in_documents`` relies on.
-ORDER = {"fp": ("at",), "mh": ("doc", "first")}
+ORDER = {"fp": ("at",), "mh": ("at",)}
 STARTS_FILE = "doc_start.npy"
 _FILES = (
     "fp_dir.npy",
@@ -207,15 +207,13 @@ class Segment:
 
     def fp_docs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(document, token position) of fingerprint records ``idx``, int64."""
-        at = self.fp.field("at", idx).astype(np.int64)
+        return self.doc_pos("fp", idx)
+
+    def doc_pos(self, table: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, token position) of records ``idx`` of ``table``, int64."""
+        at = getattr(self, table).field("at", idx).astype(np.int64)
         doc = np.searchsorted(self.starts, at, side="right") - 1
         return doc, at - self.starts[doc]
-
-    def docs_of(self, table: str, idx: np.ndarray) -> np.ndarray:
-        """Document (int64) of records ``idx`` of ``table``."""
-        if table == "fp":
-            return self.fp_docs(idx)[0]
-        return self.mh.field("doc", idx).astype(np.int64)
 
     @property
     def num_docs(self) -> int:

@@ -209,7 +209,7 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            out.append((seg, *_live(seg, si, seg.docs_of(table, idx), idx, qi)))
+            out.append((seg, *_live(seg, si, seg.doc_pos(table, idx)[0], idx, qi)))
         return out, df
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
@@ -254,8 +254,10 @@ class EmbeddedIndex:
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
         for seg, qi, doc, idx in self._postings("mh", keys, max_postings)[0]:
-            first = seg.mh.field("first", idx)
-            parts.append((qi, doc, first, first + seg.mh.field("span", idx)))
+            # Lines are resolved by `band_lines` for reported matches only: -1, and the
+            # window's first token in place of its end line.
+            first = seg.mh.field("at", idx).astype(np.int64) - seg.starts[doc & 0xFFFFFFFF]
+            parts.append((qi, doc, np.full(len(idx), -1, dtype=np.int64), first))
         return BandHits(*_columns(parts, 4))
 
     def hit_lines(self, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]:
@@ -269,6 +271,14 @@ class EmbeddedIndex:
         else:
             end = lines.end_line(pos + self.params.kgram - 1)
         return lines.line(int(hits.pos[first])), end
+
+    def band_lines(self, hits: BandHits, sel: np.ndarray) -> tuple[int, int]:
+        """The first and the last source line of the windows of band hits ``sel`` (all of one
+        document), from the document's line table."""
+        ref = int(hits.doc[sel][0])
+        lines = self.segments[ref >> 32].lines.lines(ref & 0xFFFFFFFF)
+        first = hits.end_line[sel]
+        return lines.line(int(first.min())), lines.window_end(int(first.max()), self.params.minhash_lines)
 
     def document(self, ref: int) -> dict[str, Any]:
         return self.segments[ref >> 32].doc(ref & 0xFFFFFFFF)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import FingerprintHits, IndexStore, concrete_mask, hit_lines
+from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines
 from stacklens.errors import InputError
 
 from .match import Match, QuerySpan, Source, SourceSpan
@@ -642,8 +642,9 @@ class Matcher:
                     doc=int(doc),
                     q_start=q_start,
                     q_end=q_end,
-                    src_start_line=int(hits.line[strong].min()),
-                    src_end_line=int(hits.end_line[strong].max()),
+                    src_start_line=0,
+                    src_end_line=0,
+                    lines=partial(band_lines, self.store, hits, strong),
                     kind="near",
                     score=round(float(min(0.9, 0.5 + 0.4 * band_share)), 4),
                     chars=chars,

@@ -12,10 +12,10 @@ import pytest
 
 from index.builder import build
 from index.config import BuildLimits, FingerprintParams
-from index.fingerprint import fingerprint
+from index.fingerprint import fingerprint, minhash_bands
 from index.linetable import decode_lines, encode_lines
 from index.normalize import tokenize
-from index.protocol import FingerprintHits, hit_lines
+from index.protocol import BandHits, FingerprintHits, band_lines, hit_lines
 from index.sources import DirectorySource
 from index.store import EmbeddedIndex, IndexWriter
 from stacklens.errors import IndexCorruptError
@@ -81,3 +81,39 @@ def test_an_index_of_format_3_must_be_rebuilt(tmp_path: Path) -> None:
     wanted = r"format version 3, this stacklens reads version 4; rebuild it: `code-search build.*line table"
     with pytest.raises(IndexCorruptError, match=wanted):
         EmbeddedIndex(tmp_path / "idx")
+
+
+def test_every_band_posting_resolves_the_lines_format_3_stored(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    for rel in CORPUS_FILES:
+        shutil.copy(STDLIB / rel, root / rel.replace("/", "_"))
+    build(tmp_path / "idx", [DirectorySource(root, BuildLimits())], progress=False)
+    params = FingerprintParams()
+    with EmbeddedIndex(tmp_path / "idx") as idx:
+        (seg,) = idx.segments
+        doc, first = seg.doc_pos("mh", np.arange(len(seg.mh)))
+        checked = 0
+        for d in range(seg.num_docs):
+            tokens = tokenize((root / seg.doc(d)["path"]).read_text())
+            bands = minhash_bands(tokens, params, stride=params.minhash_lines)
+            # What format 3 stored: the window's first line and the end line of its last token.
+            want = {i: (int(tokens.line[i]), int(tokens.end_line[j - 1])) for i, j in bands.ranges}
+            mine = np.flatnonzero(doc == d)
+            hits = BandHits(
+                qi=np.arange(len(mine)),
+                doc=np.full(len(mine), d, dtype=np.int64),
+                line=np.full(len(mine), -1, dtype=np.int64),
+                end_line=first[mine],
+            )
+            for j, t in enumerate(first[mine].tolist()):
+                sel = np.zeros(len(mine), dtype=bool)
+                sel[j] = True
+                assert band_lines(idx, hits, sel) == want[t]
+                checked += 1
+            if len(mine) > 1:  # several windows: the first one's start, the last one's end
+                assert band_lines(idx, hits, np.ones(len(mine), dtype=bool)) == (
+                    want[int(first[mine].min())][0],
+                    want[int(first[mine].max())][1],
+                )
+    assert checked > 100
