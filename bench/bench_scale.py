@@ -97,7 +97,8 @@ def inject(
     is_real[real_ids] = True
     fake_ids = np.flatnonzero(~is_real).astype(np.int64)
     # A synthetic document: FAKE_TOKENS tokens, FAKE_LINE of them a line (its line table).
-    fake_blob = encode_lines(*[np.arange(FAKE_TOKENS) // FAKE_LINE + 1] * 2, np.empty(0), np.empty(0))
+    fake_line = np.arange(FAKE_TOKENS) // FAKE_LINE + 1
+    fake_blob = encode_lines(fake_line, fake_line, np.empty(0), np.empty(0))
     table_docs: list[dict[str, Any]] = []
     table_lines: list[bytes] = []
     tokens = np.full(total, FAKE_TOKENS, dtype=np.int64)
