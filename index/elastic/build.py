@@ -29,7 +29,7 @@ from stacklens.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from ..builder import BuildSummary, PreparedDocument, prepare_document, progress_bar, sharded_files
 from ..config import BuildLimits, FingerprintParams
 from ..sources import SourceFile
-from . import common, packing
+from . import common, packing, rows
 from .common import (
     PENDING,
     connect,
@@ -102,13 +102,12 @@ def _chunk_actions(
         yield {"_index": index, "_id": f"{ref:x}.{i}", "_source": src}
 
 
-def _actions(ref: int, p: PreparedDocument, fp: str, mh: str) -> Iterator[dict[str, Any]]:
+def _actions(
+    ref: int, p: PreparedDocument, fp: str, mh: str, params: FingerprintParams
+) -> Iterator[dict[str, Any]]:
     record = base64.b64encode(json.dumps({**p.doc, "ref": ref}).encode()).decode()
-    keys, pos, line, meta = p.fp
-    low = keys & packing.LOW32
-    yield from _chunk_actions(fp, ref, keys, [low, pos, line, meta & 0xFFFF, meta >> 16], record)
-    keys, line, end = p.mh
-    yield from _chunk_actions(mh, ref, keys, [keys & packing.LOW32, line, end], record)
+    yield from _chunk_actions(fp, ref, *rows.fingerprint_columns(p, params.kgram), record)
+    yield from _chunk_actions(mh, ref, *rows.band_columns(p, params.minhash_lines), record)
 
 
 class ElasticBuilder:
@@ -173,7 +172,7 @@ class ElasticBuilder:
             for ref, p, _ in batch
             if ref in new
         )
-        self._bulk(a for ref, p, _ in batch for a in _actions(ref, p, self.fp, self.mh))
+        self._bulk(a for ref, p, _ in batch for a in _actions(ref, p, self.fp, self.mh, self.params))
         self._bulk(
             {
                 "_index": self.docs,
@@ -266,7 +265,18 @@ def build_elastic(
 
     try:
         pending: list[tuple[SourceFile, str]] = []
-        for src, sha in sharded_files(sources, summary.skipped, shard):
+        files = iter(sharded_files(sources, summary.skipped, shard))
+        while True:
+            try:
+                src, sha = next(files)
+            except StopIteration:
+                break
+            except Exception:
+                # A source that fails (unreadable archive, lost mount) keeps the whole batches
+                # read before it, as when batches were written one after the other.
+                if in_flight is not None:
+                    finish(*in_flight)
+                raise
             pending.append((src, sha))
             if len(pending) >= BATCH_DOCS:
                 flush(pending)

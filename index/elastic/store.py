@@ -44,6 +44,7 @@ from .common import (
     index_names,
     read_meta,
 )
+from .rows import CONCRETE_MASK
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class ElasticIndex:
         self._columns = {self.fp_index: len(FP_COLUMNS), self.mh_index: len(MH_COLUMNS)}
         self._fields = {self.fp_index: ("p", "l", "m"), self.mh_index: ("l", "e")}
         self._docs: dict[int, dict[str, Any]] = {}
+        self.concrete_mask = CONCRETE_MASK  # `index.protocol.concrete_mask`
         # Records of the files whose chunks lookups fetched, as they came (base64 JSON): decoded
         # only for the few files that `document` is asked for.
         self._records: dict[int, str] = {}
