@@ -91,8 +91,7 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
             if other.key_bits != writer.key_bits:
                 raise InputError(f"cannot merge {other.path}: its keys have {other.key_bits} bits")
         docs: list[dict[str, Any]] = []
-        lines: list[bytes] = []  # each kept document's line table record, a few hundred bytes
-        tokens: list[int] = []
+        kept: list[tuple[Segment, np.ndarray]] = []  # each segment's kept documents, in order
         inputs: dict[str, list[MergeInput]] = {name: [] for name in FIELDS}
         seen: set[str] = set()
         for idx in sources:
@@ -104,12 +103,15 @@ def _compact(path: Path, parts: Iterable[str | Path]) -> int:
                     seen.add(doc["key"])
                     remap[i] = len(docs)
                     docs.append(doc)
-                    lines.append(seg.lines.blob(i))
-                    tokens.append(int(seg.starts[i + 1] - seg.starts[i]))
+                kept.append((seg, np.flatnonzero(remap >= 0)))
                 inputs["fp"].append(MergeInput(seg.fp, remap, seg.starts))
                 inputs["mh"].append(MergeInput(seg.mh, remap, seg.starts))
         replace = [seg.name for seg in sources[0].segments]
+        tokens = np.concatenate([np.diff(seg.starts)[ids] for seg, ids in kept] or [np.empty(0, np.int64)])
         starts = doc_starts(tokens)
+        # Line table records stream from the inputs as the segment is written (a few hundred
+        # bytes a document: a list of them would grow with the index).
+        lines = (seg.lines.blob(int(i)) for seg, ids in kept for i in ids)
         writer.commit_segment(
             {name: merged_table(name, inputs[name], starts) for name in FIELDS},
             docs=docs,

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -397,7 +397,7 @@ class IndexWriter:
         self,
         tables: Mapping[str, TableSource],
         docs: list[dict[str, Any]],
-        lines: list[bytes],
+        lines: Iterable[bytes],
         starts: np.ndarray,
         delete: dict[str, list[int]] | None = None,
         replace: list[str] | None = None,

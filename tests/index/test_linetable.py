@@ -36,14 +36,21 @@ def test_a_record_round_trips_long_lines_multi_line_tokens_and_flagged_postings(
         lines.bridge_span(4)
 
 
-def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path) -> None:
+@pytest.mark.parametrize("segment_bytes", [64_000_000, 20_000])
+def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path, segment_bytes: int) -> None:
+    """In one segment, and in one merged from many (token numbers renumbered), after a file
+    changed (its old document dropped by the merge)."""
     root = tmp_path / "corpus"
     root.mkdir()
     for sample in SAMPLES.iterdir():
         shutil.copy(sample, root / sample.name)
     for rel in CORPUS_FILES[:3]:
         shutil.copy(STDLIB / rel, root / rel.replace("/", "_"))
-    build(tmp_path / "idx", [DirectorySource(root, BuildLimits())], progress=False)
+    limits = BuildLimits(segment_bytes=segment_bytes)
+    build(tmp_path / "idx", [DirectorySource(root, limits)], limits=limits, progress=False)
+    changed = root / "Ring.java"
+    changed.write_text("// a new first line\n" + changed.read_text())
+    build(tmp_path / "idx", [DirectorySource(root, limits)], limits=limits, progress=False)
     params = FingerprintParams()
     bridges = 0
     with EmbeddedIndex(tmp_path / "idx") as idx:
