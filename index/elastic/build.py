@@ -6,8 +6,9 @@ postings of changed ones, writes the postings and only then the document records
 first gets a record marked PENDING, so a build stopped before its real record is written leaves
 a record that the next build treats as changed: its partial postings are dropped, not kept
 beside the new ones. Postings go in chunks with deterministic ids, so a batch written twice
-overwrites itself. Bulk requests retry with exponential back-off on 429 (Elasticsearch's "slow
-down"), which throttles many workers.
+overwrites itself. While one batch is written the workers fingerprint the next. Bulk requests
+retry with exponential back-off on 429 (Elasticsearch's "slow down"), which throttles many
+workers.
 """
 
 from __future__ import annotations

@@ -4,10 +4,12 @@
 built with ``--es-content``, the content under a character-trigram analyzer (as StarCoder's
 dataset search did), which makes ``match_phrase`` an exact substring search and ``match`` a
 fuzzy BM25 one; the content is indexed, not stored. ``NAME-fp`` and ``NAME-mh`` hold the
-postings in chunks: one Elasticsearch document per 32 consecutive postings of one file, whose
-distinct keys are indexed (``k``) and whose rows (key, position, line...) are one stored binary
-field (``c``). A lookup is usually one request: a ``terms`` query on the query's keys fetching
-up to FIRST_FETCH chunks, from which the rows of the query's keys are kept. When more chunks
+postings in chunks: one Elasticsearch document per CHUNK_POSTINGS consecutive postings of one
+file, whose distinct keys are indexed (``k``), whose rows (key, position, line...) are one stored
+binary field packed in columns (``c``, `packing`) and which carries the file's record (``r``),
+so reporting a match needs no request of its own. A lookup is usually one request: a ``terms``
+query on the query's keys fetching up to FIRST_FETCH chunks, from which the rows of the query's
+keys are kept. When more chunks
 hold them, a ``filters`` aggregation counts each key's chunks (boilerplate keys, in more than
 ``max_postings`` chunks, are dropped without being fetched) and the rest are fetched in requests
 of known size. Postings are then gathered exactly as the embedded store does, so ``Matcher``
