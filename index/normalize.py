@@ -26,6 +26,7 @@ import itertools
 import keyword
 import operator
 import re
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -185,104 +186,156 @@ class Tokens:
 
 
 PLACEHOLDER_ID = token_id(PLACEHOLDER)
-_ID_CACHE: dict[str, int] = {}
 _SLASHES, _HASH, _SLASH, _STAR, _STARS, _DASHES = (token_id(t) for t in ("//", "#", "/", "*", "**", "--"))
-# token_id's steps as C callables, so that a file's new tokens are hashed without Python code
-# per token (a token's id was a third of the tokeniser's time on a cold cache).
+# token_id's steps as C callables, so that new matches are hashed without Python code per token.
 _ENCODE = operator.methodcaller("encode", "utf-8", "surrogatepass")
 _BLAKE2B_8 = functools.partial(hashlib.blake2b, digest_size=8)
 _DIGEST = operator.methodcaller("digest")
 _COUNT_NEWLINES = operator.methodcaller("count", "\n")
+# What a token may open a comment as (the rule is in _comment_mask).
+_OPENS_SLASHES, _OPENS_HASH, _OPENS_SLASH, _OPENS_DASHES, _OPENS_STAR = 1, 2, 3, 4, 5
+_OPENERS = {
+    _SLASHES: _OPENS_SLASHES,
+    _HASH: _OPENS_HASH,
+    _SLASH: _OPENS_SLASH,
+    _DASHES: _OPENS_DASHES,
+    _STAR: _OPENS_STAR,
+    _STARS: _OPENS_STAR,
+}
+_MAX_VOCABULARY = 2_000_000  # bounded: a long-lived server sees unbounded vocabularies
 
 
-def _ids(toks: list[str]) -> np.ndarray:
-    """``token_id`` of each token, through a process-wide cache."""
-    cache = _ID_CACHE
-    if len(cache) > 2_000_000:  # bounded: a long-lived server sees unbounded vocabularies
-        cache.clear()
-    new = list(set(toks).difference(cache))
-    if new:
-        digests = b"".join(map(_DIGEST, map(_BLAKE2B_8, map(_ENCODE, new))))
-        cache.update(zip(new, np.frombuffer(digests, dtype="<u8").tolist(), strict=True))
-    return np.fromiter(map(cache.__getitem__, toks), dtype=np.uint64, count=len(toks))
+class _Vocabulary:
+    """Every distinct match of the lexer this process has seen (a token with the whitespace
+    before it) and what tokenize needs of it, so that a token costs one dict lookup and numpy
+    gathers: 30 MB of code are 6.2 M tokens but 0.45 M distinct matches, and computing a
+    token's length, newlines, kind and id per token was two thirds of the tokeniser's time.
+
+    Threads may tokenize at once: a match is published in ``row`` only after its attributes
+    are in the tables (grown by copying, under a lock), and a full vocabulary is replaced, not
+    emptied, so a reader's rows stay valid for the tables it reads.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.row: dict[str, int] = {}
+        self.size = 0
+        self.ids = np.empty(0, dtype=np.uint64)  # token_id of the token
+        self.with_ws = np.empty(0, dtype=np.int64)  # characters, whitespace included
+        self.length = np.empty(0, dtype=np.int64)  # characters of the token
+        self.newlines = np.empty(0, dtype=np.int64)  # in the whitespace before it
+        self.code_ident = np.empty(0, dtype=bool)  # an identifier, not a keyword
+        self.opener = np.empty(0, dtype=np.int8)  # what it may open a comment as (_OPENERS)
+
+    def rows(self, raw: list[str]) -> np.ndarray:
+        """The row of each match, adding the matches not seen before."""
+        rows = np.fromiter(map(self.row.get, raw, itertools.repeat(-1)), dtype=np.intp, count=len(raw))
+        miss = np.flatnonzero(rows < 0)
+        if len(miss):
+            missing = [raw[miss[0]]] if len(miss) == 1 else operator.itemgetter(*miss.tolist())(raw)
+            with self._lock:
+                self._add([m for m in dict.fromkeys(missing) if m not in self.row])
+            rows[miss] = np.fromiter(map(self.row.__getitem__, missing), dtype=np.intp, count=len(miss))
+        return rows
+
+    def _add(self, new: list[str]) -> None:
+        n, end = len(new), self.size + len(new)
+        if end > len(self.ids):
+            grown = max(end, 2 * len(self.ids), 1024)
+            for name in ("ids", "with_ws", "length", "newlines", "code_ident", "opener"):
+                old = getattr(self, name)
+                table = np.empty(grown, dtype=old.dtype)
+                table[: self.size] = old[: self.size]
+                setattr(self, name, table)
+        toks = list(map(str.lstrip, new))  # `\s` and str.isspace agree on what whitespace is
+        digests = b"".join(map(_DIGEST, map(_BLAKE2B_8, map(_ENCODE, toks))))
+        ids = np.frombuffer(digests, dtype="<u8")
+        self.ids[self.size : end] = ids
+        opener = np.zeros(n, dtype=np.int8)
+        for token, kind in _OPENERS.items():
+            opener[ids == token] = kind
+        self.opener[self.size : end] = opener
+        self.with_ws[self.size : end] = np.fromiter(map(len, new), dtype=np.int64, count=n)
+        self.length[self.size : end] = np.fromiter(map(len, toks), dtype=np.int64, count=n)
+        self.newlines[self.size : end] = np.fromiter(map(_COUNT_NEWLINES, new), dtype=np.int64, count=n)
+        ident = np.fromiter(map(str.isidentifier, toks), dtype=bool, count=n)
+        keyword = np.fromiter(map(KEYWORDS.__contains__, toks), dtype=bool, count=n)
+        self.code_ident[self.size : end] = ident & ~keyword
+        self.row.update(zip(new, range(self.size, end), strict=True))
+        self.size = end
+
+
+_VOCABULARY = _Vocabulary()
+
+
+def _matches(text: str) -> tuple[_Vocabulary, np.ndarray]:
+    """The vocabulary and the row of each of ``text``'s matches in it."""
+    global _VOCABULARY
+    vocabulary = _VOCABULARY
+    if vocabulary.size > _MAX_VOCABULARY:
+        vocabulary = _VOCABULARY = _Vocabulary()
+    return vocabulary, vocabulary.rows(_LEXER.findall(text))
 
 
 def _comment_mask(
-    ids: np.ndarray, start: np.ndarray, end: np.ndarray, first: np.ndarray, ws: np.ndarray
+    opener: np.ndarray,
+    ids: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    first: np.ndarray,
+    ws: np.ndarray,
 ) -> np.ndarray:
     """Tokens inside comments, by a rule that looks at one line only (see the module docstring).
-    ``first``: the token is the first of its line."""
+    ``opener``: the token's `_OPENERS` kind (0: none); ``first``: the first token of its line.
+    The rule is evaluated at the few tokens that may open a comment, not at every token."""
     n = len(ids)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    # np.concatenate, not np.r_: np.r_ parses its arguments in Python (a tenth of this function).
-    nxt_start = np.concatenate((start[1:], [np.iinfo(np.int64).max]))
-    nxt_adjacent = np.concatenate((~first[1:], [False])) & (nxt_start == end)
-    nxt_ids = np.concatenate((ids[1:], np.zeros(1, dtype=np.uint64)))
-    opens = (
-        (ids == _SLASHES)
-        | ((ids == _HASH) & (first | (ws > 0)))
-        | ((ids == _SLASH) & nxt_adjacent & ((nxt_ids == _STAR) | (nxt_ids == _STARS)))
-        | (first & (ids == _DASHES) & ~nxt_adjacent)
-        # ` * text` and ` */` open a line inside a block comment; `*p = 1;` and `*args` do not.
-        | (first & ((ids == _STAR) | (ids == _STARS)) & (~nxt_adjacent | (nxt_ids == _SLASH)))
-    )
-    if not opens.any():
+    at = np.flatnonzero(opener)
+    if len(at) == 0:
         return np.zeros(n, dtype=bool)
-    seen = np.cumsum(opens)
+    kind, f = opener[at], first[at]
+    nxt = np.minimum(at + 1, n - 1)
+    has_next = at + 1 < n
+    nxt_adjacent = has_next & ~first[nxt] & (start[nxt] == end[at])
+    nxt_id = np.where(has_next, ids[nxt], np.uint64(0))
+    opens = (
+        (kind == _OPENS_SLASHES)
+        | ((kind == _OPENS_HASH) & (f | (ws[at] > 0)))
+        | ((kind == _OPENS_SLASH) & nxt_adjacent & ((nxt_id == _STAR) | (nxt_id == _STARS)))
+        | (f & (kind == _OPENS_DASHES) & ~nxt_adjacent)
+        # ` * text` and ` */` open a line inside a block comment; `*p = 1;` and `*args` do not.
+        | (f & (kind == _OPENS_STAR) & (~nxt_adjacent | (nxt_id == _SLASH)))
+    )
+    p = at[opens]
+    if len(p) == 0:
+        return np.zeros(n, dtype=bool)
     line_start = np.flatnonzero(first)
-    before = np.concatenate(([0], seen))[line_start]  # opens before each line's first token
-    per_token = np.repeat(before, np.diff(np.concatenate((line_start, [n]))))
-    opened: np.ndarray = seen - per_token > 0
+    stop = np.concatenate((line_start, [n]))[np.searchsorted(line_start, p, side="right")]
+    depth = np.cumsum(np.bincount(p, minlength=n + 1) - np.bincount(stop, minlength=n + 1))
+    opened: np.ndarray = depth[:n] > 0  # from an opening token to the end of its line
     return opened
-
-
-def _lex(text: str) -> tuple[list[str], np.ndarray]:
-    """The distinct matches of the lexer (each a token with the whitespace before it), in order
-    of first occurrence, and the index of every token's match in that list.
-
-    What a token needs besides its position (its id, length, newlines before it, whether it is
-    an identifier or a keyword) is computed once per distinct match and gathered with numpy: a
-    file has about a fifth as many distinct matches as tokens, and one Python-level step per
-    token fewer is worth about 4 % of the build.
-    """
-    raw = _LEXER.findall(text)
-    first: dict[str, int] = {}
-    at = np.fromiter(map(first.setdefault, raw, itertools.count()), dtype=np.intp, count=len(raw))
-    rank = np.empty(len(raw), dtype=np.intp)
-    rank[np.fromiter(first.values(), dtype=np.intp, count=len(first))] = np.arange(len(first))
-    return list(first), rank[at]
 
 
 def tokenize(text: str, lang: str = "unknown") -> Tokens:
     """Split code into normalised tokens; never fails on malformed code. ``lang`` is accepted
     for callers that know it; tokens are the same without it."""
-    matches, which = _lex(text)
-    u = len(matches)
-    toks = list(map(str.lstrip, matches))  # `\s` and str.isspace agree on what whitespace is
-    with_ws = np.fromiter(map(len, matches), dtype=np.int64, count=u)[which]
-    length = np.fromiter(map(len, toks), dtype=np.int64, count=u)[which]
-    concrete = _ids(toks)[which]
+    vocabulary, rows = _matches(text)
+    with_ws, length = vocabulary.with_ws[rows], vocabulary.length[rows]
+    concrete = vocabulary.ids[rows]
     end = np.cumsum(with_ws)
     start = end - length
     # No token holds a newline (no alternative of the lexer crosses one), so a token's line is
     # one more than the newlines in the whitespace before it and before every earlier token.
-    newlines = np.fromiter(map(_COUNT_NEWLINES, matches), dtype=np.int64, count=u)[which]
+    newlines = vocabulary.newlines[rows]
     line = np.cumsum(newlines) + 1
     first = newlines > 0
     if len(first):
         first[0] = True
-    comment = _comment_mask(concrete, start, end, first, with_ws - length)
-    is_ident = np.fromiter(map(str.isidentifier, toks), dtype=bool, count=u)
-    if is_ident.any():
-        is_kw = np.fromiter(map(KEYWORDS.__contains__, toks), dtype=bool, count=u)
-        code_ident = (is_ident & ~is_kw)[which] & ~comment
-        abstract = np.where(code_ident, np.uint64(PLACEHOLDER_ID), concrete)
-    else:
-        abstract = concrete.copy()
+    comment = _comment_mask(vocabulary.opener[rows], concrete, start, end, first, with_ws - length)
+    code_ident = vocabulary.code_ident[rows] & ~comment
     return Tokens(
         concrete=concrete,
-        abstract=abstract.astype(np.uint64),
+        abstract=np.where(code_ident, np.uint64(PLACEHOLDER_ID), concrete),
         start=start,
         end=end,
         line=line,
