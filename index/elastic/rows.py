@@ -51,15 +51,11 @@ def fingerprint_columns(p: PreparedDocument, kgram: int) -> tuple[np.ndarray, li
 
 def band_columns(p: PreparedDocument, minhash_lines: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """The keys and the payload columns (`common.MH_COLUMNS`): the key's low 32 bits, the
-    window's first and last line."""
-    cols: tuple[np.ndarray, ...] = tuple(p.mh)
-    keys = cols[0]
-    if len(cols) == 3:  # (key, first line, last line)
-        first, last = cols[1], cols[2]
-    else:  # (key, first token): lines from the line table, as the embedded store's band_lines
-        lines = decode_lines(p.lines)
-        at = cols[1].astype(np.int64)
-        first = _line(lines, at)
-        window_end = lines.window_end
-        last = np.array([window_end(int(t), minhash_lines) for t in at], dtype=np.int64)
-    return keys, [keys & packing.LOW32, first, last]
+    window's first and last line (`DocLines.line` of its first token, `DocLines.window_end`)."""
+    keys, first = p.mh
+    lines = decode_lines(p.lines)
+    first = first.astype(np.int64)
+    start = _line(lines, first)
+    filled = np.flatnonzero(np.diff(lines.cum, prepend=0)) + 1  # lines with tokens
+    last = filled[np.minimum(np.searchsorted(filled, start) + minhash_lines - 1, len(filled) - 1)]
+    return keys, [keys & packing.LOW32, start, _end_line(lines, lines.cum[last - 1] - 1)]

@@ -1,11 +1,16 @@
-"""The packed payload of an Elasticsearch postings chunk (no server needed)."""
+"""The packed payload of an Elasticsearch postings chunk and its columns (no server needed)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from es_corpus import STDLIB
 
-from index.elastic import packing
+from index.builder import prepare_document
+from index.config import FingerprintParams
+from index.elastic import packing, rows
+from index.linetable import decode_lines
+from index.sources import SourceFile
 from stacklens.errors import IndexCorruptError
 
 
@@ -34,3 +39,26 @@ def test_a_chunk_of_another_layout_asks_for_a_rebuild() -> None:
     blob = packing.encode(1, [np.arange(3), np.arange(3)])
     with pytest.raises(IndexCorruptError, match="rebuild"):
         packing.decode([blob], 3)
+
+
+def test_posting_lines_follow_the_embedded_stores_rules() -> None:
+    """Lines and spans computed at build time (vectorised) equal what the embedded store's
+    line table resolves for the same postings, bridges and band windows included."""
+    params = FingerprintParams()
+    checked = bridges = 0
+    for path in sorted((STDLIB / "json").glob("*.py")) + sorted((STDLIB / "email").glob("*.py"))[:8]:
+        src = SourceFile(key=path.name, text=path.read_text(), path=path.name, lang="python")
+        p = prepare_document((src, "sha", params))
+        assert p is not None
+        lines = decode_lines(p.lines)
+        _, (_, pos, start, _, span) = rows.fingerprint_columns(p, params.kgram)
+        for i, flag in enumerate(p.fp[2]):
+            at = int(pos[i])
+            end = lines.line(at) + lines.bridge_span(at) if flag else lines.end_line(at + params.kgram - 1)
+            assert (start[i], start[i] + span[i]) == (lines.line(at), end)
+            bridges += bool(flag)
+        _, (_, first, last) = rows.band_columns(p, params.minhash_lines)
+        for t, a, b in zip(p.mh[1], first, last, strict=True):
+            assert (a, b) == (lines.line(int(t)), lines.window_end(int(t), params.minhash_lines))
+        checked += len(pos) + len(first)
+    assert checked > 5000 and bridges > 0, (checked, bridges)
