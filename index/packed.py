@@ -214,6 +214,7 @@ class PackedTable:
             raise IndexCorruptError("a posting table does not match its layout; rebuild the index")
         self.directory, self.records, self.n, self.layout = directory, records, n, layout
         self._offsets = layout.offsets()
+        self._record_bits = np.uint64(layout.record_bits)  # a property: summed at every read
         # Every byte offset as the start of a little-endian 64-bit word (unaligned reads).
         self._words = np.ndarray(
             shape=(max(len(records) - 7, 0),), dtype="<u8", buffer=records, offset=0, strides=(1,)
@@ -225,7 +226,7 @@ class PackedTable:
     def field(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Values (uint64) of field ``name`` of records ``idx``."""
         at, width = self._offsets[name]
-        bit = np.asarray(idx, dtype=np.uint64) * np.uint64(self.layout.record_bits) + np.uint64(at)
+        bit = np.asarray(idx, dtype=np.uint64) * self._record_bits + np.uint64(at)
         word = self._words[(bit >> np.uint64(3)).astype(np.intp)]
         value: np.ndarray = (word >> (bit & np.uint64(7))) & np.uint64((1 << width) - 1)
         return value
@@ -266,7 +267,12 @@ class PackedTable:
         start = self.directory[bucket].astype(np.int64)
         stop = self.directory[bucket + 1].astype(np.int64)
         lo = self._bisect(start, stop, suffix, right=False)
-        hi = self._bisect(lo, stop, suffix, right=True)
+        # Most query keys are not in the table: their range is empty at lo, and only the keys
+        # found at lo are bisected again, from the record after it.
+        found = np.flatnonzero(lo < stop)
+        found = found[self.field("suffix", lo[found]) == suffix[found]]
+        hi = lo.copy()
+        hi[found] = self._bisect(lo[found] + 1, stop[found], suffix[found], right=True)
         return lo, hi
 
     def _bisect(self, lo: np.ndarray, hi: np.ndarray, target: np.ndarray, right: bool) -> np.ndarray:
