@@ -211,7 +211,7 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
     # The concrete k-grams are hashed at the kept positions only (a sixth of them).
     pos = winnow(abstract, params.window)
     keys, last, conc = abstract[pos], pos + k - 1, _kgram_hashes_at(tokens.concrete, k, pos)
-    code = np.flatnonzero(~tokens.comment) if tokens.comment.any() else np.empty(0, np.int64)
+    code = (~tokens.comment).nonzero()[0] if tokens.comment.any() else np.empty(0, np.int64)
     if len(code) >= k:  # the code stream of code_stream(), built here for those positions only
         # Winnowed over the whole code stream (so its guarantee holds), kept where it differs
         # from the text's own k-grams.
@@ -272,13 +272,13 @@ def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> Ban
         return _no_bands()
     is_first = np.ones(n_tok, dtype=bool)
     np.not_equal(tokens.line[1:], tokens.line[:-1], out=is_first[1:])
-    firsts = np.flatnonzero(is_first)
+    firsts = is_first.nonzero()[0]
     n_lines = len(firsts)
     shingles = kgram_hashes(tokens.abstract, params.minhash_shingle)
     if n_lines < lines or len(shingles) == 0:
         return _no_bands()
     a, b = minhash_permutations(params.num_perm)
-    line_of = (np.cumsum(is_first) - 1)[: len(shingles)]
+    line_of = (is_first.cumsum() - 1)[: len(shingles)]
     # Disjoint windows (what a build asks for) are reduced at once from their shingles; others
     # from their lines' minima. Permutations along the first axis: the reductions then run
     # along contiguous rows (a third faster than along columns).
@@ -287,7 +287,7 @@ def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> Ban
     sig = np.full((params.num_perm, count), np.iinfo(np.uint32).max, dtype=np.uint32)
     if cut:
         group = group[:cut]
-        starts = np.flatnonzero(np.concatenate(([True], group[1:] != group[:-1])))
+        starts = np.concatenate(([True], group[1:] != group[:-1])).nonzero()[0]
         phv = np.empty((params.num_perm, cut), dtype=np.uint32)
         np.multiply(a[:, None], shingles[:cut].astype(np.uint32), out=phv)
         phv += b[:, None]

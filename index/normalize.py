@@ -231,7 +231,7 @@ class _Vocabulary:
     def rows(self, raw: list[str]) -> np.ndarray:
         """The row of each match, adding the matches not seen before."""
         rows = np.fromiter(map(self.row.get, raw, itertools.repeat(-1)), dtype=np.intp, count=len(raw))
-        miss = np.flatnonzero(rows < 0)
+        miss = (rows < 0).nonzero()[0]
         if len(miss):
             missing = [raw[miss[0]]] if len(miss) == 1 else operator.itemgetter(*miss.tolist())(raw)
             with self._lock:
@@ -290,7 +290,7 @@ def _comment_mask(
     ``opener``: the token's `_OPENERS` kind (0: none); ``first``: the first token of its line.
     The rule is evaluated at the few tokens that may open a comment, not at every token."""
     n = len(ids)
-    at = np.flatnonzero(opener)
+    at = opener.nonzero()[0]
     if len(at) == 0:
         return np.zeros(n, dtype=bool)
     kind, f = opener[at], first[at]
@@ -309,9 +309,9 @@ def _comment_mask(
     p = at[opens]
     if len(p) == 0:
         return np.zeros(n, dtype=bool)
-    line_start = np.flatnonzero(first)
+    line_start = first.nonzero()[0]
     stop = np.concatenate((line_start, [n]))[np.searchsorted(line_start, p, side="right")]
-    depth = np.cumsum(np.bincount(p, minlength=n + 1) - np.bincount(stop, minlength=n + 1))
+    depth = (np.bincount(p, minlength=n + 1) - np.bincount(stop, minlength=n + 1)).cumsum()
     opened: np.ndarray = depth[:n] > 0  # from an opening token to the end of its line
     return opened
 
@@ -322,12 +322,12 @@ def tokenize(text: str, lang: str = "unknown") -> Tokens:
     vocabulary, rows = _matches(text)
     with_ws, length = vocabulary.with_ws[rows], vocabulary.length[rows]
     concrete = vocabulary.ids[rows]
-    end = np.cumsum(with_ws)
+    end = with_ws.cumsum()
     start = end - length
     # No token holds a newline (no alternative of the lexer crosses one), so a token's line is
     # one more than the newlines in the whitespace before it and before every earlier token.
     newlines = vocabulary.newlines[rows]
-    line = np.cumsum(newlines) + 1
+    line = newlines.cumsum() + 1
     first = newlines > 0
     if len(first):
         first[0] = True
