@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.normalize import PLACEHOLDER_ID, language_for, normalized_text, tokenize
+from index import normalize
+from index.normalize import KEYWORDS, PLACEHOLDER_ID, language_for, normalized_text, token_id, tokenize
 from tests.conftest import CORPUS_FILES, STDLIB
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -148,3 +152,96 @@ def test_token_spans_cover_the_text_they_name(text: str) -> None:
     assert "".join(covered.split()) == "".join(text.split())  # nothing but whitespace is dropped
     for a, b in zip(t.start, t.end, strict=True):
         assert text[a:b].strip() == text[a:b]
+
+
+# A straightforward tokenizer, the one the vectorised `tokenize` replaced (the lexer spelled as
+# one alternation in priority order, a Python loop for the comment rule, ids one token at a
+# time): both must give the same arrays for every text.
+_OPS = (
+    r"\.\.\.|>>=|<<=|\*\*=|//=|===|!==|==|!=|<=|>=|->|=>|::|\+\+|--|&&|\|\||<<|>>|\*\*|//"
+    r"|\+=|-=|\*=|/=|%=|&=|\|=|\^=|:=|[^\s\w]"
+)
+_STRING = r"[rRbBuUfFL]{0,2}(?:\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'|`[^`\n]*`)"
+_RUNS = "|".join(rf"(?<={re.escape(c)}){re.escape(c)}{{2,}}" for c in "-=*#/~+.<>!^%&|")
+_REFERENCE_LEXER = re.compile(rf"\s*+(?:[^\W\d]\w*+|{_STRING}|\d[\w.]*|\.\d[\w.]*|{_RUNS}|{_OPS})")
+
+
+def _reference_tokenize(text: str) -> dict[str, np.ndarray]:
+    raw = _REFERENCE_LEXER.findall(text)
+    toks = [r.lstrip() for r in raw]
+    end = np.cumsum([len(r) for r in raw], dtype=np.int64)
+    start = end - np.array([len(t) for t in toks], dtype=np.int64)
+    newlines = np.array([i for i, c in enumerate(text) if c == "\n"], dtype=np.int64)
+    line = np.searchsorted(newlines, start, side="right").astype(np.int64) + 1
+    end_line = np.searchsorted(newlines, np.maximum(end - 1, start), side="right").astype(np.int64) + 1
+    n = len(toks)
+    comment = np.zeros(n, dtype=bool)
+    opened = False
+    for i, tok in enumerate(toks):
+        first = i == 0 or line[i] != line[i - 1]
+        nxt = toks[i + 1] if i + 1 < n and line[i + 1] == line[i] and start[i + 1] == end[i] else None
+        opened = (opened and not first) or (
+            tok == "//"
+            or (tok == "#" and (first or raw[i][0].isspace()))
+            or (tok == "/" and nxt in ("*", "**"))
+            or (first and tok == "--" and nxt is None)
+            or (first and tok in ("*", "**") and nxt in (None, "/"))
+        )
+        comment[i] = opened
+    concrete = np.array([token_id(t) for t in toks], dtype=np.uint64)
+    code_name = [t.isidentifier() and t not in KEYWORDS and not c for t, c in zip(toks, comment, strict=True)]
+    abstract = np.where(np.array(code_name, dtype=bool), np.uint64(PLACEHOLDER_ID), concrete)
+    return {
+        "concrete": concrete,
+        "abstract": abstract.astype(np.uint64),
+        "start": start,
+        "end": end,
+        "line": line,
+        "end_line": end_line,
+        "comment": comment,
+    }
+
+
+_PIECES = [
+    *"abrRxyé_ß0159 \t\n\r\x0b\x0c\x85\u2028\u3000\x00\\'\"`-=*#/~+.<>!^%&|:;,()[]{}@?$",
+    *["//", "/*", "*/", "/**", " * ", "--", "#", "'''", '"""', "...", "->", "=>", "**=", "r'", 'b"'],
+    *["===", "!==", "::", ":=", "0x1f", "1.5e3", ".5", "self", "return", "def", "int", "𝔘", "\ud800"],
+]
+
+
+def _assert_like_reference(text: str) -> None:
+    got, want = tokenize(text), _reference_tokenize(text)
+    for field, expected in want.items():
+        actual = getattr(got, field)
+        assert actual.dtype == expected.dtype and np.array_equal(actual, expected), field
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+def test_tokenize_equals_the_straightforward_tokenizer(text: str) -> None:
+    _assert_like_reference(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=200))
+def test_tokenize_equals_the_straightforward_tokenizer_on_any_text(text: str) -> None:
+    _assert_like_reference(text)
+
+
+def test_tokenize_equals_the_straightforward_tokenizer_on_real_files() -> None:
+    for text in _FILES.values():
+        _assert_like_reference(text)
+
+
+def test_a_full_vocabulary_is_replaced_and_threads_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = list(_FILES.values())
+    expected = [_reference_tokenize(t)["abstract"] for t in texts]
+    monkeypatch.setattr(normalize, "_MAX_VOCABULARY", 500)  # replaced after almost every file
+    monkeypatch.setattr(normalize, "_VOCABULARY", normalize._Vocabulary())
+    for text, want in zip(texts, expected, strict=True):
+        assert np.array_equal(tokenize(text).abstract, want)
+    monkeypatch.setattr(normalize, "_MAX_VOCABULARY", 2_000_000)
+    monkeypatch.setattr(normalize, "_VOCABULARY", normalize._Vocabulary())
+    with ThreadPoolExecutor(8) as pool:  # new matches added by several threads at once
+        got = list(pool.map(lambda t: tokenize(t).abstract, texts * 4))
+    assert all(np.array_equal(g, w) for g, w in zip(got, expected * 4, strict=True))
