@@ -4,8 +4,10 @@ and a check that both produce the same tokens, fingerprints and band keys for ev
 The corpus is the membership benchmark's seven languages interleaved as in its multi-language
 speed run (bench_membership.py ``--speed-corpus multi``) plus a share of the Linux kernel's C
 files (``--linux``, as bench_gigabyte.py reads them), in an order fixed by a hash of the paths.
-Each measurement runs in a child process that imports ``index`` from the checkout it measures,
-with one worker, so CPU seconds (process_time) are the per-core cost.
+Builds run one worker in a child process that imports ``index`` from the checkout it measures,
+so CPU seconds (process_time) are the per-core cost. The per-stage figures come from one child
+that imports both checkouts and gives them each file in turn, so that a loaded machine slows
+both alike; they time the stages inside the checkout's own ``prepare_document``.
 
     .venv/bin/python bench/bench_build.py --mb 30 --base /tmp/wt-build-base
     .venv/bin/python bench/bench_build.py --check 3000 --base /tmp/wt-build-base
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -75,71 +79,79 @@ def corpus(mb: float, linux: Path | None, linux_share: float) -> list[tuple[str,
     return out
 
 
-def _sources(files: list[tuple[str, str]]) -> list[Any]:
-    from index.config import BuildLimits
-    from index.sources import DirectorySource
-
+def _sources(files: list[tuple[str, str]], package: str = "index") -> list[Any]:
+    config = importlib.import_module(f"{package}.config")
+    sources = importlib.import_module(f"{package}.sources")
     by_root: dict[str, list[str]] = {}
     for root, rel in files:
         by_root.setdefault(root, []).append(rel)
-    return [DirectorySource(Path(r), BuildLimits(), paths=tuple(rels)) for r, rels in by_root.items()]
+    return [
+        sources.DirectorySource(Path(r), config.BuildLimits(), paths=tuple(rels))
+        for r, rels in by_root.items()
+    ]
 
 
-def child_stages(files: list[tuple[str, str]]) -> dict[str, Any]:
-    """CPU seconds of each per-file stage, in the order a one-worker build runs them."""
-    from index.config import FingerprintParams
-    from index.fingerprint import fingerprint, minhash_bands, minhash_permutations
-    from index.normalize import tokenize
-    from index.skip import SkipStats
+class _Tree:
+    """One checkout's ``index`` package, imported under a name of its own (so that two trees
+    share a process and the same moment's machine load), building file by file as a one-worker
+    build does, with the stages of its own ``prepare_document`` timed from inside."""
 
-    params = FingerprintParams()
-    minhash_permutations(params.num_perm)  # datasketch's import, which a build pays once
-    cpu = dict.fromkeys(_STAGES, 0.0)
-    clock = time.process_time
-    nbytes = 0
-    it = (src for s in _sources(files) for src in s.files(SkipStats()))
-    while True:
+    def __init__(self, root: Path, alias: str, files: list[tuple[str, str]]) -> None:
+        package = types.ModuleType(alias)
+        package.__path__ = [str(root / "index")]
+        sys.modules[alias] = package
+        self.builder = importlib.import_module(f"{alias}.builder")
+        self.params = importlib.import_module(f"{alias}.config").FingerprintParams()
+        fingerprint = importlib.import_module(f"{alias}.fingerprint")
+        fingerprint.minhash_permutations(self.params.num_perm)  # datasketch's import, paid once
+        stats = importlib.import_module(f"{alias}.skip").SkipStats()
+        self.files = (src for s in _sources(files, alias) for src in s.files(stats))
+        self.cpu = dict.fromkeys(_STAGES, 0.0)
+        self.bytes = 0
+        for name, stage in (
+            ("tokenize", "tokenize"),
+            ("fingerprint", "fingerprint"),
+            ("minhash_bands", "minhash"),
+        ):
+            setattr(self.builder, name, self._timed(getattr(self.builder, name), stage))
+
+    def _timed(self, call: Any, stage: str) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t = time.process_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.cpu[stage] += time.process_time() - t
+
+        return timed
+
+    def step(self) -> bool:
+        clock, cpu = time.process_time, self.cpu
         t = clock()
-        src = next(it, None)
+        src = next(self.files, None)
         cpu["read"] += clock() - t
         if src is None:
-            break
+            return False
         t = clock()
-        hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
+        sha = hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
         t1 = clock()
-        tokens = tokenize(src.text, src.lang)
+        inside = cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"]
+        self.builder.prepare_document((src, sha, self.params))
         t2 = clock()
-        fingerprint(tokens, params)
-        t3 = clock()
-        minhash_bands(tokens, params, stride=params.minhash_lines)
-        t4 = clock()
         cpu["sha1"] += t1 - t
-        cpu["tokenize"] += t2 - t1
-        cpu["fingerprint"] += t3 - t2
-        cpu["minhash"] += t4 - t3
-        nbytes += len(src.text.encode("utf-8", "surrogatepass"))
-    # prepare_document in a process of its own: a second tokenisation of the same text in this
-    # one would find its token ids cached.
-    cpu["prepare_rest"] = -(cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"])
-    return {"mb": nbytes / 1e6, "cpu": cpu}
+        cpu["prepare_rest"] += (t2 - t1) - (cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"] - inside)
+        self.bytes += len(src.text.encode("utf-8", "surrogatepass"))
+        return True
 
 
-def child_prepare(files: list[tuple[str, str]]) -> dict[str, Any]:
-    """CPU seconds of prepare_document (tokenize, fingerprint, bands and the document row)."""
-    from index.builder import prepare_document
-    from index.config import FingerprintParams
-    from index.fingerprint import minhash_permutations
-    from index.skip import SkipStats
-
-    params = FingerprintParams()
-    minhash_permutations(params.num_perm)
-    cpu = 0.0
-    for s in _sources(files):
-        for src in s.files(SkipStats()):
-            t = time.process_time()
-            prepare_document((src, "0" * 40, params))
-            cpu += time.process_time() - t
-    return {"cpu_s": cpu}
+def child_stages(files: list[tuple[str, str]], roots: list[Path]) -> dict[str, Any]:
+    """CPU seconds of each per-file stage for each tree, the trees taking turns file by file
+    (which goes first alternates)."""
+    trees = [_Tree(root, f"tree{i}_index", files) for i, root in enumerate(roots)]
+    turn = 0
+    while all([tree.step() for tree in (trees if turn % 2 == 0 else trees[::-1])]):
+        turn += 1
+    return {"mb": trees[0].bytes / 1e6, "cpu": [tree.cpu for tree in trees]}
 
 
 def child_build(files: list[tuple[str, str]]) -> dict[str, Any]:
@@ -187,9 +199,10 @@ def child_outputs(files: list[tuple[str, str]]) -> dict[str, Any]:
     return out
 
 
-def run_child(root: Path, mode: str, listing: Path) -> dict[str, Any]:
+def run_child(roots: list[Path], mode: str, listing: Path) -> dict[str, Any]:
+    roots_arg = os.pathsep.join(map(str, roots))
     done = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--files", str(listing), "--root", str(root)],
+        [sys.executable, __file__, "--child", mode, "--files", str(listing), "--roots", roots_arg],
         capture_output=True,
         text=True,
         check=True,
@@ -215,20 +228,19 @@ def main() -> None:
     ap.add_argument("--check", type=int, default=0, help="compare outputs on this many files")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--no-build", action="store_true", help="per-stage figures only")
-    ap.add_argument("--child", choices=("stages", "prepare", "build", "outputs"))
+    ap.add_argument("--child", choices=("stages", "build", "outputs"))
     ap.add_argument("--files", type=Path)
-    ap.add_argument("--root", type=Path)
+    ap.add_argument("--roots", help="the checkouts a child measures, joined by os.pathsep")
     args = ap.parse_args()
     if args.child:
-        sys.path.insert(0, str(args.root))
+        measured = [Path(r) for r in args.roots.split(os.pathsep)]
+        # `index` from the checkout measured; the stages child imports each under its own name.
+        sys.path.insert(0, str(ROOT if args.child == "stages" else measured[0]))
         files = [tuple(f) for f in json.loads(args.files.read_text())]
-        run = {
-            "stages": child_stages,
-            "prepare": child_prepare,
-            "build": child_build,
-            "outputs": child_outputs,
-        }[args.child]
-        print(json.dumps(run(files)))
+        if args.child == "stages":
+            print(json.dumps(child_stages(files, measured)))
+        else:
+            print(json.dumps({"build": child_build, "outputs": child_outputs}[args.child](files)))
         return
     linux = args.linux if args.linux.is_dir() else None
     files = corpus(args.mb, linux, args.linux_share)
@@ -240,9 +252,9 @@ def main() -> None:
             checked = files[::step][: args.check]
             listing.write_text(json.dumps(checked))
             print(f"[check] {len(checked)} files: {_langs(checked)}", flush=True)
-            new = run_child(ROOT, "outputs", listing)
+            new = run_child([ROOT], "outputs", listing)
             if args.base:
-                old = run_child(args.base, "outputs", listing)
+                old = run_child([args.base], "outputs", listing)
                 bad = [k for k in old if old[k] != new.get(k)]
                 print(f"[check] {len(old)} (file, params) outputs compared, {len(bad)} differ", flush=True)
                 for k in bad[:20]:
@@ -253,24 +265,25 @@ def main() -> None:
         listing.write_text(json.dumps(files))
         print(f"[build] {len(files)} files: {_langs(files)}", flush=True)
         for rep in range(args.repeat):
-            for label, root in roots:
-                st = run_child(root, "stages", listing)
-                st["cpu"]["prepare_rest"] += run_child(root, "prepare", listing)["cpu_s"]
-                per = ", ".join(f"{k} {v:.2f}" for k, v in st["cpu"].items())
-                total = sum(st["cpu"].values())
+            st = run_child([root for _, root in roots], "stages", listing)
+            for (label, _), cpu in zip(roots, st["cpu"], strict=True):
+                total = sum(cpu.values())
+                per = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
                 print(
                     f"[stages {label} #{rep}] {st['mb']:.1f} MB, per-file CPU {total:.2f} s "
                     f"({st['mb'] / total:.2f} MB/s): {per}",
                     flush=True,
                 )
-                if not args.no_build:
-                    b = run_child(root, "build", listing)
-                    print(
-                        f"[build {label} #{rep}] {b['mb']:.1f} MB, {b['files']} files, "
-                        f"CPU {b['cpu_s']:.2f} s: {b['mb'] / b['cpu_s']:.2f} MB/s per core "
-                        f"(wall {b['wall_s']:.1f} s)",
-                        flush=True,
-                    )
+            if args.no_build:
+                continue
+            for label, root in roots if rep % 2 == 0 else roots[::-1]:  # each goes first in turn
+                b = run_child([root], "build", listing)
+                print(
+                    f"[build {label} #{rep}] {b['mb']:.1f} MB, {b['files']} files, "
+                    f"CPU {b['cpu_s']:.2f} s: {b['mb'] / b['cpu_s']:.2f} MB/s per core "
+                    f"(wall {b['wall_s']:.1f} s)",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
