@@ -24,7 +24,7 @@ import numpy as np
 from .config import FingerprintParams
 from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .manifest import check_shape
-from .packed import KEY_BITS, key_of
+from .packed import KEY_BITS, PackedTable, key_of
 from .protocol import BandHits, FingerprintHits
 from .segment import Segment, TableSource, fsync_path, write_segment
 
@@ -81,6 +81,32 @@ def gather_ranges(
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The indices of the ranges ``[starts[i], starts[i] + counts[i])``, laid end to end."""
     return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+
+
+_FANOUT = 16  # probes per range and round of `first_at_least`: 4 rounds for 4,000 postings
+
+
+def first_at_least(
+    table: PackedTable, name: str, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+) -> np.ndarray:
+    """Per i, the first record in ``[lo[i], hi[i])`` whose field ``name`` is at least
+    ``target[i]`` (``hi[i]`` if none), where the field is sorted within each range: a search
+    with ``_FANOUT - 1`` probes a round, so a few vectorised reads instead of one a halving."""
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    target = np.asarray(target, dtype=np.uint64)
+    steps = np.arange(1, _FANOUT, dtype=np.int64)
+    active = np.flatnonzero(lo < hi)
+    while len(active):
+        start, stop = lo[active], hi[active]
+        probe = start[:, None] + ((stop - start)[:, None] * steps) // _FANOUT  # in [start, stop)
+        below = (table.field(name, probe.ravel()).reshape(probe.shape) < target[active, None]).sum(axis=1)
+        # The answer is after the last probe below the target and at most the first one not below.
+        rows = np.arange(len(active))
+        new_lo = np.where(below > 0, probe[rows, np.maximum(below - 1, 0)] + 1, start)
+        new_hi = np.where(below < len(steps), probe[rows, np.minimum(below, len(steps) - 1)], stop)
+        lo[active], hi[active] = new_lo, new_hi
+        active = active[new_lo < new_hi]
+    return lo
 
 
 def _live(
@@ -225,19 +251,19 @@ class EmbeddedIndex:
             if not n.any():
                 continue
             # Within one key the postings are in document order (segments are sorted by key,
-            # then document), so (key, document) is sorted over the keys' ranges laid end to
-            # end, and one searchsorted finds every wanted document's run in every key.
-            span = concat_ranges(lo, n)
-            owner = np.repeat(np.arange(len(keys)), n)
-            composite = (owner << 33) | seg.fp.field("doc", span).astype(np.int64)
-            wanted = ((np.arange(len(keys))[:, None] << 33) | local[None, :]).ravel()
-            a = np.searchsorted(composite, wanted, side="left")
-            b = np.searchsorted(composite, wanted, side="right")
-            runs = b - a
+            # then document): each wanted document's run in each key is found by searching the
+            # key's range, not by reading it (a licence header's key has thousands of postings).
+            owner = np.repeat(np.flatnonzero(n), len(local))
+            doc = np.tile(local, int((n > 0).sum()))
+            bounds = first_at_least(
+                seg.fp, "doc", np.r_[lo[owner], lo[owner]], np.r_[hi[owner], hi[owner]], np.r_[doc, doc + 1]
+            )
+            a, runs = bounds[: len(owner)], bounds[len(owner) :] - bounds[: len(owner)]
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
-            qi, doc, idx = _live(seg, si, composite[at] & 0x1FFFFFFFF, span[at], owner[at])
+            owner = np.repeat(owner, runs)
+            qi, doc, idx = _live(seg, si, np.repeat(doc, runs), at, owner)
             parts.append((qi, doc, *_fingerprint_fields(seg, idx), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
