@@ -20,6 +20,7 @@ from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structur
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
 from index.protocol import FingerprintHits, IndexStore
 
+from .hits import lexorder, nearest_repeats
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
 
@@ -247,38 +248,11 @@ def _files_per_key(found: FingerprintHits, sampled: np.ndarray, df: np.ndarray) 
     its postings where only a sample was (an upper bound). A k-gram repeated all over one file
     (a table, a run of similar blocks) is still found in one file."""
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
-    order = np.lexsort((found.doc, found.qi))
+    order = lexorder(found.qi, found.doc)
     qi, doc = found.qi[order], found.doc[order]
     first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
     docs = np.bincount(qi[first], minlength=len(df))
     return np.where(sampled, df, docs)
-
-
-def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
-    """``order`` (hits sorted by document, query position, source position) with at most
-    ``_MAX_REPEATS`` source positions per document and query k-gram: those nearest the
-    document's median diagonal. A k-gram repeated all over one file (tables, interface lists,
-    generated code) can only support so many chains, and keeping a few keeps chaining linear;
-    the first few in the file put a copy of its last part on the wrong diagonal."""
-    d, qq = hits.doc[order], hits.qi[order]
-    first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
-    run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-    rank = np.arange(len(order)) - run_start
-    if not (rank >= _MAX_REPEATS).any():
-        return order
-    diag = (hits.pos - hits.qi)[order]
-    doc_start = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-    by_diag = np.lexsort((diag, d))  # within each document, by diagonal
-    doc_len = np.diff(np.r_[doc_start, len(order)])
-    median = diag[by_diag[doc_start + doc_len // 2]]
-    deviation = np.abs(diag - np.repeat(median, doc_len))
-    # Rank within each (document, k-gram) run by deviation instead of source position.
-    resort = np.lexsort((deviation, qq, d))
-    run_of = np.cumsum(first) - 1
-    first_sorted = np.r_[True, run_of[resort][1:] != run_of[resort][:-1]]
-    start_sorted = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
-    keep = resort[np.arange(len(order)) - start_sorted < _MAX_REPEATS]
-    return order[np.sort(keep)]
 
 
 def _trim_reaches(chosen: list[_Candidate], tokens: Tokens) -> None:
@@ -379,13 +353,13 @@ class Matcher:
         # From here on a hit's ``qi`` is the token position of its k-gram in the query.
         hits = replace(found, qi=at[found.qi])
         eff = eff_at[hits.qi]
-        order = np.lexsort((hits.pos, hits.qi, hits.doc))
+        order = lexorder(hits.doc, hits.qi, hits.pos)
         # A bridge and a k-gram of the text can start at the same token on both sides, and a
         # completed sample repeats what the sample had: one hit each, or a chain splits in two.
         o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
         dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
         order = order[np.r_[True, ~dup]]
-        order = _nearest_repeats(order, hits)
+        order = nearest_repeats(order, hits.doc, hits.qi, hits.pos, _MAX_REPEATS)
         docs = hits.doc[order]
         starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
         ends = np.r_[starts[1:], len(order)]
