@@ -49,7 +49,9 @@ def _median_diagonals(doc_start: np.ndarray, doc_end: np.ndarray, diag: np.ndarr
     return median
 
 
-def nearest_repeats(order: np.ndarray, doc: np.ndarray, qi: np.ndarray, pos: np.ndarray, most: int) -> np.ndarray:
+def nearest_repeats(
+    order: np.ndarray, doc: np.ndarray, qi: np.ndarray, pos: np.ndarray, most: int
+) -> np.ndarray:
     """``order`` (hits sorted by document, query position, source position, no two alike) with
     at most ``most`` source positions per document and query k-gram: those nearest the
     document's median diagonal (its ``len // 2``-th smallest ``pos - qi``), the earlier of two
@@ -88,8 +90,7 @@ def nearest_repeats(order: np.ndarray, doc: np.ndarray, qi: np.ndarray, pos: np.
     for _ in range(most):
         has_left, has_right = left >= s, right < e
         to_left = has_left & (
-            ~has_right
-            | (target - p[np.maximum(left, 0)] <= p[np.minimum(right, n - 1)] - target)
+            ~has_right | (target - p[np.maximum(left, 0)] <= p[np.minimum(right, n - 1)] - target)
         )
         left = np.where(to_left, left - 1, left)
         right = np.where(to_left, right, right + 1)

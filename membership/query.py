@@ -10,7 +10,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -345,30 +345,40 @@ class Matcher:
         eff_at = _effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
         files = _files_per_key(found, sampled, df)
         found = self._complete_samples(found, keys, sampled, df)
-        found = replace(found, df=files[found.qi])
-        exact = (found.meta & 0xFFFF) == qc[found.qi].astype(np.int64)
-        # How common each hit's shape is: files holding its key in the corpus. A hit shared
-        # with many files is weak evidence of a copy.
-        rarity = 1.0 / np.maximum(found.df, 1)
-        # From here on a hit's ``qi`` is the token position of its k-gram in the query.
-        hits = replace(found, qi=at[found.qi])
-        eff = eff_at[hits.qi]
-        order = lexorder(hits.doc, hits.qi, hits.pos)
+        at_hit = at[found.qi]
+        order = lexorder(found.doc, at_hit, found.pos)
         # A bridge and a k-gram of the text can start at the same token on both sides, and a
         # completed sample repeats what the sample had: one hit each, or a chain splits in two.
-        o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
+        o_doc, o_q, o_pos = found.doc[order], at_hit[order], found.pos[order]
         dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
         order = order[np.r_[True, ~dup]]
-        order = nearest_repeats(order, hits.doc, hits.qi, hits.pos, _MAX_REPEATS)
-        docs = hits.doc[order]
+        order = nearest_repeats(order, found.doc, at_hit, found.pos, _MAX_REPEATS)
+        # The hits kept, in that order (by document, query position, source position), and from
+        # here on a hit's ``qi`` is the token position of its k-gram in the query. A completed
+        # file that repeats a k-gram hundreds of times has tens of thousands of postings, of
+        # which a thousand are kept: nothing below is computed for the others.
+        key_of_hit = found.qi[order]
+        hits = FingerprintHits(
+            qi=at_hit[order],
+            doc=found.doc[order],
+            pos=found.pos[order],
+            line=found.line[order],
+            meta=found.meta[order],
+            df=files[key_of_hit],
+        )
+        exact = (hits.meta & 0xFFFF) == qc[key_of_hit].astype(np.int64)
+        # How common each hit's shape is: files holding its key in the corpus. A hit shared
+        # with many files is weak evidence of a copy.
+        rarity = 1.0 / np.maximum(hits.df, 1)
+        eff = eff_at[hits.qi]
+        docs = hits.doc
         starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        ends = np.r_[starts[1:], len(order)]
+        ends = np.r_[starts[1:], len(docs)]
         # Cheap bounds first: a document whose hits span too little query text, even all
         # chained together, cannot give a match; chaining (Python) runs only on the rest, the
         # documents with the most hits first.
-        q_sorted = hits.qi[order]
-        first_q = np.minimum.reduceat(q_sorted, starts)
-        last_q = np.maximum.reduceat(q_sorted, starts)
+        first_q = np.minimum.reduceat(hits.qi, starts)
+        last_q = np.maximum.reduceat(hits.qi, starts)
         prefix = tokens.char_prefix
         reach_ = p.window - 1  # how far a copy can extend past its outermost hits (winnowing)
         span_chars = (
@@ -377,7 +387,7 @@ class Matcher:
         )
         support = _diagonal_support(
             np.repeat(np.arange(len(starts)), ends - starts),
-            (hits.pos - hits.qi)[order],
+            hits.pos - hits.qi,
             len(starts),
             self._max_drift,
         )
@@ -395,9 +405,9 @@ class Matcher:
         out: list[_Candidate] = []
         chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
-            idx = order[starts[g] : ends[g]]
-            q, s = hits.qi[idx], hits.pos[idx]
-            e = eff[idx]
+            idx = np.arange(starts[g], ends[g])
+            q, s = hits.qi[starts[g] : ends[g]], hits.pos[starts[g] : ends[g]]
+            e = eff[starts[g] : ends[g]]
             q_list, s_list, e_list, idx_list = q.tolist(), s.tolist(), e.tolist(), idx.tolist()
             # Identical files (forks, vendored copies) have identical hits: chain them once.
             signature = (q.tobytes(), s.tobytes())
@@ -535,7 +545,7 @@ class Matcher:
         exact, rarity = evidence
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
-        exact_ratio = float(exact[idx].mean())
+        exact_ratio = np.count_nonzero(exact[idx]) / len(idx)  # as .mean(), without its overhead
         diagonal = hits.pos[idx] - q
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be

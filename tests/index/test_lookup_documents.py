@@ -34,7 +34,9 @@ def _table(keys: np.ndarray, doc: np.ndarray) -> PackedTable:
     size=st.sampled_from([1, 20, 3000]),
     doc_max=st.sampled_from([0, 3, 60_000]),
 )
-def test_first_at_least_is_searchsorted_in_each_range(seed: int, n_keys: int, size: int, doc_max: int) -> None:
+def test_first_at_least_is_searchsorted_in_each_range(
+    seed: int, n_keys: int, size: int, doc_max: int
+) -> None:
     rng = np.random.default_rng(seed)
     keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
     table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
@@ -47,7 +49,9 @@ def test_first_at_least_is_searchsorted_in_each_range(seed: int, n_keys: int, si
     target = np.r_[target, target]
     got = first_at_least(table, "doc", start, stop, target)
     docs = table.field("doc", np.arange(len(table)))
-    want = [a + np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, stop, target, strict=True)]
+    want = [
+        a + np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, stop, target, strict=True)
+    ]
     assert got.tolist() == want
 
 
@@ -64,7 +68,14 @@ def _every_posting(idx: EmbeddedIndex, keys: np.ndarray, docs: np.ndarray) -> Fi
                     meta = int(seg.fp.field("conc", at)[0]) | (int(seg.fp.field("span", at)[0]) << 16)
                     for c, v in zip(
                         cols,
-                        (k, ref, int(seg.fp.field("pos", at)[0]), int(seg.fp.field("line", at)[0]), meta, b - a),
+                        (
+                            k,
+                            ref,
+                            int(seg.fp.field("pos", at)[0]),
+                            int(seg.fp.field("line", at)[0]),
+                            meta,
+                            b - a,
+                        ),
                         strict=True,
                     ):
                         c.append(v)

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from membership.hits import lexorder, nearest_repeats
 
 
-def _reference_repeats(order: np.ndarray, doc: np.ndarray, qi: np.ndarray, pos: np.ndarray, most: int) -> np.ndarray:
+def _reference_repeats(
+    order: np.ndarray, doc: np.ndarray, qi: np.ndarray, pos: np.ndarray, most: int
+) -> np.ndarray:
     """The selection as it was written with ``np.lexsort`` (before membership/hits.py)."""
     d, qq = doc[order], qi[order]
     first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
@@ -50,7 +52,9 @@ def _hits(seed: int, n: int, docs: int, span: int) -> tuple[np.ndarray, np.ndarr
     span=st.sampled_from([10, 300, 100_000]),
     most=st.integers(1, 5),
 )
-def test_nearest_repeats_keeps_what_the_sorting_version_kept(seed: int, n: int, docs: int, span: int, most: int) -> None:
+def test_nearest_repeats_keeps_what_the_sorting_version_kept(
+    seed: int, n: int, docs: int, span: int, most: int
+) -> None:
     order, doc, qi, pos = _hits(seed, n, docs, span)
     expected = _reference_repeats(order, doc, qi, pos, most)
     assert np.array_equal(nearest_repeats(order, doc, qi, pos, most), expected)
