@@ -120,41 +120,39 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
     """Group hits (sorted by q) into chains that advance in both texts with a bounded drift.
     Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
     share left out: a licence header between two copied parts is no gap in the evidence."""
-    if len(q) > 1:
-        dq, ds, de = np.diff(q), np.diff(s), np.diff(e)
-        advancing = (dq > 0).all() and (ds > 0).all()
-        if (
-            advancing
-            and de.max() <= max_gap
-            and (ds - (dq - de) <= max_gap).all()
-            and (np.abs(ds - dq) <= max_drift).all()
-        ):
+    # Checked one condition at a time: most documents that get here repeat a k-gram (two hits
+    # at one query position) and fail the first.
+    if len(q) > 1 and (dq := np.diff(q)).min() > 0 and (ds := np.diff(s)).min() > 0:
+        de = np.diff(e)
+        if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
-    last_q: list[int] = []
-    last_s: list[int] = []
-    last_e: list[int] = []
+    # Per chain, its last hit as (q, s, e, diagonal s - q, diagonal + e): a hit (qh, sh, eh)
+    # may extend it when both texts advance and sh - qh + eh - max_gap <= diagonal + e (the
+    # gap, in ``e``, left by the step off the diagonal), so the inner loop below compares
+    # numbers unpacked at once instead of indexing three lists.
+    tail: list[tuple[int, int, int, int, int]] = []
     active: list[int] = []  # chains in the order they last grew, so by their last q
     for h, (qh, sh, eh) in enumerate(zip(q.tolist(), s.tolist(), e.tolist(), strict=True)):
-        while active and eh - last_e[active[0]] > max_gap:
+        while active and eh - tail[active[0]][2] > max_gap:
             del active[0]  # out of reach, and so is nothing behind it
+        dh = sh - qh
+        least = dh + eh - max_gap
         best, best_drift = -1, max_drift + 1
         for c in active:
-            step_q, step_s = qh - last_q[c], sh - last_s[c]
-            if step_q <= 0 or step_s <= 0 or step_s - (step_q - eh + last_e[c]) > max_gap:
+            lq, ls, _, dc, reach = tail[c]
+            if lq >= qh or ls >= sh or reach < least:
                 continue
-            drift = step_s - step_q if step_s > step_q else step_q - step_s
+            drift = dh - dc if dh > dc else dc - dh
             if drift < best_drift:
                 best, best_drift = c, drift
         if best < 0:
             best = len(chains)
             chains.append([h])
-            last_q.append(qh)
-            last_s.append(sh)
-            last_e.append(eh)
+            tail.append((qh, sh, eh, dh, dh + eh))
         else:
             chains[best].append(h)
-            last_q[best], last_s[best], last_e[best] = qh, sh, eh
+            tail[best] = (qh, sh, eh, dh, dh + eh)
             active.remove(best)
         active.append(best)
         if len(active) > _MAX_ACTIVE:
