@@ -100,8 +100,13 @@ def test_lookup_in_documents_finds_every_posting_of_the_documents(tmp_path: Path
         hashes = np.r_[np.unique(stored)[::7], stored[:1], np.uint64(12345)] << np.uint64(64 - seg.key_bits)
         for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
             wanted = np.asarray(docs, dtype=np.int64)
-            got = idx.lookup_in_documents(hashes, wanted)
             want = _every_posting(idx, hashes, wanted)
-            assert len(got.qi) > 0 or docs == [3, 99]
-            for name in ("qi", "doc", "pos", "line", "meta", "df"):
-                assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
+            assert len(want.qi) > 0 or docs == [3, 99]
+            # Cold, after a lookup of these keys and more (its ranges are reused), and after a
+            # lookup of other keys only (they are not).
+            for before in (None, np.r_[hashes[::-1], hashes + np.uint64(1)], hashes[:1] + np.uint64(1)):
+                if before is not None:
+                    idx.lookup_fingerprints(before, 512)
+                got = idx.lookup_in_documents(hashes, wanted)
+                for name in ("qi", "doc", "pos", "line", "meta", "df"):
+                    assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
