@@ -174,14 +174,17 @@ def _link(
     reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
     for chain in sorted(chains, key=lambda c: q[c[0]]):
         fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
-        # Chains come by first q (and e grows with q): a group out of reach stays out of reach.
-        reachable = [g for g in reachable if fe - ends[g][2] <= max_gap]
         best, best_skip = -1, max_skip + 1
+        still: list[int] = []
         for g in reachable:
-            lq, ls, _ = ends[g]
-            dq, ds = fq - lq, fs - ls
-            if dq > 0 and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
-                best, best_skip = g, ds - dq
+            lq, ls, le = ends[g]
+            if fe - le > max_gap:
+                continue  # chains come by first q (and e grows with q): out of reach for good
+            still.append(g)
+            dq = fq - lq
+            if dq > 0 and 0 <= fs - ls - dq < best_skip:  # both advance, the source no less
+                best, best_skip = g, fs - ls - dq
+        reachable = still
         if best < 0:
             best = len(groups)
             groups.append(list(chain))
@@ -502,20 +505,20 @@ class Matcher:
         """
         k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
         n_win = len(argmins)
-        start = first
-        for x in range(max(first - reach, 0), first):
-            if all(a >= n_win or argmins[a] >= first for a in range(x, first)):
-                start = x
-                break
+        # The copy can start at x when no window starting in [x, first) has its smallest
+        # k-gram before ``first``: the earliest such x, found stepping back from ``first``.
+        start, lowest = first, max(first - reach, 0)
+        while start > lowest and (start - 1 >= n_win or argmins[start - 1] >= first):
+            start -= 1
         for t in range(start, first + 1):  # copies are made of lines: the first line start
             if t == 0 or lines[t] != lines[t - 1]:
                 start = t
                 break
-        stop = last  # last k-gram the copy covers
-        for y in range(min(last + reach, n - k), last, -1):
-            if all(a < 0 or a >= n_win or argmins[a] <= last for a in range(last + 1 - reach, y - reach + 1)):
-                stop = y
-                break
+        stop, highest = last, min(last + reach, n - k)  # the last k-gram the copy covers
+        while stop < highest and (
+            (a := stop + 1 - reach) < 0 or a >= n_win or argmins[a] <= last
+        ):  # and the same at the end: the windows starting in [last + 1 - reach, stop - reach]
+            stop += 1
         end = stop + k
         for t in range(end - 1, last + k - 2, -1):  # and the last line end
             if t == n - 1 or lines[t] != lines[t + 1]:
