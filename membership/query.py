@@ -10,7 +10,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 
 import numpy as np
@@ -359,12 +359,9 @@ class Matcher:
         # file that repeats a k-gram hundreds of times has tens of thousands of postings, of
         # which a thousand are kept: nothing below is computed for the others.
         key_of_hit = found.qi[order]
-        hits = FingerprintHits(
+        hits = replace(
+            FingerprintHits(**{f.name: getattr(found, f.name)[order] for f in fields(found)}),
             qi=at_hit[order],
-            doc=found.doc[order],
-            pos=found.pos[order],
-            line=found.line[order],
-            meta=found.meta[order],
             df=files[key_of_hit],
         )
         exact = (hits.meta & 0xFFFF) == qc[key_of_hit].astype(np.int64)
