@@ -543,7 +543,8 @@ class Matcher:
         exact, rarity = evidence
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
-        exact_ratio = np.count_nonzero(exact[idx]) / len(idx)  # as .mean(), without its overhead
+        # As float(.mean()), without its overhead; a Python float, as numpy rounds halves otherwise.
+        exact_ratio = int(np.count_nonzero(exact[idx])) / len(idx)
         diagonal = hits.pos[idx] - q
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
