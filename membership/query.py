@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property, partial
 
 import numpy as np
@@ -21,6 +21,7 @@ from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
 from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines
 from stacklens.errors import InputError
 
+from .hits import lexorder, nearest_repeats
 from .match import Match, QuerySpan, Source, SourceSpan
 from .settings import QuerySettings
 
@@ -122,41 +123,39 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
     """Group hits (sorted by q) into chains that advance in both texts with a bounded drift.
     Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
     share left out: a licence header between two copied parts is no gap in the evidence."""
-    if len(q) > 1:
-        dq, ds, de = np.diff(q), np.diff(s), np.diff(e)
-        advancing = (dq > 0).all() and (ds > 0).all()
-        if (
-            advancing
-            and de.max() <= max_gap
-            and (ds - (dq - de) <= max_gap).all()
-            and (np.abs(ds - dq) <= max_drift).all()
-        ):
+    # Checked one condition at a time: most documents that get here repeat a k-gram (two hits
+    # at one query position) and fail the first.
+    if len(q) > 1 and (dq := np.diff(q)).min() > 0 and (ds := np.diff(s)).min() > 0:
+        de = np.diff(e)
+        if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
-    last_q: list[int] = []
-    last_s: list[int] = []
-    last_e: list[int] = []
+    # Per chain, its last hit as (q, s, e, diagonal s - q, diagonal + e): a hit (qh, sh, eh)
+    # may extend it when both texts advance and sh - qh + eh - max_gap <= diagonal + e (the
+    # gap, in ``e``, left by the step off the diagonal), so the inner loop below compares
+    # numbers unpacked at once instead of indexing three lists.
+    tail: list[tuple[int, int, int, int, int]] = []
     active: list[int] = []  # chains in the order they last grew, so by their last q
     for h, (qh, sh, eh) in enumerate(zip(q.tolist(), s.tolist(), e.tolist(), strict=True)):
-        while active and eh - last_e[active[0]] > max_gap:
+        while active and eh - tail[active[0]][2] > max_gap:
             del active[0]  # out of reach, and so is nothing behind it
+        dh = sh - qh
+        least = dh + eh - max_gap
         best, best_drift = -1, max_drift + 1
         for c in active:
-            step_q, step_s = qh - last_q[c], sh - last_s[c]
-            if step_q <= 0 or step_s <= 0 or step_s - (step_q - eh + last_e[c]) > max_gap:
+            lq, ls, _, dc, reach = tail[c]
+            if lq >= qh or ls >= sh or reach < least:
                 continue
-            drift = step_s - step_q if step_s > step_q else step_q - step_s
+            drift = dh - dc if dh > dc else dc - dh
             if drift < best_drift:
                 best, best_drift = c, drift
         if best < 0:
             best = len(chains)
             chains.append([h])
-            last_q.append(qh)
-            last_s.append(sh)
-            last_e.append(eh)
+            tail.append((qh, sh, eh, dh, dh + eh))
         else:
             chains[best].append(h)
-            last_q[best], last_s[best], last_e[best] = qh, sh, eh
+            tail[best] = (qh, sh, eh, dh, dh + eh)
             active.remove(best)
         active.append(best)
         if len(active) > _MAX_ACTIVE:
@@ -178,14 +177,17 @@ def _link(
     reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
     for chain in sorted(chains, key=lambda c: q[c[0]]):
         fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
-        # Chains come by first q (and e grows with q): a group out of reach stays out of reach.
-        reachable = [g for g in reachable if fe - ends[g][2] <= max_gap]
         best, best_skip = -1, max_skip + 1
+        still: list[int] = []
         for g in reachable:
-            lq, ls, _ = ends[g]
-            dq, ds = fq - lq, fs - ls
-            if dq > 0 and ds > 0 and ds - dq < best_skip and dq - ds <= 0:
-                best, best_skip = g, ds - dq
+            lq, ls, le = ends[g]
+            if fe - le > max_gap:
+                continue  # chains come by first q (and e grows with q): out of reach for good
+            still.append(g)
+            dq = fq - lq
+            if dq > 0 and 0 <= fs - ls - dq < best_skip:  # both advance, the source no less
+                best, best_skip = g, fs - ls - dq
+        reachable = still
         if best < 0:
             best = len(groups)
             groups.append(list(chain))
@@ -250,38 +252,11 @@ def _files_per_key(found: FingerprintHits, sampled: np.ndarray, df: np.ndarray) 
     its postings where only a sample was (an upper bound). A k-gram repeated all over one file
     (a table, a run of similar blocks) is still found in one file."""
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
-    order = np.lexsort((found.doc, found.qi))
+    order = lexorder(found.qi, found.doc)
     qi, doc = found.qi[order], found.doc[order]
     first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
     docs = np.bincount(qi[first], minlength=len(df))
     return np.where(sampled, df, docs)
-
-
-def _nearest_repeats(order: np.ndarray, hits: FingerprintHits) -> np.ndarray:
-    """``order`` (hits sorted by document, query position, source position) with at most
-    ``_MAX_REPEATS`` source positions per document and query k-gram: those nearest the
-    document's median diagonal. A k-gram repeated all over one file (tables, interface lists,
-    generated code) can only support so many chains, and keeping a few keeps chaining linear;
-    the first few in the file put a copy of its last part on the wrong diagonal."""
-    d, qq = hits.doc[order], hits.qi[order]
-    first = np.r_[True, (d[1:] != d[:-1]) | (qq[1:] != qq[:-1])]
-    run_start = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-    rank = np.arange(len(order)) - run_start
-    if not (rank >= _MAX_REPEATS).any():
-        return order
-    diag = (hits.pos - hits.qi)[order]
-    doc_start = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-    by_diag = np.lexsort((diag, d))  # within each document, by diagonal
-    doc_len = np.diff(np.r_[doc_start, len(order)])
-    median = diag[by_diag[doc_start + doc_len // 2]]
-    deviation = np.abs(diag - np.repeat(median, doc_len))
-    # Rank within each (document, k-gram) run by deviation instead of source position.
-    resort = np.lexsort((deviation, qq, d))
-    run_of = np.cumsum(first) - 1
-    first_sorted = np.r_[True, run_of[resort][1:] != run_of[resort][:-1]]
-    start_sorted = np.maximum.accumulate(np.where(first_sorted, np.arange(len(order)), 0))
-    keep = resort[np.arange(len(order)) - start_sorted < _MAX_REPEATS]
-    return order[np.sort(keep)]
 
 
 def _trim_reaches(chosen: list[_Candidate], tokens: Tokens) -> None:
@@ -374,31 +349,38 @@ class Matcher:
         eff_at = _effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
         files = _files_per_key(found, sampled, df)
         found = self._complete_samples(found, keys, sampled, df)
-        found = replace(found, df=files[found.qi])
-        mask = concrete_mask(self.store)
-        exact = (found.meta & mask) == (qc[found.qi].astype(np.int64) & mask)
-        # How common each hit's shape is: files holding its key in the corpus. A hit shared
-        # with many files is weak evidence of a copy.
-        rarity = 1.0 / np.maximum(found.df, 1)
-        # From here on a hit's ``qi`` is the token position of its k-gram in the query.
-        hits = replace(found, qi=at[found.qi])
-        eff = eff_at[hits.qi]
-        order = np.lexsort((hits.pos, hits.qi, hits.doc))
+        at_hit = at[found.qi]
+        order = lexorder(found.doc, at_hit, found.pos)
         # A bridge and a k-gram of the text can start at the same token on both sides, and a
         # completed sample repeats what the sample had: one hit each, or a chain splits in two.
-        o_doc, o_q, o_pos = hits.doc[order], hits.qi[order], hits.pos[order]
+        o_doc, o_q, o_pos = found.doc[order], at_hit[order], found.pos[order]
         dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
         order = order[np.r_[True, ~dup]]
-        order = _nearest_repeats(order, hits)
-        docs = hits.doc[order]
+        order = nearest_repeats(order, found.doc, at_hit, found.pos, _MAX_REPEATS)
+        # The hits kept, in that order (by document, query position, source position), and from
+        # here on a hit's ``qi`` is the token position of its k-gram in the query. A completed
+        # file that repeats a k-gram hundreds of times has tens of thousands of postings, of
+        # which a thousand are kept: nothing below is computed for the others.
+        key_of_hit = found.qi[order]
+        hits = replace(
+            FingerprintHits(**{f.name: getattr(found, f.name)[order] for f in fields(found)}),
+            qi=at_hit[order],
+            df=files[key_of_hit],
+        )
+        mask = concrete_mask(self.store)
+        exact = (hits.meta & mask) == (qc[key_of_hit].astype(np.int64) & mask)
+        # How common each hit's shape is: files holding its key in the corpus. A hit shared
+        # with many files is weak evidence of a copy.
+        rarity = 1.0 / np.maximum(hits.df, 1)
+        eff = eff_at[hits.qi]
+        docs = hits.doc
         starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        ends = np.r_[starts[1:], len(order)]
+        ends = np.r_[starts[1:], len(docs)]
         # Cheap bounds first: a document whose hits span too little query text, even all
         # chained together, cannot give a match; chaining (Python) runs only on the rest, the
         # documents with the most hits first.
-        q_sorted = hits.qi[order]
-        first_q = np.minimum.reduceat(q_sorted, starts)
-        last_q = np.maximum.reduceat(q_sorted, starts)
+        first_q = np.minimum.reduceat(hits.qi, starts)
+        last_q = np.maximum.reduceat(hits.qi, starts)
         prefix = tokens.char_prefix
         reach_ = p.window - 1  # how far a copy can extend past its outermost hits (winnowing)
         span_chars = (
@@ -407,7 +389,7 @@ class Matcher:
         )
         support = _diagonal_support(
             np.repeat(np.arange(len(starts)), ends - starts),
-            (hits.pos - hits.qi)[order],
+            hits.pos - hits.qi,
             len(starts),
             self._max_drift,
         )
@@ -425,9 +407,9 @@ class Matcher:
         out: list[_Candidate] = []
         chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
-            idx = order[starts[g] : ends[g]]
-            q, s = hits.qi[idx], hits.pos[idx]
-            e = eff[idx]
+            idx = np.arange(starts[g], ends[g])
+            q, s = hits.qi[starts[g] : ends[g]], hits.pos[starts[g] : ends[g]]
+            e = eff[starts[g] : ends[g]]
             q_list, s_list, e_list, idx_list = q.tolist(), s.tolist(), e.tolist(), idx.tolist()
             # Identical files (forks, vendored copies) have identical hits: chain them once.
             signature = (q.tobytes(), s.tobytes())
@@ -524,20 +506,20 @@ class Matcher:
         """
         k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
         n_win = len(argmins)
-        start = first
-        for x in range(max(first - reach, 0), first):
-            if all(a >= n_win or argmins[a] >= first for a in range(x, first)):
-                start = x
-                break
+        # The copy can start at x when no window starting in [x, first) has its smallest
+        # k-gram before ``first``: the earliest such x, found stepping back from ``first``.
+        start, lowest = first, max(first - reach, 0)
+        while start > lowest and (start - 1 >= n_win or argmins[start - 1] >= first):
+            start -= 1
         for t in range(start, first + 1):  # copies are made of lines: the first line start
             if t == 0 or lines[t] != lines[t - 1]:
                 start = t
                 break
-        stop = last  # last k-gram the copy covers
-        for y in range(min(last + reach, n - k), last, -1):
-            if all(a < 0 or a >= n_win or argmins[a] <= last for a in range(last + 1 - reach, y - reach + 1)):
-                stop = y
-                break
+        stop, highest = last, min(last + reach, n - k)  # the last k-gram the copy covers
+        while stop < highest and (
+            (a := stop + 1 - reach) < 0 or a >= n_win or argmins[a] <= last
+        ):  # and the same at the end: the windows starting in [last + 1 - reach, stop - reach]
+            stop += 1
         end = stop + k
         for t in range(end - 1, last + k - 2, -1):  # and the last line end
             if t == n - 1 or lines[t] != lines[t + 1]:
@@ -565,7 +547,8 @@ class Matcher:
         exact, rarity = evidence
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
-        exact_ratio = float(exact[idx].mean())
+        # As float(.mean()), without its overhead; a Python float, as numpy rounds halves otherwise.
+        exact_ratio = int(np.count_nonzero(exact[idx])) / len(idx)
         diagonal = hits.pos[idx] - q
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be

@@ -1,0 +1,114 @@
+"""Completing common keys for a few documents: the search within each key's range finds exactly
+the postings that reading the whole range finds."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.builder import build
+from index.config import BuildLimits
+from index.packed import _MIX as MIX
+from index.packed import PackedTable, bits_for, directory_of, key_of, pack, plan
+from index.protocol import FingerprintHits
+from index.sources import DirectorySource
+from index.store import EmbeddedIndex, first_at_least
+from tests.conftest import STDLIB
+
+
+def _table(keys: np.ndarray, doc: np.ndarray) -> PackedTable:
+    order = np.lexsort((doc, keys))
+    keys, doc = keys[order], doc[order]
+    layout = plan(len(keys), 48, [("doc", bits_for(int(doc.max())))])
+    records = np.frombuffer(b"".join(pack(keys, {"doc": doc}, layout)), dtype=np.uint8)
+    return PackedTable(directory_of(keys, layout), records, len(keys), layout)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_keys=st.integers(1, 6),
+    size=st.sampled_from([1, 20, 3000]),
+    doc_max=st.sampled_from([0, 3, 60_000]),
+)
+def test_first_at_least_is_searchsorted_in_each_range(
+    seed: int, n_keys: int, size: int, doc_max: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
+    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
+    lo, hi = table.ranges(np.unique(keys))
+    pick = rng.integers(0, len(lo), 50)
+    target = rng.integers(0, doc_max + 2, 50)
+    # Ranges cut at random points inside a key's range are sorted too.
+    cut = lo[pick] + rng.integers(0, hi[pick] - lo[pick] + 1)
+    start, stop = np.r_[lo[pick], lo[pick]], np.r_[hi[pick], cut]
+    target = np.r_[target, target]
+    got = first_at_least(table, "doc", start, stop, target)
+    docs = table.field("doc", np.arange(len(table)))
+    want = [
+        a + np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, stop, target, strict=True)
+    ]
+    assert got.tolist() == want
+
+
+def _every_posting(idx: EmbeddedIndex, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
+    """The postings of ``keys`` in ``docs`` by reading every posting of every key (lines are
+    -1 here as in every lookup: they are resolved for reported matches only)."""
+    cols: list[list[int]] = [[], [], [], [], [], []]
+    for si, seg in enumerate(idx.segments):
+        lo, hi = seg.fp.ranges(key_of(keys, seg.key_bits))
+        for k, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+            for r in range(a, b):
+                at = np.array([r])
+                doc, pos = (int(v[0]) for v in seg.doc_pos("fp", at))
+                ref = doc | (si << 32)
+                if ref in set(docs.tolist()) and doc not in seg.deleted:
+                    meta = int(seg.fp.field("conc", at)[0]) | (int(seg.fp.field("flag", at)[0]) << 16)
+                    for c, v in zip(cols, (k, ref, pos, -1, meta, b - a), strict=True):
+                        c.append(v)
+    return FingerprintHits(*[np.asarray(c, dtype=np.int64) for c in cols])
+
+
+def _hashes_of(stored: np.ndarray, key_bits: int) -> np.ndarray:
+    """64-bit hashes whose stored key (`key_of`, a bijective mix) is each of ``stored``."""
+    mixed = np.asarray(stored, dtype=np.uint64) << np.uint64(64 - key_bits)
+    with np.errstate(over="ignore"):
+        h = mixed * np.uint64(pow(int(MIX), -1, 1 << 64))
+    out: np.ndarray = h ^ (h >> np.uint64(32))  # x ^ (x >> 32) is its own inverse
+    return out
+
+
+def test_lookup_in_documents_finds_every_posting_of_the_documents(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    # Two copies of a file and a third that shares its licence-like header: keys with postings
+    # in several documents, some repeated within a document.
+    header = "".join(f"# Copyright line {i} of the shared header, all rights reserved.\n" for i in range(12))
+    for name, rel in [("a.py", "json/decoder.py"), ("b.py", "json/decoder.py"), ("c.py", "textwrap.py")]:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(header + (STDLIB / rel).read_text())
+    shutil.copy(STDLIB / "shlex.py", root / "d.py")
+    build(tmp_path / "idx", [DirectorySource(root, BuildLimits())], progress=False)
+    with EmbeddedIndex(tmp_path / "idx") as idx:
+        seg = idx.segments[0]
+        every = np.arange(len(seg.fp))
+        stored = seg.fp.keys(every)
+        # Hashes whose stored key is each distinct key in the table, one unknown, one repeated.
+        hashes = _hashes_of(np.r_[np.unique(stored)[::7], stored[:1], np.uint64(12345)], seg.key_bits)
+        assert key_of(hashes, seg.key_bits).tolist()[:-1] == np.r_[np.unique(stored)[::7], stored[:1]].tolist()
+        for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
+            wanted = np.asarray(docs, dtype=np.int64)
+            want = _every_posting(idx, hashes, wanted)
+            assert len(want.qi) > 0 or docs == [3, 99]
+            # Cold, after a lookup of these keys and more (its ranges are reused), and after a
+            # lookup of other keys only (they are not).
+            for before in (None, np.r_[hashes[::-1], hashes + np.uint64(1)], hashes[:1] + np.uint64(1)):
+                if before is not None:
+                    idx.lookup_fingerprints(before, 512)
+                got = idx.lookup_in_documents(hashes, wanted)
+                for name in ("qi", "doc", "pos", "line", "meta", "df"):
+                    assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
