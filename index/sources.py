@@ -6,8 +6,10 @@ Every source yields `SourceFile`s with attribution metadata, and lists what it s
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -34,6 +36,8 @@ __all__ = [
     "open_source",
 ]
 
+# What pathlib's is_symlink and is_file read as "no such file" rather than an error.
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 _SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
 _LICENSE_PATTERNS = [
     (re.compile(r"GNU AFFERO GENERAL PUBLIC LICENSE", re.I), "AGPL-3.0"),
@@ -192,9 +196,17 @@ class DirectorySource:
                 continue
             path = self.root / rel
             try:
-                if path.is_symlink() or not path.is_file():
-                    continue
-                size = path.stat().st_size
+                # One lstat for what is_symlink, is_file and stat asked in three system calls.
+                info = path.lstat()
+            except (OSError, ValueError) as exc:
+                if isinstance(exc, ValueError) or exc.errno in _ABSENT:
+                    continue  # as Path.is_file: not there (or a name the OS cannot hold)
+                stats.skip("unreadable", self.name, shown, exc.strerror)
+                continue
+            if not stat.S_ISREG(info.st_mode):  # a symlink, a directory, a device
+                continue
+            try:
+                size = info.st_size
                 if size > self.limits.max_file_bytes:
                     limit = self.limits.max_file_bytes
                     stats.skip(

@@ -153,3 +153,16 @@ def test_git_checkout_with_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
         ("caf\\xe9.py", "636166e92e7079"),
         ("ok.py", None),
     ]
+
+
+def test_symlinks_directories_and_vanished_files_are_passed_over(tmp_path: Path) -> None:
+    (tmp_path / "real.py").write_text("x = 1\n")
+    (tmp_path / "link.py").symlink_to(tmp_path / "real.py")
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "gone.py")
+    (tmp_path / "pkg.py").mkdir()
+    (tmp_path / "big.py").write_text("y = 2\n" * 100)
+    listed = ("real.py", "link.py", "dangling.py", "pkg.py", "gone.py", "real.py/x.py", "big.py")
+    stats = SkipStats()
+    source = DirectorySource(tmp_path, BuildLimits(max_file_bytes=100), paths=listed)
+    assert [f.path for f in source.files(stats)] == ["real.py"]
+    assert dict(stats.counts) == {"over-large": 1}  # the others are not files: nothing to list
