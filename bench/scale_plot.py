@@ -1,6 +1,7 @@
-"""docs/images/index-scaling.svg: index size and query p99 against corpus size, format 3 beside
-format 2, from the results of bench_membership's speed runs (this code and the code before
-format 3, same machine, same snippets) and bench_gigabyte. Plain SVG, written by hand.
+"""docs/images/index-scaling.svg: index size and query p99 against corpus size, format 4 beside
+formats 3 and 2, from the results of bench_membership's speed runs (each format's code on the
+same machine, same snippets) and bench_gigabyte's (format 4 and format 3). Plain SVG, written by
+hand.
 
     .venv/bin/python bench/scale_plot.py
 """
@@ -15,7 +16,12 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "index-scaling.svg"
 W, H, PAD_L, PAD_B, PAD_T, GAP = 360, 260, 56, 44, 30, 40
-COLOURS = {"format 3": "#1f77b4", "format 2": "#d62728", "format 2 (computed)": "#d62728"}
+COLOURS = {
+    "format 4": "#2ca02c",
+    "format 3": "#1f77b4",
+    "format 2": "#d62728",
+    "format 2 (computed)": "#d62728",
+}
 
 Series = dict[str, list[tuple[float, float]]]
 
@@ -81,23 +87,23 @@ def render(size: Series, p99: Series) -> str:
 
 
 def main() -> None:
-    new = json.loads((RESULTS / "membership_multi.json").read_text())["speed"]["scaling"]
-    old = json.loads((RESULTS / "membership_multi_format2.json").read_text())["speed"]["scaling"]
-    size: Series = {
-        "format 3": [(r["corpus_mb"], r["index_mb"]) for r in new],
-        "format 2": [(r["corpus_mb"], r["index_mb"]) for r in old],
+    runs = {
+        "format 4": "membership_multi.json",
+        "format 3": "membership_multi_format3.json",
+        "format 2": "membership_multi_format2.json",
     }
+    scaling = {name: json.loads((RESULTS / f).read_text())["speed"]["scaling"] for name, f in runs.items()}
+    size: Series = {name: [(r["corpus_mb"], r["index_mb"]) for r in rows] for name, rows in scaling.items()}
     p99: Series = {
-        "format 3": [(r["corpus_mb"], r["query_cpu_ms_p99"]) for r in new],
-        "format 2": [(r["corpus_mb"], r["query_cpu_ms_p99"]) for r in old],
+        name: [(r["corpus_mb"], r["query_cpu_ms_p99"]) for r in rows] for name, rows in scaling.items()
     }
-    gb_path = RESULTS / "gigabyte.json"
-    if gb_path.exists():
-        gb = json.loads(gb_path.read_text())
-        mb = gb["index"]["corpus_mb"]
-        size["format 3"].append((mb, gb["index"]["index_mb"]))
-        size["format 2 (computed)"] = [(mb, gb["index"]["format2_ratio"] * mb)]
-        p99["format 3"].append((mb, gb["latency"]["query_cpu_ms_p99"]))
+    for name, f in (("format 4", "gigabyte.json"), ("format 3", "gigabyte_format3.json")):
+        if (RESULTS / f).exists():
+            gb = json.loads((RESULTS / f).read_text())
+            mb = gb["index"]["corpus_mb"]
+            size[name].append((mb, gb["index"]["index_mb"]))
+            p99[name].append((mb, gb["latency"]["query_cpu_ms_p99"]))
+            size["format 2 (computed)"] = [(mb, gb["index"]["format2_ratio"] * mb)]
     OUT.write_text(render(size, p99))
     print(f"wrote {OUT}", file=sys.stderr)
 
