@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .packed import Layout, PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS, ORDER
+from .segment import CONC_BITS, FIELDS, ORDER, KeyFilesWriter
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -95,6 +95,7 @@ def merged_table(
             if inp.table.layout.key_bits != key_bits:
                 raise ValueError("tables with different key widths cannot be merged")
         cuts = _cuts(inputs, step)
+        files = KeyFilesWriter(starts) if table == "fp" else None
         for r in range(len(cuts[0]) - 1) if cuts else ():
             keys: list[np.ndarray] = []
             cols: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS[table]}
@@ -119,8 +120,13 @@ def merged_table(
             k = np.concatenate(keys)
             c = {f: np.concatenate(v) for f, v in cols.items()}
             order = np.lexsort((*(c[f] for f in reversed(ORDER[table])), k))
-            writer.add(k[order], {f: v[order] for f, v in c.items()})
+            k, c = k[order], {f: v[order] for f, v in c.items()}
+            writer.add(k, c)
+            if files is not None:
+                files.add(k, c["at"])
         np.save(directory / f"{name}_dir.npy", writer.close())
+        if files is not None:
+            files.save(directory)
         return layout
 
     return write

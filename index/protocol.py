@@ -82,3 +82,13 @@ def band_lines(store: IndexStore, hits: BandHits, sel: np.ndarray) -> tuple[int,
     if int(hits.line[sel][0]) < 0:
         return cast(ResolvesLines, store).band_lines(hits, sel)
     return int(hits.line[sel].min()), int(hits.end_line[sel].max())
+
+
+def key_files(store: IndexStore, keys: np.ndarray, postings: np.ndarray) -> np.ndarray:
+    """How many files hold each fingerprint key ``keys`` in the whole store, whose postings are
+    ``postings`` (int64): the store's ``key_files`` where it counts them (the embedded index
+    keeps the count of every key a lookup may sample), else the postings, at least the files."""
+    count = getattr(store, "key_files", None)
+    if count is None or not len(keys):
+        return postings
+    return np.asarray(count(keys), dtype=np.int64)

@@ -14,6 +14,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from tokenize import TokenError
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,12 @@ FIELDS = {"fp": ("at", "flag", "conc"), "mh": ("at",)}
 # Sort order within a key: document order, which ``lookup_in_documents`` relies on.
 ORDER = {"fp": ("at",), "mh": ("at",)}
 STARTS_FILE = "doc_start.npy"
+# Files holding each fingerprint key with more than ``FILES_MIN_POSTINGS`` postings: its stored
+# key and the count, sorted by key. A query reads at most ``store.COMMON_SAMPLE`` (8) postings of
+# a common key, so only a key with more can be sampled; one with fewer is read in full and its
+# files counted then. Without the table (a segment written before it) the store counts postings.
+FILES_MIN_POSTINGS = 8
+FILES_KEYS_FILE, FILES_COUNT_FILE = "fp_files_key.npy", "fp_files.npy"
 _FILES = (
     "fp_dir.npy",
     "fp_rec.npy",
@@ -47,6 +54,8 @@ _FILES = (
     STARTS_FILE,
     LINES_OFFSETS_FILE,
     LINES_FILE,
+    FILES_KEYS_FILE,
+    FILES_COUNT_FILE,
 )
 
 
@@ -67,11 +76,58 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+class KeyFilesWriter:
+    """Counts the documents holding each common fingerprint key as a table is written, from
+    chunks of records sorted by (key, token number); a key may continue into the next chunk."""
+
+    def __init__(self, starts: np.ndarray, min_postings: int = FILES_MIN_POSTINGS) -> None:
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.min_postings = min_postings
+        self._keys: list[np.ndarray] = []
+        self._files: list[np.ndarray] = []
+        self._tail = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+
+    def add(self, keys: np.ndarray, at: np.ndarray) -> None:
+        doc = np.searchsorted(self.starts, np.asarray(at, dtype=np.int64), side="right") - 1
+        keys = np.concatenate([self._tail[0], np.asarray(keys, dtype=np.uint64)])
+        doc = np.concatenate([self._tail[1], doc])
+        if not len(keys):
+            return
+        cut = int(np.searchsorted(keys, keys[-1], side="left"))  # the last key may go on
+        self._tail = keys[cut:], doc[cut:]
+        self._count(keys[:cut], doc[:cut])
+
+    def _count(self, keys: np.ndarray, doc: np.ndarray) -> None:
+        if not len(keys):
+            return
+        new_key = np.r_[True, keys[1:] != keys[:-1]]
+        first = np.flatnonzero(new_key)
+        common = np.diff(np.r_[first, len(keys)]) > self.min_postings
+        if not common.any():
+            return
+        new_doc = new_key | np.r_[True, doc[1:] != doc[:-1]]
+        self._keys.append(keys[first[common]])
+        self._files.append(np.add.reduceat(new_doc.astype(np.int64), first)[common])
+
+    def save(self, directory: Path) -> None:
+        self._count(*self._tail)
+        self._tail = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+        np.save(directory / FILES_KEYS_FILE, np.concatenate([np.empty(0, np.uint64), *self._keys]))
+        files = np.concatenate([np.empty(0, np.int64), *self._files])
+        np.save(directory / FILES_COUNT_FILE, files.astype(np.uint32))
+
+
 def _write_table(
-    directory: Path, table: str, keys: np.ndarray, columns: dict[str, np.ndarray], key_bits: int
+    directory: Path,
+    table: str,
+    keys: np.ndarray,
+    columns: dict[str, np.ndarray],
+    key_bits: int,
+    starts: np.ndarray,
 ) -> Layout:
     """Sort one table by (key, document, position) and write its directory and records: within
-    a key the postings are in document order, which ``lookup_in_documents`` relies on."""
+    a key the postings are in document order, which ``lookup_in_documents`` relies on. The
+    fingerprint table's files per common key go beside it (``KeyFilesWriter``)."""
     names = FIELDS[table]
     keys = np.asarray(keys, dtype=np.uint64)
     order = np.lexsort((*(columns[n] for n in reversed(ORDER[table])), keys))
@@ -81,6 +137,10 @@ def _write_table(
     writer = PackedWriter(directory / f"{table}_rec.npy", len(keys), layout)
     writer.add(keys, cols)
     np.save(directory / f"{table}_dir.npy", writer.close())
+    if table == "fp":
+        files = KeyFilesWriter(starts)
+        files.add(keys, cols["at"])
+        files.save(directory)
     return layout
 
 
@@ -99,7 +159,8 @@ def field_widths(table: str, columns: dict[str, np.ndarray]) -> list[tuple[str, 
 
 
 # A table to write: (stored keys, columns) in memory, or a function that writes it into the
-# segment directory itself (a streaming merge) and returns its layout.
+# segment directory itself (a streaming merge) and returns its layout; the fingerprint table's
+# function writes its files per common key too (``KeyFilesWriter``).
 TableSource = tuple[np.ndarray, dict[str, np.ndarray]] | Callable[[Path, str, int], Layout]
 
 
@@ -123,7 +184,7 @@ def write_segment(
         layout = (
             source(directory, name, key_bits)
             if callable(source)
-            else _write_table(directory, name, *source, key_bits)
+            else _write_table(directory, name, *source, key_bits, starts)
         )
         layouts[name] = layout.to_json()
     n_docs = write_doc_table(directory, docs)
@@ -135,6 +196,7 @@ def write_segment(
         "fingerprints": _records(directory, "fp"),
         "band_keys": _records(directory, "mh"),
         "layouts": layouts,
+        "files_min_postings": FILES_MIN_POSTINGS,
         "files": {},
     }
     for name in _FILES:
@@ -204,6 +266,29 @@ class Segment:
         if len(self.starts) != self.num_docs + 1:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
         self.deleted: frozenset[int] = frozenset()
+        # Documents holding each key with more than ``files_min`` postings (`KeyFilesWriter`),
+        # read on first use (`files`): none in a segment written before the table.
+        self._has_files = FILES_KEYS_FILE in info["files"] and FILES_COUNT_FILE in info["files"]
+        self._files: tuple[np.ndarray, np.ndarray] | None = None
+        self.files_min = int(info.get("files_min_postings", FILES_MIN_POSTINGS)) if self._has_files else 0
+
+    @property
+    def files(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stored keys (sorted) and document counts of the keys with more than ``files_min``
+        postings; None if the segment has no such table."""
+        if self._has_files and self._files is None:
+            try:
+                keys, files = (
+                    np.load(self.directory / n, mmap_mode="r") for n in (FILES_KEYS_FILE, FILES_COUNT_FILE)
+                )
+            except (ValueError, OSError, SyntaxError, TokenError) as exc:  # a damaged .npy header
+                raise IndexCorruptError(
+                    f"cannot read index segment {self.directory}: {exc}; rebuild the index"
+                ) from exc
+            if len(keys) != len(files):
+                raise IndexCorruptError(f"index segment {self.directory} is inconsistent; rebuild the index")
+            self._files = np.asarray(keys), np.asarray(files)
+        return self._files
 
     def fp_docs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(document, token position) of fingerprint records ``idx``, int64."""

@@ -114,6 +114,31 @@ def first_at_least(
     return lo
 
 
+def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Documents of ``seg`` (deleted ones included) holding each of the stored ``keys``, whose
+    fingerprint ranges are ``[lo, hi)``: counted from a range of at most ``seg.files_min``
+    postings, read from the segment's table for a longer one; each range's length (at least
+    its documents) in a segment written before the table."""
+    n: np.ndarray = hi.astype(np.int64) - lo.astype(np.int64)
+    if seg.files is None:
+        return n
+    out: np.ndarray = n.copy()
+    short = np.flatnonzero((n > 1) & (n <= seg.files_min))
+    if len(short):
+        owner = np.repeat(short, n[short])
+        doc = seg.fp_docs(concat_ranges(lo[short], n[short]))[0]
+        # A key's postings are in document order: a new document where the document changes.
+        new = np.r_[True, (owner[1:] != owner[:-1]) | (doc[1:] != doc[:-1])]
+        out[short] = np.bincount(owner[new], minlength=len(n))[short]
+    stored, files = seg.files
+    common = np.flatnonzero(n > seg.files_min)
+    if len(common) and len(stored):
+        at = np.minimum(np.searchsorted(stored, keys[common]), len(stored) - 1)
+        found = stored[at] == keys[common]
+        out[common[found]] = files[at[found]]
+    return out
+
+
 def _live(
     seg: Segment, si: int, doc: np.ndarray, idx: np.ndarray, qi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -269,6 +294,19 @@ class EmbeddedIndex:
         for seg, qi, doc, idx in found:
             parts.append((qi, doc, *_fingerprint_fields(seg, idx, doc), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
+
+    def key_files(self, keys: np.ndarray) -> np.ndarray:
+        """Files holding each fingerprint key ``keys`` in all segments (`segment_files`): how
+        common a shape is where a lookup read only a sample of its postings
+        (`index.protocol.key_files`)."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        known = self._known_ranges(keys)
+        out = np.zeros(len(keys), dtype=np.int64)
+        for si, seg in enumerate(self.segments):
+            stored = key_of(keys, seg.key_bits)
+            lo, hi = known[si] if known is not None else seg.fp.ranges(stored)
+            out += segment_files(seg, stored, lo, hi)
+        return out
 
     def lookup_in_documents(self, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
         """Postings of ``keys`` in the documents ``docs`` (global references) only, however many

@@ -18,7 +18,7 @@ import numpy as np
 
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines
+from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines, key_files
 from stacklens.errors import InputError
 
 from .hits import lexorder, nearest_repeats
@@ -247,16 +247,18 @@ def _effective_positions(at: np.ndarray, sampled: np.ndarray, n: int) -> np.ndar
     return effective
 
 
-def _files_per_key(found: FingerprintHits, sampled: np.ndarray, df: np.ndarray) -> np.ndarray:
+def _files_per_key(found: FingerprintHits, sampled: np.ndarray, sampled_files: np.ndarray) -> np.ndarray:
     """How many files hold each query key: distinct documents where all its postings were read,
-    its postings where only a sample was (an upper bound). A k-gram repeated all over one file
-    (a table, a run of similar blocks) is still found in one file."""
+    ``sampled_files`` where only a sample was (the store's count, `index.protocol.key_files`;
+    a store that keeps none gives the postings, an upper bound). A k-gram repeated all over one
+    file (a table, a run of similar blocks, a licence header repeated) is still one file."""
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
     order = lexorder(found.qi, found.doc)
     qi, doc = found.qi[order], found.doc[order]
     first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
-    docs = np.bincount(qi[first], minlength=len(df))
-    return np.where(sampled, df, docs)
+    files = np.bincount(qi[first], minlength=len(sampled))
+    files[sampled] = sampled_files
+    return files
 
 
 def _trim_reaches(chosen: list[_Candidate], tokens: Tokens) -> None:
@@ -347,7 +349,7 @@ class Matcher:
         # not count as gaps or as uncovered text: ``eff`` is a position without them.
         sampled, df = _sampled_keys(found, len(keys))
         eff_at = _effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
-        files = _files_per_key(found, sampled, df)
+        files = _files_per_key(found, sampled, key_files(self.store, keys[sampled], df[sampled]))
         found = self._complete_samples(found, keys, sampled, df)
         at_hit = at[found.qi]
         order = lexorder(found.doc, at_hit, found.pos)

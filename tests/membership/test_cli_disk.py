@@ -26,12 +26,15 @@ idx = os.path.join(mnt, "idx")
 def cli(*args):
     p = subprocess.run([sys.executable, "-m", "membership", *args], capture_output=True, text=True)
     return {"rc": p.returncode, "stderr": p.stderr, "stdout": p.stdout}
+def used():
+    st = os.statvfs(mnt)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
 report = {"first": cli("build", "--index", idx, "--jobs", "1", first)}
+report["used_first"] = used()
 report["second"] = cli("build", "--index", idx, "--jobs", "1", *second)
 report["files"] = sorted(os.listdir(idx))
 report["info"] = cli("info", "--index", idx)
-st = os.statvfs(mnt)
-report["used"] = (st.f_blocks - st.f_bfree) * st.f_frsize
+report["used"] = used()
 print(json.dumps(report))
 """
 
@@ -67,7 +70,10 @@ def test_a_full_disk_is_a_clear_error_and_leaves_no_temporary_files(tmp_path: Pa
     files = report["files"]
     assert not [f for f in files if f.startswith(".tmp-") or f.endswith(".tmp")], files
     assert len([f for f in files if f.startswith("seg-")]) == 1, files
-    assert report["used"] < 64 * 1024, "the space the failed build took is given back"
+    # The failed build gave back the space it took, measured against the first index's (a tmpfs
+    # page or two per file, so it grows with the files of a segment), less the text it stored
+    # before the disk filled: its content pack stays (two pages here, on earlier code too).
+    assert report["used"] <= report["used_first"] + 8 * 1024, "the space the failed build took is given back"
     # The previous index is still there and usable.
     assert report["info"]["rc"] == 0, report["info"]["stderr"]
     assert json.loads(report["info"]["stdout"])["documents"] == 1
