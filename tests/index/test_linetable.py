@@ -3,7 +3,6 @@ the start and end lines that format 3 stored in it (bridges and multi-line token
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -17,8 +16,7 @@ from index.linetable import decode_lines, encode_lines
 from index.normalize import tokenize
 from index.protocol import BandHits, FingerprintHits, band_lines, hit_lines
 from index.sources import DirectorySource
-from index.store import EmbeddedIndex, IndexWriter
-from stacklens.errors import IndexCorruptError
+from index.store import EmbeddedIndex
 from tests.conftest import CORPUS_FILES, STDLIB
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -78,16 +76,6 @@ def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path, segmen
             assert got == want, seg.doc(d)["path"]
             bridges += int(flag[mine].sum())
     assert bridges > 10  # the samples' comments make bridges, whose k-grams end further down
-
-
-def test_an_index_of_format_3_must_be_rebuilt(tmp_path: Path) -> None:
-    IndexWriter(tmp_path / "idx")
-    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    manifest["version"] = 3
-    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
-    wanted = r"format version 3, this stacklens reads version 4; rebuild it: `code-search build.*line table"
-    with pytest.raises(IndexCorruptError, match=wanted):
-        EmbeddedIndex(tmp_path / "idx")
 
 
 def test_every_band_posting_resolves_the_lines_format_3_stored(tmp_path: Path) -> None:

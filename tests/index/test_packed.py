@@ -87,13 +87,20 @@ def test_stored_keys_fill_the_buckets_evenly() -> None:
     assert raw[0] > 0.9 * len(minima)  # what format 3 stored
 
 
-def test_an_index_of_format_2_must_be_rebuilt(tmp_path: Path) -> None:
-    from index.store import EmbeddedIndex, IndexWriter
+@pytest.mark.parametrize(
+    ("version", "why"),
+    [(2, "48 bits"), (3, "line table")],  # each older format names what changed
+)
+def test_an_index_of_an_older_format_must_be_rebuilt(tmp_path: Path, version: int, why: str) -> None:
+    from index.store import FORMAT_VERSION, EmbeddedIndex, IndexWriter
 
     IndexWriter(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
-    manifest["version"] = 2
+    manifest["version"] = version
     (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
-    wanted = r"format version 2, .*rebuild it: `code-search build.*48 bits"
+    wanted = (
+        f"format version {version}, this stacklens reads version {FORMAT_VERSION}; "
+        f"rebuild it: `code-search build.*{why}"
+    )
     with pytest.raises(IndexCorruptError, match=wanted):
         EmbeddedIndex(tmp_path / "idx")
