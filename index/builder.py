@@ -293,16 +293,24 @@ def _build(
 
     def flush() -> None:
         nonlocal batch, deletes
-        contents.flush()
+        pack = contents.flush()
         if not batch.docs and not deletes:
             return
-        name = writer.commit_segment(
-            batch.tables(writer.key_bits),
-            docs=batch.docs,
-            lines=batch.lines,
-            starts=np.asarray(batch.starts, dtype=np.int64),
-            delete=deletes,
-        )
+        try:
+            name = writer.commit_segment(
+                batch.tables(writer.key_bits),
+                docs=batch.docs,
+                lines=batch.lines,
+                starts=np.asarray(batch.starts, dtype=np.int64),
+                delete=deletes,
+            )
+        except Exception:
+            # The pack holds only this batch's text, which no committed segment names: a commit
+            # that failed (a full disk) gives its space back too. (A build killed here leaves it
+            # unreferenced, never wrong; compaction drops it.)
+            if pack is not None:
+                pack.unlink(missing_ok=True)
+            raise
         summary.segments_written += 1
         if on_segment:
             on_segment(name)

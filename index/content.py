@@ -223,10 +223,11 @@ class ContentWriter:
                 if old is None or entry[0] <= old[0]:
                     self._pending[digest] = entry
 
-    def flush(self) -> None:
+    def flush(self) -> Path | None:
+        """Write what was added since the last flush as a pack; its path, or None if nothing."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        write_pack(self.path, ((sha, kind, data) for sha, (kind, data) in pending.items()))
+        return write_pack(self.path, ((sha, kind, data) for sha, (kind, data) in pending.items()))
 
     def close(self) -> None:
         self._reader.close()
