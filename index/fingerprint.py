@@ -72,22 +72,25 @@ def _windowed_sums(prefix: np.ndarray, before: np.ndarray, k: int) -> np.ndarray
     return _mix(h)
 
 
+def _running_sums(ids: np.ndarray) -> np.ndarray:
+    """0, then the running sums of ``ids[i] * P**-i`` (`_windowed_sums` takes k-grams from them)."""
+    before = np.zeros(len(ids) + 1, dtype=np.uint64)
+    np.multiply(ids.astype(np.uint64, copy=False), _powers(len(ids))[1], out=before[1:])
+    before.cumsum(out=before)
+    return before
+
+
 def kgram_hashes(ids: np.ndarray, k: int) -> np.ndarray:
     """Hash of every k consecutive ids (``len(ids) - k + 1`` values; empty when shorter)."""
-    n = len(ids)
-    if n - k + 1 <= 0:
+    if len(ids) - k + 1 <= 0:
         return np.empty(0, dtype=np.uint64)
-    before = np.zeros(n + 1, dtype=np.uint64)
-    np.multiply(ids.astype(np.uint64, copy=False), _powers(n)[1], out=before[1:])
-    before.cumsum(out=before)
+    before = _running_sums(ids)
     return _windowed_sums(before[1:], before, k)
 
 
 def _kgram_hashes_at(ids: np.ndarray, k: int, at: np.ndarray) -> np.ndarray:
     """``kgram_hashes(ids, k)[at]``, with the windows and the mixing done at ``at`` only."""
-    before = np.zeros(len(ids) + 1, dtype=np.uint64)
-    np.multiply(ids.astype(np.uint64, copy=False), _powers(len(ids))[1], out=before[1:])
-    before.cumsum(out=before)
+    before = _running_sums(ids)
     h = before[at + k] - before[at]
     h *= _powers(len(ids))[0][at + k - 1]
     return _mix(h)
@@ -165,11 +168,22 @@ def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
 class CodeStream:
     """The k-grams of a text's code with its comments taken out."""
 
+    k: int
+    ids: np.ndarray  # concrete ids of the code's tokens
     first: np.ndarray  # int64 token index (in the whole stream) of each k-gram's first token
     last: np.ndarray  # int64 token index of its last token
     structure: np.ndarray  # uint64 structure hash (as ``structure_hashes``)
-    concrete: np.ndarray  # uint64 hash of the concrete k-gram
-    bridge: np.ndarray  # bool: the k-gram straddles a comment (it is not a k-gram of the text)
+
+    @property
+    def bridge(self) -> np.ndarray:
+        """bool: the k-gram straddles a comment (it is not a k-gram of the text)."""
+        straddles: np.ndarray = self.last - self.first > self.k - 1
+        return straddles
+
+    def concrete_at(self, at: np.ndarray) -> np.ndarray:
+        """uint64 hashes of the concrete k-grams ``at``: hashed where asked only (a build keeps a
+        sixth of them, a query the bridges)."""
+        return _kgram_hashes_at(self.ids, self.k, at)
 
 
 def code_stream(tokens: Tokens, k: int) -> CodeStream | None:
@@ -177,17 +191,16 @@ def code_stream(tokens: Tokens, k: int) -> CodeStream | None:
     (then they are the text's own k-grams) or too little code."""
     if not tokens.comment.any():
         return None
-    code = np.flatnonzero(~tokens.comment)
+    code = (~tokens.comment).nonzero()[0]
     if len(code) < k:
         return None
-    concrete = tokens.concrete[code]
-    first, last = code[: len(code) - k + 1], code[k - 1 :]
+    ids = tokens.concrete[code]
     return CodeStream(
-        first=first,
-        last=last,
-        structure=_structure(concrete, tokens.abstract[code], k),
-        concrete=kgram_hashes(concrete, k),
-        bridge=last - first > k - 1,
+        k=k,
+        ids=ids,
+        first=code[: len(code) - k + 1],
+        last=code[k - 1 :],
+        structure=_structure(ids, tokens.abstract[code], k),
     )
 
 
@@ -211,20 +224,16 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
     # The concrete k-grams are hashed at the kept positions only (a sixth of them).
     pos = winnow(abstract, params.window)
     keys, last, conc = abstract[pos], pos + k - 1, _kgram_hashes_at(tokens.concrete, k, pos)
-    code = (~tokens.comment).nonzero()[0] if tokens.comment.any() else np.empty(0, np.int64)
-    if len(code) >= k:  # the code stream of code_stream(), built here for those positions only
+    cs = code_stream(tokens, k)
+    if cs is not None:
         # Winnowed over the whole code stream (so its guarantee holds), kept where it differs
-        # from the text's own k-grams.
-        concrete = tokens.concrete[code]
-        structure = _structure(concrete, tokens.abstract[code], k)
-        picks = winnow(structure, params.window)
-        first, code_last = code[picks], code[picks + k - 1]
-        bridge = code_last - first > k - 1
-        picks, first, code_last = picks[bridge], first[bridge], code_last[bridge]
-        keys = np.concatenate([keys, structure[picks]])
-        conc = np.concatenate([conc, _kgram_hashes_at(concrete, k, picks)])
-        last = np.concatenate([last, code_last])
-        pos = np.concatenate([pos, first])
+        # from the text's own k-grams (the bridges, computed at the picks only).
+        picks = winnow(cs.structure, params.window)
+        picks = picks[cs.last[picks] - cs.first[picks] > k - 1]
+        keys = np.concatenate([keys, cs.structure[picks]])
+        conc = np.concatenate([conc, cs.concrete_at(picks)])
+        last = np.concatenate([last, cs.last[picks]])
+        pos = np.concatenate([pos, cs.first[picks]])
     first_line = tokens.line[pos]
     span = np.minimum(tokens.end_line[last] - first_line, 0xFFFF).astype(np.uint32)
     meta = (conc & np.uint64(0xFFFF)).astype(np.uint32) | (span << np.uint32(16))

@@ -336,12 +336,13 @@ class Matcher:
         qc = kgram_hashes(tokens.concrete, p.kgram) & np.uint64(0xFFFF)
         keys, at = qa, np.arange(len(qa))
         cs = code_stream(tokens, p.kgram)
-        if cs is not None and cs.bridge.any():
+        bridges = cs.bridge.nonzero()[0] if cs is not None else np.empty(0, dtype=np.int64)
+        if cs is not None and len(bridges):
             # The code's k-grams across comments find a source whose comments were stripped
             # from this copy, or whose comments this copy lacks (see index.fingerprint).
-            keys = np.concatenate([qa, cs.structure[cs.bridge]])
-            at = np.concatenate([at, cs.first[cs.bridge]])
-            qc = np.concatenate([qc, cs.concrete[cs.bridge] & np.uint64(0xFFFF)])
+            keys = np.concatenate([qa, cs.structure[bridges]])
+            at = np.concatenate([at, cs.first[bridges]])
+            qc = np.concatenate([qc, cs.concrete_at(bridges) & np.uint64(0xFFFF)])
         found = self.store.lookup_fingerprints(keys, self.settings.max_postings)
         if len(found.qi) < 2:
             return []
