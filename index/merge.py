@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .packed import Layout, PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS, ORDER, KeyFilesWriter
+from .segment import CONC_BITS, FIELDS, ORDER, KeyFilesWriter, doc_of
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -30,21 +30,16 @@ class MergeInput:
     remap: np.ndarray  # int64 new document number of each old one, -1 for dropped documents
     starts: np.ndarray  # int64 first token number of each old document (Segment.starts)
 
-    def docs(self, values: dict[str, np.ndarray]) -> np.ndarray:
-        """Old document (int64) of decoded records."""
-        if "at" in values:
-            at = values["at"].astype(np.int64)
-            doc: np.ndarray = np.searchsorted(self.starts, at, side="right") - 1
-            return doc
-        return values["doc"].astype(np.int64)
+    def docs(self, at: np.ndarray) -> np.ndarray:
+        """Old document (int64) of records whose token numbers are ``at``."""
+        return doc_of(self.starts, at)
 
 
 def _live_count(inp: MergeInput, step: int) -> int:
     n = 0
-    name = inp.table.layout.fields[0][0]  # "at" or "doc"
     for start in range(0, len(inp.table), step):
-        values = {name: inp.table.field(name, np.arange(start, min(len(inp.table), start + step)))}
-        n += int((inp.remap[inp.docs(values)] >= 0).sum())
+        at = inp.table.field("at", np.arange(start, min(len(inp.table), start + step)))
+        n += int((inp.remap[inp.docs(at)] >= 0).sum())
     return n
 
 
@@ -72,18 +67,15 @@ def _cuts(inputs: list[MergeInput], step: int) -> list[np.ndarray]:
 def merged_table(
     table: str, inputs: list[MergeInput], starts: np.ndarray, budget: int | None = None
 ) -> Callable[[Path, str, int], Layout]:
-    """A table source for `write_segment` that merges ``inputs`` (documents renumbered to
-    ``0..n_docs-1``, whose first tokens are ``starts``, the total at the end) while it writes."""
-    n_docs = len(starts) - 1
+    """A table source for `write_segment` that merges ``inputs`` (documents renumbered in order,
+    whose first tokens are ``starts``, the total at the end) while it writes."""
 
     def write(directory: Path, name: str, key_bits: int) -> Layout:
         step = budget or MERGE_RECORDS
         n = sum(_live_count(inp, step) for inp in inputs)
         widths = []
         for field in FIELDS[table]:
-            if field == "doc":
-                widths.append((field, bits_for(max(n_docs - 1, 0))))
-            elif field == "at":
+            if field == "at":
                 widths.append((field, bits_for(max(int(starts[-1]) - 1, 0))))
             elif field == "conc":
                 widths.append((field, CONC_BITS))
@@ -104,14 +96,12 @@ def merged_table(
                 if not len(idx):
                     continue
                 values = inp.table.columns(idx)
-                old_doc = inp.docs(values)
+                at = values["at"].astype(np.int64)
+                old_doc = inp.docs(at)
                 new_doc = inp.remap[old_doc]
                 keep = new_doc >= 0
-                if "at" in values:  # the same position in the document's new place
-                    at = values["at"].astype(np.int64) - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]
-                    values["at"] = at.astype(np.uint64)
-                else:
-                    values["doc"] = new_doc.astype(np.uint64)
+                # The same position in the document's new place.
+                values["at"] = (at - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]).astype(np.uint64)
                 keys.append(inp.table.keys(idx)[keep])
                 for f in cols:
                     cols[f].append(values[f][keep])

@@ -76,6 +76,13 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
+def doc_of(starts: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Document (int64) of each token number ``at``, given each document's first token number
+    (``starts``, the total at the end: `doc_starts`)."""
+    doc: np.ndarray = np.searchsorted(starts, np.asarray(at, dtype=np.int64), side="right") - 1
+    return doc
+
+
 class KeyFilesWriter:
     """Counts the documents holding each common fingerprint key as a table is written, from
     chunks of records sorted by (key, token number); a key may continue into the next chunk."""
@@ -88,7 +95,7 @@ class KeyFilesWriter:
         self._tail = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
 
     def add(self, keys: np.ndarray, at: np.ndarray) -> None:
-        doc = np.searchsorted(self.starts, np.asarray(at, dtype=np.int64), side="right") - 1
+        doc = doc_of(self.starts, at)
         keys = np.concatenate([self._tail[0], np.asarray(keys, dtype=np.uint64)])
         doc = np.concatenate([self._tail[1], doc])
         if not len(keys):
@@ -151,7 +158,7 @@ def doc_starts(tokens: Iterable[int]) -> np.ndarray:
 
 
 def field_widths(table: str, columns: dict[str, np.ndarray]) -> list[tuple[str, int]]:
-    """Each field as wide as its largest value in ``columns`` needs (the concrete hash: 16)."""
+    """Each field as wide as its largest value in ``columns`` needs (the concrete hash: CONC_BITS)."""
     return [
         (n, CONC_BITS if n == "conc" else bits_for(int(columns[n].max()) if len(columns[n]) else 0))
         for n in FIELDS[table]
@@ -290,14 +297,10 @@ class Segment:
             self._files = np.asarray(keys), np.asarray(files)
         return self._files
 
-    def fp_docs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(document, token position) of fingerprint records ``idx``, int64."""
-        return self.doc_pos("fp", idx)
-
     def doc_pos(self, table: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(document, token position) of records ``idx`` of ``table``, int64."""
         at = getattr(self, table).field("at", idx).astype(np.int64)
-        doc = np.searchsorted(self.starts, at, side="right") - 1
+        doc = doc_of(self.starts, at)
         return doc, at - self.starts[doc]
 
     @property

@@ -126,7 +126,7 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
     short = np.flatnonzero((n > 1) & (n <= seg.files_min))
     if len(short):
         owner = np.repeat(short, n[short])
-        doc = seg.fp_docs(concat_ranges(lo[short], n[short]))[0]
+        doc = seg.doc_pos("fp", concat_ranges(lo[short], n[short]))[0]
         # A key's postings are in document order: a new document where the document changes.
         new = np.r_[True, (owner[1:] != owner[:-1]) | (doc[1:] != doc[:-1])]
         out[short] = np.bincount(owner[new], minlength=len(n))[short]
@@ -140,25 +140,23 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
 
 
 def _live(
-    seg: Segment, si: int, doc: np.ndarray, idx: np.ndarray, qi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Query indices ``qi``, global document references and record numbers of the postings
-    ``idx`` (documents ``doc``) of segment number ``si``, less those of deleted documents."""
+    seg: Segment, si: int, doc: np.ndarray, pos: np.ndarray, idx: np.ndarray, qi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Query indices ``qi``, global document references, token positions and record numbers of
+    the postings ``idx`` (documents ``doc``, positions ``pos``) of segment number ``si``, less
+    those of deleted documents."""
     doc = doc.astype(np.int64)
     if seg.deleted:
         keep = ~np.isin(doc, list(seg.deleted))
-        qi, idx, doc = qi[keep], idx[keep], doc[keep]
-    return qi, doc | (si << 32), idx
+        qi, idx, doc, pos = qi[keep], idx[keep], doc[keep], pos[keep]
+    return qi, doc | (si << 32), pos, idx
 
 
-def _fingerprint_fields(
-    seg: Segment, idx: np.ndarray, doc: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(token position, line, meta) of fingerprint records ``idx`` of global documents ``doc``:
-    the line is -1, resolved by `EmbeddedIndex.hit_lines` for the few hits a match reports;
-    meta is the concrete hash with the record's flag above it (``FingerprintHits``)."""
+def _fingerprint_fields(seg: Segment, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(line, meta) of fingerprint records ``idx``: the line is -1, resolved by
+    `EmbeddedIndex.hit_lines` for the few hits a match reports; meta is the concrete hash with
+    the record's flag above it (``FingerprintHits``)."""
     return (
-        seg.fp.field("at", idx).astype(np.int64) - seg.starts[doc & 0xFFFFFFFF],
         np.full(len(idx), -1, dtype=np.int64),
         seg.fp.field("conc", idx) | (seg.fp.field("flag", idx) << np.uint64(16)),
     )
@@ -254,9 +252,9 @@ class EmbeddedIndex:
 
     def _postings(
         self, table: str, keys: np.ndarray, max_postings: int
-    ) -> tuple[list[tuple[Segment, np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-        """Per segment with hits: (segment, query index, global doc reference, record number);
-        and the postings of each query key in all segments."""
+    ) -> tuple[list[tuple[Segment, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Per segment with hits: (segment, query index, global doc reference, token position,
+        record number); and the postings of each query key in all segments."""
         out = []
         df = np.zeros(len(keys), dtype=np.int64)
         ranges = []
@@ -268,7 +266,7 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            out.append((seg, *_live(seg, si, seg.doc_pos(table, idx)[0], idx, qi)))
+            out.append((seg, *_live(seg, si, *seg.doc_pos(table, idx), idx, qi)))
         if table == "fp":
             self._recent.fp = (np.asarray(keys, dtype=np.uint64), ranges)
         return out, df
@@ -291,8 +289,8 @@ class EmbeddedIndex:
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
         found, df = self._postings("fp", keys, max_postings)
-        for seg, qi, doc, idx in found:
-            parts.append((qi, doc, *_fingerprint_fields(seg, idx, doc), df[qi]))
+        for seg, qi, doc, pos, idx in found:
+            parts.append((qi, doc, pos, *_fingerprint_fields(seg, idx), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def key_files(self, keys: np.ndarray) -> np.ndarray:
@@ -340,17 +338,17 @@ class EmbeddedIndex:
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
-            owner = np.repeat(owner, runs)
-            qi, ref, idx = _live(seg, si, np.repeat(doc, runs), at, owner)
-            parts.append((qi, ref, *_fingerprint_fields(seg, idx, ref), n[qi]))
+            owner, doc = np.repeat(owner, runs), np.repeat(doc, runs)
+            pos = seg.fp.field("at", at).astype(np.int64) - seg.starts[doc]
+            qi, ref, pos, idx = _live(seg, si, doc, pos, at, owner)
+            parts.append((qi, ref, pos, *_fingerprint_fields(seg, idx), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
-        for seg, qi, doc, idx in self._postings("mh", keys, max_postings)[0]:
+        for _, qi, doc, first, idx in self._postings("mh", keys, max_postings)[0]:
             # Lines are resolved by `band_lines` for reported matches only: -1, and the
             # window's first token in place of its end line.
-            first = seg.mh.field("at", idx).astype(np.int64) - seg.starts[doc & 0xFFFFFFFF]
             parts.append((qi, doc, np.full(len(idx), -1, dtype=np.int64), first))
         return BandHits(*_columns(parts, 4))
 

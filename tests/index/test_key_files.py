@@ -45,7 +45,7 @@ def _build(index: Path, root: Path, **kw: object) -> None:
 def _brute_files(seg: Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every stored key of ``seg``, its postings and its distinct documents, by reading all."""
     idx = np.arange(len(seg.fp))
-    keys, doc = seg.fp.keys(idx), seg.fp_docs(idx)[0]
+    keys, doc = seg.fp.keys(idx), seg.doc_pos("fp", idx)[0]
     stored, postings = np.unique(keys, return_counts=True)
     pairs = np.unique(np.stack([keys, doc.astype(np.uint64)]), axis=1)
     files = np.bincount(np.searchsorted(stored, pairs[0]), minlength=len(stored))

@@ -53,7 +53,7 @@ def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path, segmen
     bridges = 0
     with EmbeddedIndex(tmp_path / "idx") as idx:
         (seg,) = idx.segments
-        doc, pos = seg.fp_docs(np.arange(len(seg.fp)))
+        doc, pos = seg.doc_pos("fp", np.arange(len(seg.fp)))
         flag = seg.fp.field("flag", np.arange(len(seg.fp))).astype(np.int64)
         for d in range(seg.num_docs):
             text = (root / seg.doc(d)["path"]).read_text()
