@@ -68,29 +68,65 @@ class DocLines:
     bridge_pos: np.ndarray
     spans: np.ndarray  # line span of each flagged posting
 
-    def line(self, t: int) -> int:
-        """1-based line of token ``t``'s first character."""
-        return int(np.searchsorted(self.cum, t, side="right")) + 1
+    # Each rule is written once, over arrays of tokens (the Elasticsearch build resolves every
+    # posting's lines with them, `index.elastic.rows`); the one-token forms below serve a query.
 
-    def end_line(self, t: int) -> int:
-        i = int(np.searchsorted(self.multi_tok, t))
-        if i < len(self.multi_tok) and self.multi_tok[i] == t:
-            return int(self.multi_end[i])
-        return self.line(t)
+    def lines_of(self, t: np.ndarray) -> np.ndarray:
+        """1-based line of each token ``t``'s first character."""
+        line: np.ndarray = np.searchsorted(self.cum, t, side="right").astype(np.int64) + 1
+        return line
 
-    def window_end(self, t: int, n: int) -> int:
-        """Last line of the MinHash window that starts at token ``t`` and holds ``n`` lines
+    def end_lines_of(self, t: np.ndarray) -> np.ndarray:
+        """Line of each token ``t``'s last character."""
+        line = self.lines_of(t)
+        if len(self.multi_tok) == 0:
+            return line
+        i = np.minimum(np.searchsorted(self.multi_tok, t), len(self.multi_tok) - 1)
+        end: np.ndarray = np.where(self.multi_tok[i] == t, self.multi_end[i], line)
+        return end
+
+    def bridge_spans(self, pos: np.ndarray) -> np.ndarray:
+        """Line span of the flagged postings at tokens ``pos``."""
+        i = np.searchsorted(self.bridge_pos, pos)
+        listed = i < len(self.bridge_pos)
+        listed[listed] = self.bridge_pos[i[listed]] == np.asarray(pos)[listed]
+        if not listed.all():
+            raise ValueError(f"no flagged posting at token {int(np.asarray(pos)[~listed][0])}")
+        spans: np.ndarray = self.spans[i]
+        return spans
+
+    def kgram_end_lines(self, pos: np.ndarray, flagged: np.ndarray, kgram: int) -> np.ndarray:
+        """Line where the k-gram of each posting at token ``pos`` ends: that of its last token
+        ``pos + kgram - 1``, or for a flagged posting (a bridge) its start line and listed span."""
+        pos = np.asarray(pos, dtype=np.int64)
+        end = self.end_lines_of(pos + kgram - 1)
+        if flagged.any():
+            end[flagged] = self.lines_of(pos[flagged]) + self.bridge_spans(pos[flagged])
+        return end
+
+    def window_ends_of(self, t: np.ndarray, n: int) -> np.ndarray:
+        """Last line of each MinHash window that starts at token ``t`` and holds ``n`` lines
         with tokens (`index.fingerprint.minhash_bands`): where its last token ends."""
         filled = np.flatnonzero(np.diff(self.cum, prepend=0)) + 1  # lines with tokens
-        last = int(filled[int(np.searchsorted(filled, self.line(t))) + n - 1])
-        return self.end_line(int(self.cum[last - 1]) - 1)
+        at = np.minimum(np.searchsorted(filled, self.lines_of(t)) + n - 1, len(filled) - 1)
+        return self.end_lines_of(self.cum[filled[at] - 1] - 1)
+
+    def line(self, t: int) -> int:
+        """1-based line of token ``t``'s first character."""
+        return int(self.lines_of(np.asarray([t]))[0])
+
+    def end_line(self, t: int) -> int:
+        return int(self.end_lines_of(np.asarray([t]))[0])
+
+    def kgram_end_line(self, pos: int, flagged: bool, kgram: int) -> int:
+        return int(self.kgram_end_lines(np.asarray([pos]), np.asarray([flagged]), kgram)[0])
+
+    def window_end(self, t: int, n: int) -> int:
+        return int(self.window_ends_of(np.asarray([t]), n)[0])
 
     def bridge_span(self, pos: int) -> int:
         """Line span of the flagged posting at token ``pos``."""
-        i = int(np.searchsorted(self.bridge_pos, pos))
-        if i == len(self.bridge_pos) or self.bridge_pos[i] != pos:
-            raise ValueError(f"no flagged posting at token {pos}")
-        return int(self.spans[i])
+        return int(self.bridge_spans(np.asarray([pos]))[0])
 
 
 def decode_lines(blob: bytes) -> DocLines:

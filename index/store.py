@@ -357,11 +357,8 @@ class EmbeddedIndex:
         ends (both hits of one document), from the document's line table."""
         ref = int(hits.doc[first])
         lines = self.segments[ref >> 32].lines.lines(ref & 0xFFFFFFFF)
-        pos = int(hits.pos[last])
-        if (int(hits.meta[last]) >> 16) & 1:
-            end = lines.line(pos) + lines.bridge_span(pos)
-        else:
-            end = lines.end_line(pos + self.params.kgram - 1)
+        flagged = bool((int(hits.meta[last]) >> 16) & 1)
+        end = lines.kgram_end_line(int(hits.pos[last]), flagged, self.params.kgram)
         return lines.line(int(hits.pos[first])), end
 
     def band_lines(self, hits: BandHits, sel: np.ndarray) -> tuple[int, int]:
