@@ -65,16 +65,15 @@ class _Candidate:
     doc: int
     q_start: int  # token index
     q_end: int  # token index, exclusive
-    src_start_line: int
-    src_end_line: int
+    # The source lines (first, last), resolved from the store for the matches reported only
+    # (the embedded store keeps them in a line table, not in the postings).
+    src_lines: Callable[[], tuple[int, int]]
     kind: str
     score: float
     chars: int
     occurrences: int = 1  # corpus files holding the matched code, at most (its rarest k-gram's)
     hit_start: int = -1  # token range its hits cover (inside [q_start, q_end)); -1: the same
     hit_end: int = -1
-    # The source lines, resolved from the store for the matches reported only (a line table).
-    lines: Callable[[], tuple[int, int]] | None = None
 
     @property
     def weight(self) -> float:
@@ -587,9 +586,7 @@ class Matcher:
             doc=doc,
             q_start=q_start,
             q_end=q_end,
-            src_start_line=0,
-            src_end_line=0,
-            lines=lines,
+            src_lines=lines,
             kind="exact" if verbatim else "near",
             score=round(score, 4),
             chars=chars,
@@ -628,9 +625,7 @@ class Matcher:
                     doc=int(doc),
                     q_start=q_start,
                     q_end=q_end,
-                    src_start_line=0,
-                    src_end_line=0,
-                    lines=partial(band_lines, self.store, hits, strong),
+                    src_lines=partial(band_lines, self.store, hits, strong),
                     kind="near",
                     score=round(float(min(0.9, 0.5 + 0.4 * band_share)), 4),
                     chars=chars,
@@ -651,8 +646,7 @@ class Matcher:
         _trim_reaches(chosen, tokens)
         matches = []
         for c in chosen:
-            if c.lines is not None:
-                c.src_start_line, c.src_end_line = c.lines()
+            src_start, src_end = c.src_lines()
             doc = self.store.document(c.doc)
             matches.append(
                 Match(
@@ -665,9 +659,7 @@ class Matcher:
                         url=doc.get("url"),
                         sha=doc.get("sha"),
                     ),
-                    source_span=SourceSpan(
-                        start_line=c.src_start_line, end_line=max(c.src_start_line, c.src_end_line)
-                    ),
+                    source_span=SourceSpan(start_line=src_start, end_line=max(src_start, src_end)),
                     query_span=QuerySpan(
                         start_line=int(tokens.line[c.q_start]),
                         end_line=int(tokens.end_line[c.q_end - 1]),
