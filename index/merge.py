@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .packed import Layout, PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS, ORDER, KeyFilesWriter, doc_of
+from .grouped import GroupedTable, GroupedWriter, counts_of
+from .packed import PackedTable, PackedWriter, bits_for, plan
+from .segment import CONC_BITS, FIELDS, GROUPED, ORDER, KeyFilesWriter, doc_of
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -26,7 +28,7 @@ MERGE_RECORDS = 1_000_000
 
 @dataclass
 class MergeInput:
-    table: PackedTable
+    table: PackedTable | GroupedTable
     remap: np.ndarray  # int64 new document number of each old one, -1 for dropped documents
     starts: np.ndarray  # int64 first token number of each old document (Segment.starts)
 
@@ -43,10 +45,10 @@ def _live_count(inp: MergeInput, step: int) -> int:
     return n
 
 
-def _cuts(inputs: list[MergeInput], step: int) -> list[np.ndarray]:
-    """Per input, the record numbers where the merge's key ranges start (and its length): ranges
-    of at most about ``step`` records in all. Winnowed keys are minima, so not uniform: the
-    ranges are cut at keys sampled from the inputs every ``step / 2 / len(inputs)`` records."""
+def _cuts(inputs: list[MergeInput], step: int) -> list[int]:
+    """Stored keys that cut the key space into the merge's ranges: at most about ``step``
+    records of all inputs in a range. Winnowed keys are minima, so not uniform: the ranges are
+    cut at keys sampled from the inputs every ``step / 2 / len(inputs)`` records."""
     if not inputs:
         return []
     stride = max(1, step // (2 * len(inputs)))
@@ -60,19 +62,58 @@ def _cuts(inputs: list[MergeInput], step: int) -> list[np.ndarray]:
         if before[i] - last > step and before[i - 1] > last:
             chosen.append(i - 1)
             last = int(before[i - 1])
-    bounds = candidates[chosen]
-    return [np.r_[0, inp.table.lower_bound(bounds), len(inp.table)] for inp in inputs]
+    return [int(k) for k in candidates[chosen]]
+
+
+def _live_keys(inputs: list[MergeInput], lo: int | None, hi: int | None) -> np.ndarray:
+    """The stored keys, sorted, of the kept records of all inputs with a key in ``[lo, hi)``."""
+    parts = []
+    for inp in inputs:
+        idx, keys = inp.table.records_between(lo, hi)
+        if len(idx) and (inp.remap < 0).any():
+            keys = keys[inp.remap[inp.docs(inp.table.field("at", idx).astype(np.int64))] >= 0]
+        parts.append(keys)
+    return np.sort(np.concatenate([np.empty(0, dtype=np.uint64), *parts]))
+
+
+def _merged_range(
+    table: str, inputs: list[MergeInput], starts: np.ndarray, lo: int | None, hi: int | None
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The kept records of all inputs with a key in ``[lo, hi)``, renumbered and sorted by
+    (key, new token number)."""
+    keys: list[np.ndarray] = [np.empty(0, dtype=np.uint64)]
+    cols: dict[str, list[np.ndarray]] = {f: [np.empty(0, dtype=np.uint64)] for f in FIELDS[table]}
+    for inp in inputs:
+        idx, stored = inp.table.records_between(lo, hi)
+        if not len(idx):
+            continue
+        values = inp.table.columns(idx)
+        at = values["at"].astype(np.int64)
+        old_doc = inp.docs(at)
+        new_doc = inp.remap[old_doc]
+        keep = new_doc >= 0
+        # The same position in the document's new place.
+        values["at"] = (at - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]).astype(np.uint64)
+        keys.append(stored[keep])
+        for f in cols:
+            cols[f].append(values[f][keep])
+    k = np.concatenate(keys)
+    c = {f: np.concatenate(v) for f, v in cols.items()}
+    order = np.lexsort((*(c[f] for f in reversed(ORDER[table])), k))
+    return k[order], {f: v[order] for f, v in c.items()}
 
 
 def merged_table(
     table: str, inputs: list[MergeInput], starts: np.ndarray, budget: int | None = None
-) -> Callable[[Path, str, int], Layout]:
+) -> Callable[[Path, str, int], tuple[dict[str, Any], int]]:
     """A table source for `write_segment` that merges ``inputs`` (documents renumbered in order,
     whose first tokens are ``starts``, the total at the end) while it writes."""
 
-    def write(directory: Path, name: str, key_bits: int) -> Layout:
+    def write(directory: Path, name: str, key_bits: int) -> tuple[dict[str, Any], int]:
         step = budget or MERGE_RECORDS
-        n = sum(_live_count(inp, step) for inp in inputs)
+        for inp in inputs:
+            if inp.table.layout.key_bits != key_bits:
+                raise ValueError("tables with different key widths cannot be merged")
         widths = []
         for field in FIELDS[table]:
             if field == "at":
@@ -81,42 +122,36 @@ def merged_table(
                 widths.append((field, CONC_BITS))
             else:  # the inputs' widths bound the values
                 widths.append((field, max([dict(i.table.layout.fields)[field] for i in inputs] or [1])))
-        layout = plan(n, key_bits, widths)
-        writer = PackedWriter(directory / f"{name}_rec.npy", n, layout)
-        for inp in inputs:
-            if inp.table.layout.key_bits != key_bits:
-                raise ValueError("tables with different key widths cannot be merged")
-        cuts = _cuts(inputs, step)
+        bounds = _cuts(inputs, step)
+        ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+        writer: GroupedWriter | PackedWriter
+        if table in GROUPED:
+            # A grouped table's parts are sized before it is written: a first pass counts the
+            # keys held once and more than once (keys only, ~1/4 of a range's decoding).
+            counts = np.zeros(3, dtype=np.int64)
+            for lo, hi in ranges:
+                counts += counts_of(_live_keys(inputs, lo, hi))
+            n1, m, n2 = (int(c) for c in counts)
+            writer, n = GroupedWriter(directory, name, (n1, m, n2), key_bits, widths), n1 + n2
+        else:
+            n = sum(_live_count(inp, step) for inp in inputs)
+            layout = plan(n, key_bits, widths)
+            writer = PackedWriter(directory / f"{name}_rec.npy", n, layout)
         files = KeyFilesWriter(starts) if table == "fp" else None
-        for r in range(len(cuts[0]) - 1) if cuts else ():
-            keys: list[np.ndarray] = []
-            cols: dict[str, list[np.ndarray]] = {f: [] for f in FIELDS[table]}
-            for inp, cut in zip(inputs, cuts, strict=True):
-                idx = np.arange(cut[r], cut[r + 1])
-                if not len(idx):
-                    continue
-                values = inp.table.columns(idx)
-                at = values["at"].astype(np.int64)
-                old_doc = inp.docs(at)
-                new_doc = inp.remap[old_doc]
-                keep = new_doc >= 0
-                # The same position in the document's new place.
-                values["at"] = (at - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]).astype(np.uint64)
-                keys.append(inp.table.keys(idx)[keep])
-                for f in cols:
-                    cols[f].append(values[f][keep])
-            if not keys:
+        for lo, hi in ranges:
+            k, c = _merged_range(table, inputs, starts, lo, hi)
+            if not len(k):
                 continue
-            k = np.concatenate(keys)
-            c = {f: np.concatenate(v) for f, v in cols.items()}
-            order = np.lexsort((*(c[f] for f in reversed(ORDER[table])), k))
-            k, c = k[order], {f: v[order] for f, v in c.items()}
             writer.add(k, c)
             if files is not None:
                 files.add(k, c["at"])
-        np.save(directory / f"{name}_dir.npy", writer.close())
+        if isinstance(writer, GroupedWriter):
+            layouts = writer.close()
+        else:
+            np.save(directory / f"{name}_dir.npy", writer.close())
+            layouts = layout.to_json()
         if files is not None:
             files.save(directory)
-        return layout
+        return layouts, n
 
     return write

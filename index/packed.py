@@ -94,8 +94,9 @@ class Layout:
             )
         except (AssertionError, KeyError, TypeError, ValueError):
             raise IndexCorruptError(f"a table layout is malformed ({data!r}); rebuild the index") from None
+        keyless = layout.key_bits == 0 and layout.bucket_bits == 0  # a grouped table's posts
         if not (
-            8 <= layout.key_bits <= 64
+            (keyless or 8 <= layout.key_bits <= 64)
             and 0 <= layout.bucket_bits <= min(32, layout.key_bits)
             and layout.suffix_bits <= _MAX_FIELD
             and all(1 <= w <= _MAX_FIELD for _, w in layout.fields)
@@ -223,6 +224,11 @@ class PackedTable:
     def __len__(self) -> int:
         return self.n
 
+    @property
+    def tables(self) -> tuple[PackedTable, ...]:
+        """The packed tables behind this one (itself; `GroupedTable` has three)."""
+        return (self,)
+
     def field(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Values (uint64) of field ``name`` of records ``idx``."""
         at, width = self._offsets[name]
@@ -258,6 +264,14 @@ class PackedTable:
         suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
         start = self.directory[bucket].astype(np.int64)
         return self._bisect(start, self.directory[bucket + 1].astype(np.int64), suffix, right=False)
+
+    def records_between(self, lo: int | None, hi: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Record numbers and stored keys of the records with a key in ``[lo, hi)`` (None: no
+        bound)."""
+        bounds = [0 if lo is None else int(self.lower_bound(np.array([lo], dtype=np.uint64))[0])]
+        bounds.append(self.n if hi is None else int(self.lower_bound(np.array([hi], dtype=np.uint64))[0]))
+        idx = np.arange(bounds[0], max(bounds), dtype=np.int64)
+        return idx, self.keys(idx)
 
     def ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[lo, hi)`` record range of every stored key in ``keys`` (empty where absent)."""

@@ -22,6 +22,8 @@ import numpy as np
 from stacklens.errors import IndexCorruptError
 
 from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
+from .grouped import GroupedTable, open_grouped, write_grouped
+from .grouped import files as grouped_files
 from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
@@ -44,9 +46,11 @@ STARTS_FILE = "doc_start.npy"
 # files counted then. Without the table (a segment written before it) the store counts postings.
 FILES_MIN_POSTINGS = 8
 FILES_KEYS_FILE, FILES_COUNT_FILE = "fp_files_key.npy", "fp_files.npy"
+# The fingerprint table is grouped: a key held by more than one posting is stored once
+# (`index/grouped.py`).
+GROUPED = frozenset({"fp"})
 _FILES = (
-    "fp_dir.npy",
-    "fp_rec.npy",
+    *grouped_files("fp"),
     "mh_dir.npy",
     "mh_rec.npy",
     OFFSETS_FILE,
@@ -131,24 +135,30 @@ def _write_table(
     columns: dict[str, np.ndarray],
     key_bits: int,
     starts: np.ndarray,
-) -> Layout:
-    """Sort one table by (key, document, position) and write its directory and records: within
-    a key the postings are in document order, which ``lookup_in_documents`` relies on. The
-    fingerprint table's files per common key go beside it (``KeyFilesWriter``)."""
+) -> tuple[dict[str, Any], int]:
+    """Sort one table by (key, document, position) and write it: within a key the postings
+    are in document order, which ``lookup_in_documents`` relies on. The fingerprint table's
+    files per common key go beside it (``KeyFilesWriter``). Returns the layout description and
+    the number of records."""
     names = FIELDS[table]
     keys = np.asarray(keys, dtype=np.uint64)
     order = np.lexsort((*(columns[n] for n in reversed(ORDER[table])), keys))
     keys = keys[order]
     cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
-    layout = plan(len(keys), key_bits, field_widths(table, cols))
-    writer = PackedWriter(directory / f"{table}_rec.npy", len(keys), layout)
-    writer.add(keys, cols)
-    np.save(directory / f"{table}_dir.npy", writer.close())
+    widths = field_widths(table, cols)
+    if table in GROUPED:
+        layouts = write_grouped(directory, table, keys, cols, key_bits, widths)
+    else:
+        layout = plan(len(keys), key_bits, widths)
+        writer = PackedWriter(directory / f"{table}_rec.npy", len(keys), layout)
+        writer.add(keys, cols)
+        np.save(directory / f"{table}_dir.npy", writer.close())
+        layouts = layout.to_json()
     if table == "fp":
         files = KeyFilesWriter(starts)
         files.add(keys, cols["at"])
         files.save(directory)
-    return layout
+    return layouts, len(keys)
 
 
 def doc_starts(tokens: Iterable[int]) -> np.ndarray:
@@ -166,9 +176,12 @@ def field_widths(table: str, columns: dict[str, np.ndarray]) -> list[tuple[str, 
 
 
 # A table to write: (stored keys, columns) in memory, or a function that writes it into the
-# segment directory itself (a streaming merge) and returns its layout; the fingerprint table's
-# function writes its files per common key too (``KeyFilesWriter``).
-TableSource = tuple[np.ndarray, dict[str, np.ndarray]] | Callable[[Path, str, int], Layout]
+# segment directory itself (a streaming merge) and returns its layout description and number
+# of records; the fingerprint table's function writes its files per common key too
+# (``KeyFilesWriter``).
+TableSource = (
+    tuple[np.ndarray, dict[str, np.ndarray]] | Callable[[Path, str, int], tuple[dict[str, Any], int]]
+)
 
 
 def write_segment(
@@ -185,23 +198,22 @@ def write_segment(
     (`index.linetable.encode_lines`), in document order; ``starts``: each document's first
     token number, and the total at the end (`doc_starts`)."""
     directory.mkdir(parents=True)
-    layouts = {}
+    layouts, records = {}, {}
     for name in FIELDS:
         source = tables[name]
-        layout = (
+        layouts[name], records[name] = (
             source(directory, name, key_bits)
             if callable(source)
             else _write_table(directory, name, *source, key_bits, starts)
         )
-        layouts[name] = layout.to_json()
     n_docs = write_doc_table(directory, docs)
     if write_line_table(directory, lines) != n_docs or len(starts) != n_docs + 1:
         raise ValueError("a segment needs one line table record and one start per document")
     np.save(directory / STARTS_FILE, np.asarray(starts, dtype=np.uint64))
     info: dict[str, Any] = {
         "docs": n_docs,
-        "fingerprints": _records(directory, "fp"),
-        "band_keys": _records(directory, "mh"),
+        "fingerprints": records["fp"],
+        "band_keys": records["mh"],
         "layouts": layouts,
         "files_min_postings": FILES_MIN_POSTINGS,
         "files": {},
@@ -214,11 +226,6 @@ def write_segment(
     fsync_path(directory / "segment.json")
     fsync_path(directory)
     return info
-
-
-def _records(directory: Path, table: str) -> int:
-    directory_array = np.load(directory / f"{table}_dir.npy", mmap_mode="r")
-    return int(directory_array[-1])
 
 
 class Segment:
@@ -240,30 +247,28 @@ class Segment:
         layouts = info.get("layouts")
         if not isinstance(layouts, dict) or set(layouts) != set(FIELDS):
             raise IndexCorruptError(f"index segment {directory} lists no table layouts; rebuild the index")
-        tables: dict[str, PackedTable] = {}
         counts = {"fp": info["fingerprints"], "mh": info["band_keys"]}
         try:
             # Plain ndarray views of the maps: slicing a np.memmap builds a memmap object each
             # time, a measurable share of a query that touches a hundred keys.
-            for name in FIELDS:
-                layout = Layout.from_json(layouts[name])
-                if tuple(n for n, _ in layout.fields) != FIELDS[name]:
-                    raise IndexCorruptError(
-                        f"index segment {directory} has unknown fields; rebuild the index"
-                    )
-                tables[name] = PackedTable(
-                    np.asarray(np.load(directory / f"{name}_dir.npy", mmap_mode="r")),
-                    np.asarray(np.load(directory / f"{name}_rec.npy", mmap_mode="r")),
-                    counts[name],
-                    layout,
-                )
+            fp = open_grouped(directory, "fp", layouts["fp"], counts["fp"])
+            mh = PackedTable(
+                np.asarray(np.load(directory / "mh_dir.npy", mmap_mode="r")),
+                np.asarray(np.load(directory / "mh_rec.npy", mmap_mode="r")),
+                counts["mh"],
+                Layout.from_json(layouts["mh"]),
+            )
+            fields = [("fp", t.layout) for t in (fp.singles, fp.posts)] + [("mh", mh.layout)]
+            if any(tuple(n for n, _ in layout.fields) != FIELDS[name] for name, layout in fields):
+                raise IndexCorruptError(f"index segment {directory} has unknown fields; rebuild the index")
         except (ValueError, OSError) as exc:
             raise IndexCorruptError(
                 f"cannot read index segment {directory}: {exc}; rebuild the index"
             ) from exc
         except IndexCorruptError as exc:
             raise IndexCorruptError(f"index segment {directory}: {exc}") from None
-        self.fp, self.mh = tables["fp"], tables["mh"]
+        self.fp: GroupedTable = fp
+        self.mh: PackedTable = mh
         self.key_bits = self.fp.layout.key_bits
         if self.mh.layout.key_bits != self.key_bits:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")

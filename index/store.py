@@ -25,6 +25,7 @@ import numpy as np
 from stacklens.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 
 from .config import FingerprintParams
+from .grouped import GroupedTable
 from .manifest import check_shape
 from .packed import KEY_BITS, PackedTable, key_of
 from .protocol import BandHits, FingerprintHits
@@ -36,11 +37,13 @@ FORMAT = "stacklens-index"
 # 3: bit-packed postings under a bucket directory, 48-bit keys (were 32; 2026-12).
 # 4: lines in a per-document line table instead of every posting, document and position as one
 # token number (2026-12).
-FORMAT_VERSION = 4
+# 5: a fingerprint key held by more than one posting stored once (index/grouped.py; 2026-12).
+FORMAT_VERSION = 5
 _WHY_REBUILD = {
     1: "the fingerprints changed",
     2: "the tables are packed and keys have 48 bits instead of 32",
     3: "the postings are smaller: lines moved to a line table, document and position became one number",
+    4: "the fingerprint table stores a key shared by several postings once",
 }
 MANIFEST = "manifest.json"
 
@@ -92,7 +95,7 @@ _FANOUT = 16  # probes per range and round of `first_at_least`: 4 rounds for 4,0
 
 
 def first_at_least(
-    table: PackedTable, name: str, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
+    table: PackedTable | GroupedTable, name: str, lo: np.ndarray, hi: np.ndarray, target: np.ndarray
 ) -> np.ndarray:
     """Per i, the first record in ``[lo[i], hi[i])`` whose field ``name`` is at least
     ``target[i]`` (``hi[i]`` if none), where the field is sorted within each range: a search

@@ -43,7 +43,7 @@ def _contents(path: Path) -> list[object]:
                 every = np.arange(len(table))
                 out.append((table.layout, table.all_keys().tolist()))
                 out.append({f: v.tolist() for f, v in table.columns(every).items()})
-                out.append(np.asarray(table.records).tobytes())
+                out.extend(np.asarray(t.records).tobytes() for t in table.tables)
     return out
 
 
