@@ -19,7 +19,7 @@ import numpy as np
 
 from .grouped import GroupedTable, GroupedWriter, counts_of
 from .packed import PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS, GROUPED, ORDER, KeyFilesWriter, doc_of
+from .segment import CONC_BITS, FIELDS, GROUPED, KeyFilesWriter, doc_of
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -99,7 +99,11 @@ def _merged_range(
             cols[f].append(values[f][keep])
     k = np.concatenate(keys)
     c = {f: np.concatenate(v) for f, v in cols.items()}
-    order = np.lexsort((*(c[f] for f in reversed(ORDER[table])), k))
+    # Each input's records come sorted by (key, token number) — a grouped table's in two such
+    # runs, whose keys differ — and the inputs' new token numbers follow one another, so a
+    # stable sort by key alone gives (key, new token number): runs merge in a third of the
+    # time of a two-key lexsort.
+    order = np.argsort(k, kind="stable")
     return k[order], {f: v[order] for f, v in c.items()}
 
 

@@ -125,24 +125,31 @@ def directory_of(keys: np.ndarray, layout: Layout) -> np.ndarray:
 def _pack_records(keys: np.ndarray, columns: dict[str, np.ndarray], layout: Layout) -> bytes:
     """The bits of the records laid end to end (a whole number of bytes when ``len(keys)`` is a
     multiple of 8; otherwise the last byte is zero-filled)."""
-    width = layout.record_bits
-    n_words = (width + 63) // 64
-    words = np.zeros((len(keys), n_words), dtype="<u8")
+    width, n = layout.record_bits, len(keys)
+    # 64 records of ``width`` bits are exactly ``width`` words, and record r of such a block has
+    # each field at the same bit of the block in every block: a field is written with one
+    # column operation per record of a block, over all blocks at once. (Records padded to whole
+    # words and cut to width through unpackbits/packbits took 1.4 s a million 66-bit records,
+    # a quarter of a 100 MB build's CPU time.)
+    blocks = -(-n // 64)
+    out = np.zeros((blocks, width), dtype="<u8")
     parts = [("suffix", keys & np.uint64((1 << layout.suffix_bits) - 1))]
     parts += [(name, columns[name]) for name, _ in layout.fields]
     offsets = layout.offsets()
     for name, values in parts:
         at, w = offsets[name]
         v = np.asarray(values, dtype=np.uint64)
-        if len(v) and int(v.max()) >> w:
+        if w == 0 or not n:
+            continue
+        if int(v.max()) >> w:
             raise ValueError(f"field {name} does not fit {w} bits")
-        word, shift = divmod(at, 64)
-        words[:, word] |= v << np.uint64(shift)
-        if shift + w > 64:
-            words[:, word + 1] |= v >> np.uint64(64 - shift)
-    # Records as little-endian integers of n_words words, then as bits, cut to width.
-    bits = np.unpackbits(words.view(np.uint8).reshape(len(keys), -1), axis=1, bitorder="little")
-    return np.packbits(bits[:, :width].ravel(), bitorder="little").tobytes()
+        v = np.r_[v, np.zeros(blocks * 64 - n, dtype=np.uint64)].reshape(blocks, 64)
+        for r in range(64):
+            word, shift = divmod(r * width + at, 64)
+            out[:, word] |= v[:, r] << np.uint64(shift)
+            if shift + w > 64:
+                out[:, word + 1] |= v[:, r] >> np.uint64(64 - shift)
+    return out.view(np.uint8).ravel()[: (n * width + 7) // 8].tobytes()
 
 
 def pack(keys: np.ndarray, columns: dict[str, np.ndarray], layout: Layout) -> Iterator[bytes]:
