@@ -139,68 +139,6 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
     return out
 
 
-# Postings read whole when completing a common key for a few documents, rather than searched:
-# its range is read in order (one pass over neighbouring records) where a search makes a few
-# rounds of random probes per document and bound. A query's common keys mostly have 512-2,000
-# postings (more than ``max_postings``, or cut by the budget); a hex dump's have a million.
-_READ_WHOLE = 4096
-_READ_BUDGET = 16384
-
-
-def _in_documents(
-    seg: Segment, lo: np.ndarray, hi: np.ndarray, local: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The fingerprint records of each key range ``[lo[i], hi[i])`` whose token number lies in
-    one of the documents ``local`` (sorted, local ids): (key index, record, token number,
-    document), by key, then record (so by document, as a key's records are in token order)."""
-    n = hi - lo
-    # Each document's tokens [starts[d], starts[d + 1]) as a pair of bounds: a token number in
-    # a wanted document falls after an odd number of them.
-    bounds = np.empty(2 * len(local), dtype=np.int64)
-    bounds[0::2], bounds[1::2] = seg.starts[local], seg.starts[local + 1]
-    by_size = np.flatnonzero(n > 0)
-    by_size = by_size[np.argsort(n[by_size], kind="stable")]
-    fits = int(np.searchsorted(np.cumsum(n[by_size]), _READ_BUDGET, side="right"))
-    whole = np.sort(by_size[:fits][n[by_size[:fits]] <= _READ_WHOLE])
-    searched = np.setdiff1d(by_size, whole)
-    owners, records, tokens, docs = [], [], [], []
-    if len(whole):
-        rec = concat_ranges(lo[whole], n[whole])
-        tok = seg.fp.field("at", rec).astype(np.int64)
-        slot = np.searchsorted(bounds, tok, side="right")
-        inside = (slot & 1) == 1
-        owners.append(np.repeat(whole, n[whole])[inside])
-        records.append(rec[inside])
-        tokens.append(tok[inside])
-        docs.append(local[slot[inside] >> 1])
-    if len(searched):
-        # Within one key the postings are in token order, so in document order: each wanted
-        # document's run in a long key is found by searching the key's range for the
-        # document's first and end token numbers, not by reading it.
-        owner = np.repeat(searched, len(local))
-        doc = np.tile(local, len(searched))
-        found = first_at_least(
-            seg.fp,
-            "at",
-            np.concatenate([lo[owner], lo[owner]]),
-            np.concatenate([hi[owner], hi[owner]]),
-            np.concatenate([seg.starts[doc], seg.starts[doc + 1]]),
-        )
-        a, runs = found[: len(owner)], found[len(owner) :] - found[: len(owner)]
-        rec = concat_ranges(a, runs)
-        owners.append(np.repeat(owner, runs))
-        docs.append(np.repeat(doc, runs))
-        records.append(rec)
-        tokens.append(seg.fp.field("at", rec).astype(np.int64))
-    if not owners:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    owner_all = np.concatenate(owners)
-    order = np.argsort(owner_all, kind="stable")  # each part is by key already: a merge
-    out = [np.concatenate(part)[order] for part in (records, tokens, docs)]
-    return owner_all[order], out[0], out[1], out[2]
-
-
 def _live(
     seg: Segment, si: int, doc: np.ndarray, pos: np.ndarray, idx: np.ndarray, qi: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -322,7 +260,10 @@ class EmbeddedIndex:
         ranges = []
         for si, seg in enumerate(self.segments):
             packed = getattr(seg, table)
-            lo, hi = packed.ranges(key_of(keys, seg.key_bits))
+            # A query repeats k-grams (a fifth of a long snippet's keys, typically): each
+            # distinct key is searched once.
+            distinct, which = np.unique(key_of(keys, seg.key_bits), return_inverse=True)
+            lo, hi = (r[which] for r in packed.ranges(distinct))
             ranges.append((lo, hi))
             idx, qi, seg_df = gather_ranges(lo, hi, max_postings)
             df += seg_df
@@ -380,14 +321,29 @@ class EmbeddedIndex:
             if len(local) == 0:
                 continue
             lo, hi = known[si] if known is not None else seg.fp.ranges(key_of(keys, seg.key_bits))
-            lo, hi = lo.astype(np.int64), hi.astype(np.int64)
             n = hi - lo
             if not n.any():
                 continue
-            owner, at, tok, doc = _in_documents(seg, lo, hi, local)
-            if len(at) == 0:
+            # Within one key the postings are in token order, so in document order (segments
+            # are sorted by key, then token number): each wanted document's run in each key is
+            # found by searching the key's range for the document's first and end token numbers,
+            # not by reading it (a licence header's key has thousands of postings).
+            owner = np.repeat(np.flatnonzero(n), len(local))
+            doc = np.tile(local, int((n > 0).sum()))
+            bounds = first_at_least(
+                seg.fp,
+                "at",
+                np.r_[lo[owner], lo[owner]],
+                np.r_[hi[owner], hi[owner]],
+                np.r_[seg.starts[doc], seg.starts[doc + 1]],
+            )
+            a, runs = bounds[: len(owner)], bounds[len(owner) :] - bounds[: len(owner)]
+            if not runs.any():
                 continue
-            qi, ref, pos, idx = _live(seg, si, doc, tok - seg.starts[doc], at, owner)
+            at = concat_ranges(a, runs)
+            owner, doc = np.repeat(owner, runs), np.repeat(doc, runs)
+            pos = seg.fp.field("at", at).astype(np.int64) - seg.starts[doc]
+            qi, ref, pos, idx = _live(seg, si, doc, pos, at, owner)
             parts.append((qi, ref, pos, *_fingerprint_fields(seg, idx), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
