@@ -7,11 +7,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index import store
 from index.builder import build
 from index.config import BuildLimits
 from index.packed import _MIX as MIX
@@ -85,12 +83,7 @@ def _hashes_of(stored: np.ndarray, key_bits: int) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("read_whole", [0, 1, 40, 4096], ids=lambda n: f"read_whole={n}")
-def test_lookup_in_documents_finds_every_posting_of_the_documents(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_whole: int
-) -> None:
-    # Key ranges up to ``read_whole`` postings are read whole, longer ones searched: every split.
-    monkeypatch.setattr(store, "_READ_WHOLE", read_whole)
+def test_lookup_in_documents_finds_every_posting_of_the_documents(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     # Two copies of a file and a third that shares its licence-like header: keys with postings
     # in several documents, some repeated within a document.
