@@ -172,29 +172,32 @@ def _link(
     if len(chains) < 2:
         return chains
     groups: list[list[int]] = []
-    ends: list[tuple[int, int, int]] = []  # last (q, s, e) of each group
+    ends: list[tuple[int, int, int]] = []  # last (q, diagonal s - q, e) of each group
     reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
     for chain in sorted(chains, key=lambda c: q[c[0]]):
-        fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
+        fq, fe = q[chain[0]], e[chain[0]]
+        fd, reach = s[chain[0]] - fq, fe - max_gap
         best, best_skip = -1, max_skip + 1
-        still: list[int] = []
+        pruned = False
         for g in reachable:
-            lq, ls, le = ends[g]
-            if fe - le > max_gap:
-                continue  # chains come by first q (and e grows with q): out of reach for good
-            still.append(g)
-            dq = fq - lq
-            if dq > 0 and 0 <= fs - ls - dq < best_skip:  # both advance, the source no less
-                best, best_skip = g, fs - ls - dq
-        reachable = still
+            lq, ld, le = ends[g]
+            if le < reach:
+                pruned = True  # chains come by first q (and e grows with q): out of reach for good
+                continue
+            # Both advance, the source no less: the skip is the step between the diagonals.
+            if lq < fq and 0 <= fd - ld < best_skip:
+                best, best_skip = g, fd - ld
+        if pruned:  # rebuilt only then: a font table's hundreds of chains are mostly in reach
+            reachable = [g for g in reachable if ends[g][2] >= reach]
+        last = chain[-1]
         if best < 0:
             best = len(groups)
             groups.append(list(chain))
-            ends.append((q[chain[-1]], s[chain[-1]], e[chain[-1]]))
+            ends.append((q[last], s[last] - q[last], e[last]))
             reachable.append(best)
         else:
             groups[best].extend(chain)
-            ends[best] = (q[chain[-1]], s[chain[-1]], e[chain[-1]])
+            ends[best] = (q[last], s[last] - q[last], e[last])
     return groups
 
 
