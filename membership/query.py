@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from functools import cached_property, partial
 
 import numpy as np
@@ -370,9 +370,12 @@ class Matcher:
         # file that repeats a k-gram hundreds of times has tens of thousands of postings, of
         # which a thousand are kept: nothing below is computed for the others.
         key_of_hit = found.qi[order]
-        hits = replace(
-            FingerprintHits(**{f.name: getattr(found, f.name)[order] for f in fields(found)}),
+        hits = FingerprintHits(
             qi=at_hit[order],
+            doc=found.doc[order],
+            pos=found.pos[order],
+            line=found.line[order],
+            meta=found.meta[order],
             df=files[key_of_hit],
         )
         mask = concrete_mask(self.store)
