@@ -414,17 +414,15 @@ class Matcher:
         argmins = _window_argmins(qa, p.window)
         line_list = tokens.line.tolist()
         n_tok = len(tokens)
-        exact_list = exact.tolist()
-        # The hits as lists: a chain is scored from its few hits in Python, where numpy's
-        # overhead per call was most of the scoring.
-        df_list, qi_list, pos_list = hits.df.tolist(), hits.qi.tolist(), hits.pos.tolist()
         out: list[_Candidate] = []
         chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
             first, stop = int(starts[g]), int(ends[g])
             q, s, e = hits.qi[first:stop], hits.pos[first:stop], eff[first:stop]
-            q_list, s_list, e_list = qi_list[first:stop], pos_list[first:stop], e.tolist()
-            idx_list = list(range(first, stop))
+            q_list, s_list, e_list = q.tolist(), s.tolist(), e.tolist()
+            # The document's hits as lists: a chain is scored from its hits in Python, where
+            # numpy's overhead per call was most of the scoring.
+            exact_list, df_list = exact[first:stop].tolist(), hits.df[first:stop].tolist()
             # Identical files (forks, vendored copies) have identical hits: chain them once.
             signature = (q.tobytes(), s.tobytes())
             chains = chained.get(signature)
@@ -444,9 +442,7 @@ class Matcher:
                     break
                 a, b = chain[0], chain[-1]
                 if len(chain) == 2 and not (
-                    exact_list[idx_list[a]]
-                    and exact_list[idx_list[b]]
-                    and s_list[b] - s_list[a] == q_list[b] - q_list[a]
+                    exact_list[a] and exact_list[b] and s_list[b] - s_list[a] == q_list[b] - q_list[a]
                 ):
                     continue  # two hits are a copy only when both are verbatim, in step
                 # Too short to match even extended: rejected here, before any numpy call.
@@ -470,10 +466,10 @@ class Matcher:
                     tokens,
                     shape,
                     int(docs[starts[g]]),
-                    [idx_list[h] for h in chain],
+                    (first, chain),
                     (start, end, chars, coverage),
                     hits,
-                    (exact_list, rarity, df_list, qi_list, pos_list),
+                    (exact_list, rarity[first:stop], df_list, q_list, s_list),
                 )
                 if c is not None:
                     out.append(c)
@@ -546,16 +542,18 @@ class Matcher:
         tokens: Tokens,
         shape: _Shape,
         doc: int,
-        idx: list[int],
+        chain: tuple[int, list[int]],
         extent: tuple[int, int, int, float],
         hits: FingerprintHits,
         evidence: tuple[list[bool], np.ndarray, list[int], list[int], list[int]],
     ) -> _Candidate | None:
-        """The candidate for one chain of hits ``idx`` whose ``extent`` (token start, end,
-        normalised chars, the share of its span its hits cover, in positions without common
-        stretches) is at least ``min_chars``, or None. ``evidence``: per hit, whether it is
-        verbatim, its rarity (an array), files holding its key, query and source positions."""
+        """The candidate for one chain whose ``extent`` (token start, end, normalised chars, the
+        share of its span its hits cover, in positions without common stretches) is at least
+        ``min_chars``, or None. ``chain``: the document's first hit in ``hits`` and the chain's
+        hits counted from it; ``evidence``: per hit of the document, whether it is verbatim, its
+        rarity (an array), files holding its key, query and source positions."""
         k = self.store.params.kgram
+        offset, idx = chain
         exact, rarity, files, qi, pos = evidence
         hit_start, hit_end = qi[idx[0]], qi[idx[-1]] + k
         q_start, q_end, chars, coverage = extent
@@ -585,7 +583,8 @@ class Matcher:
         if not verbatim and fewest > self.settings.max_postings:
             return None  # only shapes that hundreds of files share, and not even one verbatim run
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
-        first, last = min(idx, key=pos.__getitem__), idx[-1]  # the first of the lowest, as argmin
+        # The first of the lowest source position, as argmin; indices into ``hits``.
+        first, last = offset + min(idx, key=pos.__getitem__), offset + idx[-1]
         # The extent reaches past the outermost hits by as many lines in the source as in the query.
         before = int(tokens.line[hit_start] - tokens.line[q_start])
         after = int(tokens.end_line[q_end - 1] - tokens.end_line[hit_end - 1])
