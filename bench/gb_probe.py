@@ -41,7 +41,7 @@ def probes(linux: Path, cache: Path | None) -> list[tuple[str, str]]:
     corpora = [load(lang, 8_000_000) for lang in LANGS]
     seen = [p for _, fs in groups for p in fs]
     unseen = [p for c in corpora for p in c.held_out]
-    out = _queries(seen, 250) + _queries(unseen, 250)
+    out: list[tuple[str, str]] = _queries(seen, 250) + _queries(unseen, 250)
     if cache is not None:
         cache.write_text(json.dumps(out))
     return out
