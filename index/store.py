@@ -260,18 +260,23 @@ class EmbeddedIndex:
         record number); and the postings of each query key in all segments."""
         out = []
         df = np.zeros(len(keys), dtype=np.int64)
+        # A query repeats k-grams (a fifth of a long snippet's keys, typically): each distinct
+        # key is searched once, and its range kept for the lookups that follow (sorted, so
+        # that `_known_ranges` finds them without sorting).
+        distinct, which = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True)
         ranges = []
         for si, seg in enumerate(self.segments):
             packed = getattr(seg, table)
-            lo, hi = packed.ranges(key_of(keys, seg.key_bits))
-            ranges.append((lo, hi))
+            found = packed.ranges(key_of(distinct, seg.key_bits))
+            ranges.append(found)
+            lo, hi = found[0][which], found[1][which]
             idx, qi, seg_df = gather_ranges(lo, hi, max_postings)
             df += seg_df
             if len(idx) == 0:
                 continue
             out.append((seg, *_live(seg, si, *seg.doc_pos(table, idx), idx, qi)))
         if table == "fp":
-            self._recent.fp = (np.asarray(keys, dtype=np.uint64), ranges)
+            self._recent.fp = (distinct, ranges)
         return out, df
 
     def _known_ranges(self, keys: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]] | None:
@@ -280,14 +285,12 @@ class EmbeddedIndex:
         recent = getattr(self._recent, "fp", None)
         if recent is None or len(recent[0]) == 0:
             return None
-        last, ranges = recent
+        last, ranges = recent  # the distinct keys of the last lookup, sorted, and their ranges
         keys = np.asarray(keys, dtype=np.uint64)
-        order = np.argsort(last, kind="stable")
-        at = np.minimum(np.searchsorted(last[order], keys), len(last) - 1)
-        if not (last[order][at] == keys).all():
+        at = np.minimum(np.searchsorted(last, keys), len(last) - 1)
+        if not (last[at] == keys).all():
             return None
-        pick = order[at]
-        return [(lo[pick], hi[pick]) for lo, hi in ranges]
+        return [(lo[at], hi[at]) for lo, hi in ranges]
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []

@@ -64,14 +64,14 @@ def nearest_repeats(
     all runs at once, instead of sorting by distance."""
     d, q, p = doc[order], qi[order], pos[order]
     n = len(order)
-    first = np.r_[True, (d[1:] != d[:-1]) | (q[1:] != q[:-1])]
+    first = np.concatenate(([True], (d[1:] != d[:-1]) | (q[1:] != q[:-1])))
     starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], n]
+    ends = np.append(starts[1:], n)
     long = np.flatnonzero(ends - starts > most)
     if len(long) == 0:
         return order
-    doc_start = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])
-    doc_end = np.r_[doc_start[1:], n]
+    doc_start = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
+    doc_end = np.append(doc_start[1:], n)
     run_doc = np.searchsorted(doc_start, starts[long], side="right") - 1
     wanted, run_doc = np.unique(run_doc, return_inverse=True)
     median = _median_diagonals(doc_start[wanted], doc_end[wanted], p - q)
@@ -94,10 +94,11 @@ def nearest_repeats(
         )
         left = np.where(to_left, left - 1, left)
         right = np.where(to_left, right, right + 1)
-    # Drop each long run but its window [left + 1, right).
+    # Drop each long run but its window [left + 1, right): -1 over [s, e), +1 over the window.
+    m = len(s)
     delta = np.bincount(
-        np.r_[s, e, left + 1, right],
-        weights=np.r_[-np.ones(len(s)), np.ones(len(s)), np.ones(len(s)), -np.ones(len(s))],
+        np.concatenate([s, e, left + 1, right]),
+        weights=np.repeat(np.array([-1.0, 1.0, 1.0, -1.0]), m),
         minlength=n + 1,
     )
     keep = np.cumsum(delta[:n]) > -0.5

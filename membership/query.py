@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from functools import cached_property, partial
 
 import numpy as np
@@ -172,29 +172,32 @@ def _link(
     if len(chains) < 2:
         return chains
     groups: list[list[int]] = []
-    ends: list[tuple[int, int, int]] = []  # last (q, s, e) of each group
+    ends: list[tuple[int, int, int]] = []  # last (q, diagonal s - q, e) of each group
     reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
     for chain in sorted(chains, key=lambda c: q[c[0]]):
-        fq, fs, fe = q[chain[0]], s[chain[0]], e[chain[0]]
+        fq, fe = q[chain[0]], e[chain[0]]
+        fd, reach = s[chain[0]] - fq, fe - max_gap
         best, best_skip = -1, max_skip + 1
-        still: list[int] = []
+        pruned = False
         for g in reachable:
-            lq, ls, le = ends[g]
-            if fe - le > max_gap:
-                continue  # chains come by first q (and e grows with q): out of reach for good
-            still.append(g)
-            dq = fq - lq
-            if dq > 0 and 0 <= fs - ls - dq < best_skip:  # both advance, the source no less
-                best, best_skip = g, fs - ls - dq
-        reachable = still
+            lq, ld, le = ends[g]
+            if le < reach:
+                pruned = True  # chains come by first q (and e grows with q): out of reach for good
+                continue
+            # Both advance, the source no less: the skip is the step between the diagonals.
+            if lq < fq and 0 <= fd - ld < best_skip:
+                best, best_skip = g, fd - ld
+        if pruned:  # rebuilt only then: a font table's hundreds of chains are mostly in reach
+            reachable = [g for g in reachable if ends[g][2] >= reach]
+        last = chain[-1]
         if best < 0:
             best = len(groups)
             groups.append(list(chain))
-            ends.append((q[chain[-1]], s[chain[-1]], e[chain[-1]]))
+            ends.append((q[last], s[last] - q[last], e[last]))
             reachable.append(best)
         else:
             groups[best].extend(chain)
-            ends[best] = (q[chain[-1]], s[chain[-1]], e[chain[-1]])
+            ends[best] = (q[last], s[last] - q[last], e[last])
     return groups
 
 
@@ -209,12 +212,15 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     band -= band.min() if len(band) else 0
     stride = int(band.max()) + 2 if len(band) else 1
     keys, counts = np.unique(group * stride + band, return_counts=True)
-    nxt = np.searchsorted(keys, keys + 1)
-    has_next = nxt < len(keys)
+    # The keys are sorted and distinct: a band's neighbour, if it has hits, is the next key
+    # (and in the same group, as the stride leaves a band free above the highest).
     pair = counts.copy()
-    pair[has_next] += np.where(keys[nxt[has_next]] == keys[has_next] + 1, counts[nxt[has_next]], 0)
+    pair[:-1] += np.where(keys[1:] == keys[:-1] + 1, counts[1:], 0)
+    owner = keys // stride
+    first = np.flatnonzero(np.concatenate(([True], owner[1:] != owner[:-1])))
     best = np.zeros(n_groups, dtype=np.int64)
-    np.maximum.at(best, keys // stride, pair)
+    if len(first):
+        best[owner[first]] = np.maximum.reduceat(pair, first)  # groups come in order: no ufunc.at
     return best
 
 
@@ -254,7 +260,7 @@ def _files_per_key(found: FingerprintHits, sampled: np.ndarray, sampled_files: n
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
     order = lexorder(found.qi, found.doc)
     qi, doc = found.qi[order], found.doc[order]
-    first = np.r_[True, (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])]
+    first = np.concatenate(([True], (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])))
     files = np.bincount(qi[first], minlength=len(sampled))
     files[sampled] = sampled_files
     return files
@@ -357,16 +363,19 @@ class Matcher:
         # completed sample repeats what the sample had: one hit each, or a chain splits in two.
         o_doc, o_q, o_pos = found.doc[order], at_hit[order], found.pos[order]
         dup = (o_doc[1:] == o_doc[:-1]) & (o_q[1:] == o_q[:-1]) & (o_pos[1:] == o_pos[:-1])
-        order = order[np.r_[True, ~dup]]
+        order = order[np.concatenate(([True], ~dup))]
         order = nearest_repeats(order, found.doc, at_hit, found.pos, _MAX_REPEATS)
         # The hits kept, in that order (by document, query position, source position), and from
         # here on a hit's ``qi`` is the token position of its k-gram in the query. A completed
         # file that repeats a k-gram hundreds of times has tens of thousands of postings, of
         # which a thousand are kept: nothing below is computed for the others.
         key_of_hit = found.qi[order]
-        hits = replace(
-            FingerprintHits(**{f.name: getattr(found, f.name)[order] for f in fields(found)}),
+        hits = FingerprintHits(
             qi=at_hit[order],
+            doc=found.doc[order],
+            pos=found.pos[order],
+            line=found.line[order],
+            meta=found.meta[order],
             df=files[key_of_hit],
         )
         mask = concrete_mask(self.store)
@@ -376,8 +385,8 @@ class Matcher:
         rarity = 1.0 / np.maximum(hits.df, 1)
         eff = eff_at[hits.qi]
         docs = hits.doc
-        starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        ends = np.r_[starts[1:], len(docs)]
+        starts = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
+        ends = np.append(starts[1:], len(docs))
         # Cheap bounds first: a document whose hits span too little query text, even all
         # chained together, cannot give a match; chaining (Python) runs only on the rest, the
         # documents with the most hits first.
@@ -405,14 +414,15 @@ class Matcher:
         argmins = _window_argmins(qa, p.window)
         line_list = tokens.line.tolist()
         n_tok = len(tokens)
-        exact_list = exact.tolist()
         out: list[_Candidate] = []
         chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
-            idx = np.arange(starts[g], ends[g])
-            q, s = hits.qi[starts[g] : ends[g]], hits.pos[starts[g] : ends[g]]
-            e = eff[starts[g] : ends[g]]
-            q_list, s_list, e_list, idx_list = q.tolist(), s.tolist(), e.tolist(), idx.tolist()
+            first, stop = int(starts[g]), int(ends[g])
+            q, s, e = hits.qi[first:stop], hits.pos[first:stop], eff[first:stop]
+            q_list, s_list, e_list = q.tolist(), s.tolist(), e.tolist()
+            # The document's hits as lists: a chain is scored from its hits in Python, where
+            # numpy's overhead per call was most of the scoring.
+            exact_list, df_list = exact[first:stop].tolist(), hits.df[first:stop].tolist()
             # Identical files (forks, vendored copies) have identical hits: chain them once.
             signature = (q.tobytes(), s.tobytes())
             chains = chained.get(signature)
@@ -432,9 +442,7 @@ class Matcher:
                     break
                 a, b = chain[0], chain[-1]
                 if len(chain) == 2 and not (
-                    exact_list[idx_list[a]]
-                    and exact_list[idx_list[b]]
-                    and s_list[b] - s_list[a] == q_list[b] - q_list[a]
+                    exact_list[a] and exact_list[b] and s_list[b] - s_list[a] == q_list[b] - q_list[a]
                 ):
                     continue  # two hits are a copy only when both are verbatim, in step
                 # Too short to match even extended: rejected here, before any numpy call.
@@ -458,10 +466,10 @@ class Matcher:
                     tokens,
                     shape,
                     int(docs[starts[g]]),
-                    idx[chain],
+                    (first, chain),
                     (start, end, chars, coverage),
                     hits,
-                    (exact, rarity),
+                    (exact_list, rarity[first:stop], df_list, q_list, s_list),
                 )
                 if c is not None:
                     out.append(c)
@@ -485,12 +493,12 @@ class Matcher:
             return found
         qi = common[extra.qi]
         return FingerprintHits(
-            qi=np.r_[found.qi, qi],
-            doc=np.r_[found.doc, extra.doc],
-            pos=np.r_[found.pos, extra.pos],
-            line=np.r_[found.line, extra.line],
-            meta=np.r_[found.meta, extra.meta],
-            df=np.r_[found.df, df[qi]],
+            qi=np.concatenate([found.qi, qi]),
+            doc=np.concatenate([found.doc, extra.doc]),
+            pos=np.concatenate([found.pos, extra.pos]),
+            line=np.concatenate([found.line, extra.line]),
+            meta=np.concatenate([found.meta, extra.meta]),
+            df=np.concatenate([found.df, df[qi]]),
         )
 
     def _extent(self, first: int, last: int, argmins: list[int], lines: list[int]) -> tuple[int, int]:
@@ -534,30 +542,32 @@ class Matcher:
         tokens: Tokens,
         shape: _Shape,
         doc: int,
-        idx: np.ndarray,
+        chain: tuple[int, list[int]],
         extent: tuple[int, int, int, float],
         hits: FingerprintHits,
-        evidence: tuple[np.ndarray, np.ndarray],
+        evidence: tuple[list[bool], np.ndarray, list[int], list[int], list[int]],
     ) -> _Candidate | None:
         """The candidate for one chain whose ``extent`` (token start, end, normalised chars, the
         share of its span its hits cover, in positions without common stretches) is at least
-        ``min_chars``, or None."""
+        ``min_chars``, or None. ``chain``: the document's first hit in ``hits`` and the chain's
+        hits counted from it; ``evidence``: per hit of the document, whether it is verbatim, its
+        rarity (an array), files holding its key, query and source positions."""
         k = self.store.params.kgram
-        q = hits.qi[idx]
-        hit_start, hit_end = int(q[0]), int(q[-1]) + k
+        offset, idx = chain
+        exact, rarity, files, qi, pos = evidence
+        hit_start, hit_end = qi[idx[0]], qi[idx[-1]] + k
         q_start, q_end, chars, coverage = extent
-        exact, rarity = evidence
         if coverage < self.settings.min_coverage:
             return None  # scattered hits: shared idioms, not a copy
-        # As float(.mean()), without its overhead; a Python float, as numpy rounds halves otherwise.
-        exact_ratio = int(np.count_nonzero(exact[idx])) / len(idx)
-        diagonal = hits.pos[idx] - q
+        exact_ratio = sum(exact[h] for h in idx) / len(idx)
+        diagonal = [pos[h] - qi[h] for h in idx]
         if exact_ratio < 0.5:
             # Structure alone (renamed copies) is weaker evidence than text: its shapes must be
             # rare (about four hits found in no other file), and mostly code rather than prose
             # or name lists, which abstract to the same few shapes in unrelated files.
-            spread = bool((diagonal != diagonal[0]).any())
+            spread = any(d != diagonal[0] for d in diagonal)
             needed = _STRUCTURE_EVIDENCE_SPREAD if spread else _STRUCTURE_EVIDENCE
+            # Summed by numpy (its pairwise order), as the threshold was tuned.
             if float(rarity[idx].sum()) < needed * 12 / (self.store.params.window + 1):
                 return None
             specific = shape.specific(q_start, q_end) / (q_end - q_start)
@@ -568,12 +578,13 @@ class Matcher:
             n_shapes = q_end - k + 1 - q_start
             if shape.distinct(q_start, q_end - k + 1) < 0.5 * n_shapes:
                 return None
-        verbatim = exact_ratio == 1.0 and coverage == 1.0 and bool((diagonal == diagonal[0]).all())
-        df = hits.df[idx]
-        if not verbatim and int(df.min()) > self.settings.max_postings:
+        verbatim = exact_ratio == 1.0 and coverage == 1.0 and all(d == diagonal[0] for d in diagonal)
+        fewest = min(files[h] for h in idx)
+        if not verbatim and fewest > self.settings.max_postings:
             return None  # only shapes that hundreds of files share, and not even one verbatim run
         score = 1.0 if verbatim else min(0.99, coverage * (0.7 + 0.3 * exact_ratio))
-        first, last = int(idx[np.argmin(hits.pos[idx])]), int(idx[-1])
+        # The first of the lowest source position, as argmin; indices into ``hits``.
+        first, last = offset + min(idx, key=pos.__getitem__), offset + idx[-1]
         # The extent reaches past the outermost hits by as many lines in the source as in the query.
         before = int(tokens.line[hit_start] - tokens.line[q_start])
         after = int(tokens.end_line[q_end - 1] - tokens.end_line[hit_end - 1])
@@ -590,7 +601,7 @@ class Matcher:
             kind="exact" if verbatim else "near",
             score=round(score, 4),
             chars=chars,
-            occurrences=max(1, int(df.min())),
+            occurrences=max(1, fewest),
             hit_start=hit_start,
             hit_end=hit_end,
         )
