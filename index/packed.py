@@ -8,8 +8,10 @@ array; any field of any record is one unaligned 64-bit read, a shift and a mask,
 query's postings is a few numpy gathers. Lookups bisect the suffixes inside each query key's
 bucket, all keys at once (4-5 steps: buckets hold 16-32 records).
 
-At 48 key bits a stored key stands for 1 / 2^16 of the 32-bit key space: a corpus of 10^12
-fingerprints puts 0.004 unrelated postings on a key, where 32-bit keys put 230.
+At 46 key bits a stored key stands for 1 / 2^14 of the 32-bit key space: a corpus of 10^12
+fingerprints puts 0.014 unrelated postings on a key, where 32-bit keys put 230. (Simulated in
+bench/bench_scale.py: 46 bits keep every quality figure at 3 TB and at 10^12 fingerprints; 44
+lost renamed and embedded copies at 3 TB with winnowing window 15, 40 lost them at 1 TB.)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from stacklens.errors import IndexCorruptError
 
-KEY_BITS = 48
+KEY_BITS = 46
 # Buckets hold 16-32 records: the directory costs 1-2 bits a posting (format 3's 4.5 records a
 # bucket at 1 GB: 7.2 bits) for 2 bits more suffix, and a lookup bisects 4-5 steps, as many
 # as format 3's did in its crowded buckets (its keys were not mixed, below).

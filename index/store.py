@@ -37,13 +37,14 @@ FORMAT = "stacklens-index"
 # 3: bit-packed postings under a bucket directory, 48-bit keys (were 32; 2026-12).
 # 4: lines in a per-document line table instead of every posting, document and position as one
 # token number (2026-12).
-# 5: a fingerprint key held by more than one posting stored once (index/grouped.py; 2026-12).
+# 5: a fingerprint key held by more than one posting stored once (index/grouped.py), 46-bit
+# keys, a 6-bit concrete hash, winnowing 12 / 15 instead of 14 / 11 (2026-12).
 FORMAT_VERSION = 5
 _WHY_REBUILD = {
     1: "the fingerprints changed",
     2: "the tables are packed and keys have 48 bits instead of 32",
     3: "the postings are smaller: lines moved to a line table, document and position became one number",
-    4: "the fingerprint table stores a key shared by several postings once",
+    4: "fewer fingerprints are kept, and a key shared by several postings is stored once",
 }
 MANIFEST = "manifest.json"
 
@@ -433,7 +434,7 @@ class IndexWriter:
         params: FingerprintParams | None = None,
         key_bits: int = KEY_BITS,
     ) -> None:
-        """``key_bits``: of a new index only (an existing one keeps its own); fewer than 48 are
+        """``key_bits``: of a new index only (an existing one keeps its own); fewer than 46 are
         for benchmarks that compare with the 32-bit keys of format 2."""
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)

@@ -81,7 +81,7 @@ def test_a_merge_in_tiny_steps_is_bounded_and_equals_one_in_one_step(
         batches.append(len(keys))
         add(self, keys, columns)
 
-    budget = 200
+    budget = total // 25  # many steps, whatever the winnowing density
     monkeypatch.setattr(merge, "MERGE_RECORDS", budget)
     monkeypatch.setattr(PackedWriter, "add", counting)
     compact_index(tmp_path / "small")

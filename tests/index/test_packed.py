@@ -89,7 +89,7 @@ def test_stored_keys_fill_the_buckets_evenly() -> None:
 
 @pytest.mark.parametrize(
     ("version", "why"),
-    [(2, "48 bits"), (3, "line table")],  # each older format names what changed
+    [(2, "48 bits"), (3, "line table"), (4, "stored once")],  # each older format names what changed
 )
 def test_an_index_of_an_older_format_must_be_rebuilt(tmp_path: Path, version: int, why: str) -> None:
     from index.store import FORMAT_VERSION, EmbeddedIndex, IndexWriter
