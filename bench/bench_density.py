@@ -171,7 +171,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     built: dict[tuple[float, ...], tuple[Path, dict[str, Any]]] = {}
     runs: list[dict[str, Any]] = []
-    labels = [*KINDS, "fp"]
     try:
         corpora = [load(lang, int(args.corpus_mb * 1e6)) for lang in langs]
         cases: dict[str, Any] = {}
