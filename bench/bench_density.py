@@ -11,6 +11,7 @@ Each setting is comma-separated ``name=value`` pairs:
                   answers as a build that keeps that many (the stored hash is its low bits),
                   whose size is the 8-bit build's less (8 - qconc) bits a fingerprint posting
   evidence, spread  membership.query._STRUCTURE_EVIDENCE(_SPREAD) (renamed-copy rarity rule)
+  q.NAME          any other constant of membership.query (a number)
   min_coverage, min_chars, max_postings   QuerySettings fields
 
 Only the product is scored, with a file name (tokenisation ignores it, so the answers without
@@ -62,6 +63,9 @@ def parse(text: str) -> dict[str, float]:
     for part in filter(None, text.split(",")):
         name, _, value = part.partition("=")
         known = (*BUILD_KEYS, "qconc", *QUERY_CONSTANTS, *SETTINGS_KEYS)
+        if name.startswith("q.") and value:  # any constant of membership.query
+            out[name] = float(value)
+            continue
         if name not in known or not value:
             raise SystemExit(f"setting {text!r}: {part!r} is not name=value with a name in {known}")
         out[name] = float(value)
@@ -91,10 +95,11 @@ def build_index(corpora: list[LangCorpus], path: Path, s: dict[str, float]) -> d
 
 def score(path: Path, s: dict[str, float], scorer: quality.Scorer, cases: dict[str, Any]) -> dict[str, Any]:
     """Attributed, located and detected per language and kind (and pooled: ``all``)."""
-    saved = {c: getattr(membership.query, c) for c in QUERY_CONSTANTS.values()}
-    for name, constant in QUERY_CONSTANTS.items():
-        if name in s:
-            setattr(membership.query, constant, s[name])
+    patches = {c: s[n] for n, c in QUERY_CONSTANTS.items() if n in s}
+    patches.update({n[2:]: int(v) if v.is_integer() else v for n, v in s.items() if n.startswith("q.")})
+    saved = {c: getattr(membership.query, c) for c in patches}
+    for constant, value in patches.items():
+        setattr(membership.query, constant, value)
     fields = {n: (int(s[n]) if n != "min_coverage" else s[n]) for n in SETTINGS_KEYS if n in s}
     store = EmbeddedIndex(path)
     # As a store of this build's CONC_BITS would read it (the module's is back at 8 here).
