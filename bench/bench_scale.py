@@ -185,25 +185,38 @@ def main() -> None:
     ap.add_argument("--corpus-mb", type=float, default=8.0, help="source per language (half indexed)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument(
+        "--key-bits", type=int, nargs="+", default=[32, KEY_BITS], help="key widths built and compared"
+    )
+    ap.add_argument("--kgram", type=int, default=FingerprintParams().kgram)
+    ap.add_argument("--window", type=int, default=FingerprintParams().window)
+    ap.add_argument(
+        "--corpus-tb", type=float, nargs="+", help="simulated corpus sizes in TB (default: 1 and 3)"
+    )
     args = ap.parse_args()
+    widths = tuple(args.key_bits)
+    densities = DENSITIES
+    if args.corpus_tb:
+        densities = {"as built": 0.0, **{f"{tb:g} TB": tb * 1e12 for tb in args.corpus_tb}}
     langs = tuple(args.lang or LANGS)
-    params = FingerprintParams()
+    params = FingerprintParams(kgram=args.kgram, window=args.window)
     workdir = Path(tempfile.mkdtemp(prefix="stacklens-scale-"))
-    report: dict[str, Any] = {"densities": DENSITIES, "fake_docs": FAKE_DOCS, "runs": []}
+    report: dict[str, Any] = {"densities": densities, "fake_docs": FAKE_DOCS, "runs": []}
     try:
         corpora = [load(lang, int(args.corpus_mb * 1e6)) for lang in langs]
         built = {}
-        for bits in (32, KEY_BITS):
+        for bits in widths:
             path = workdir / f"k{bits}"
             IndexWriter(path, params, key_bits=bits)
             built[bits] = quality._build(corpora, path, params, args.jobs)
             print(f"[scale] {bits}-bit keys: {built[bits]}", flush=True)
-        path48 = workdir / f"k{KEY_BITS}"
+        widest = max(widths)  # the densities are those of this build's fingerprints per byte
+        path48 = workdir / f"k{widest}"
         with EmbeddedIndex(path48) as idx:
             n_fp = sum(len(s.fp) for s in idx.segments)
             n_mh = sum(len(s.mh) for s in idx.segments)
             size = idx.size_bytes()
-        corpus_bytes = built[KEY_BITS]["corpus_mb"] * 1e6
+        corpus_bytes = built[widest]["corpus_mb"] * 1e6
         report["index"] = {
             "corpus_mb": corpus_bytes / 1e6,
             "fingerprints": n_fp,
@@ -220,8 +233,9 @@ def main() -> None:
         all_texts = [c.text for cs in cases.values() for c in [*cs["set"].cases, *cs["set"].negatives]]
         fp_keys, mh_keys = query_keys(all_texts, params)
         print(f"[scale] {len(all_texts)} cases look up {len(fp_keys)} fingerprint, {len(mh_keys)} band keys")
-        for label, corpus in DENSITIES.items():
-            for bits in (32, KEY_BITS):
+        report["index"]["mb_by_key_bits"] = {bits: built[bits]["index_mb"] for bits in widths}
+        for label, corpus in densities.items():
+            for bits in widths:
                 lam = {
                     "fp": corpus * n_fp / corpus_bytes / 2.0**bits,
                     "mh": corpus * n_mh / corpus_bytes / 2.0**bits,
