@@ -156,8 +156,13 @@ class GroupedTable:
         idx = np.asarray(idx, dtype=np.int64)
         if self.n2 == 0:
             return self.singles.field(name, idx)
-        out = np.empty(len(idx), dtype=np.uint64)
         single = idx < self.n1
+        # A key's postings lie in one part: most reads need no split.
+        if single.all():
+            return self.singles.field(name, idx)
+        if not single.any():
+            return self.posts.field(name, idx - self.n1)
+        out = np.empty(len(idx), dtype=np.uint64)
         out[single] = self.singles.field(name, idx[single])
         out[~single] = self.posts.field(name, idx[~single] - self.n1)
         return out
