@@ -103,7 +103,7 @@ class _Tree:
         self.builder = importlib.import_module(f"{alias}.builder")
         self.params = importlib.import_module(f"{alias}.config").FingerprintParams()
         fingerprint = importlib.import_module(f"{alias}.fingerprint")
-        fingerprint.minhash_permutations(self.params.num_perm)  # datasketch's import, paid once
+        fingerprint.minhash_permutations(self.params.num_perm)  # drawn once, outside the timings
         stats = importlib.import_module(f"{alias}.skip").SkipStats()
         self.files = (src for s in _sources(files, alias) for src in s.files(stats))
         self.cpu = dict.fromkeys(_STAGES, 0.0)

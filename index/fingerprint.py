@@ -247,11 +247,13 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
 
 @lru_cache(maxsize=8)
 def minhash_permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutations (odd ``a``), drawn once per process."""
-    from datasketch import MinHash  # 0.4 s to import: paid once, and not by CLI start-up
-
-    a, b = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, scheme="affine32").permutations
-    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+    """datasketch's affine32 permutations (odd ``a``), drawn as its ``MinHash`` draws them from
+    the same seed: importing datasketch (it imports scipy) cost a build 0.4-2.4 s of CPU for two
+    arrays (tests/index/test_fingerprint.py compares them with datasketch's own)."""
+    gen = np.random.RandomState(_MINHASH_SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 @dataclass(frozen=True)
