@@ -11,6 +11,7 @@ both alike; they time the stages inside the checkout's own ``prepare_document``.
 
     .venv/bin/python bench/bench_build.py --mb 30 --base /tmp/wt-build-base
     .venv/bin/python bench/bench_build.py --check 3000 --base /tmp/wt-build-base
+    .venv/bin/python bench/bench_build.py --gigabyte-head --mb 100 --base /tmp/wt-build-base
 """
 
 from __future__ import annotations
@@ -79,6 +80,24 @@ def corpus(mb: float, linux: Path | None, linux_share: float) -> list[tuple[str,
     return out
 
 
+def gigabyte_head(mb: float, linux: Path) -> list[tuple[str, str]]:
+    """(root, relative path) of the first ``mb`` MB of bench_gigabyte.py's corpus, as its
+    one-worker build rate takes them (the quality halves, then Linux C)."""
+    sys.path[:0] = [str(ROOT), str(BENCH)]
+    from bench_gigabyte import corpus as gigabyte_corpus
+
+    groups, _ = gigabyte_corpus(linux, 1_000_000_000, 8_000_000)
+    out: list[tuple[str, str]] = []
+    budget = mb * 1e6
+    for root, paths in groups:
+        for p in paths:
+            if budget <= 0:
+                break
+            out.append((str(root), p.relative_to(root).as_posix()))
+            budget -= p.stat().st_size
+    return out
+
+
 def _sources(files: list[tuple[str, str]], package: str = "index") -> list[Any]:
     config = importlib.import_module(f"{package}.config")
     sources = importlib.import_module(f"{package}.sources")
@@ -103,7 +122,7 @@ class _Tree:
         self.builder = importlib.import_module(f"{alias}.builder")
         self.params = importlib.import_module(f"{alias}.config").FingerprintParams()
         fingerprint = importlib.import_module(f"{alias}.fingerprint")
-        fingerprint.minhash_permutations(self.params.num_perm)  # datasketch's import, paid once
+        fingerprint.minhash_permutations(self.params.num_perm)  # drawn once, outside the timings
         stats = importlib.import_module(f"{alias}.skip").SkipStats()
         self.files = (src for s in _sources(files, alias) for src in s.files(stats))
         self.cpu = dict.fromkeys(_STAGES, 0.0)
@@ -224,6 +243,9 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=30.0)
     ap.add_argument("--linux", type=Path, default=Path("/work/bigcorpus/linux-source-6.1"))
     ap.add_argument("--linux-share", type=float, default=0.2, help="share of the corpus from Linux")
+    ap.add_argument(
+        "--gigabyte-head", action="store_true", help="the first --mb MB of bench_gigabyte.py's corpus instead"
+    )
     ap.add_argument("--base", type=Path, help="another checkout measured beside this one")
     ap.add_argument("--check", type=int, default=0, help="compare outputs on this many files")
     ap.add_argument("--repeat", type=int, default=1)
@@ -243,7 +265,12 @@ def main() -> None:
             print(json.dumps({"build": child_build, "outputs": child_outputs}[args.child](files)))
         return
     linux = args.linux if args.linux.is_dir() else None
-    files = corpus(args.mb, linux, args.linux_share)
+    if args.gigabyte_head:
+        if linux is None:
+            sys.exit(f"--gigabyte-head needs the Linux sources at {args.linux}")
+        files = gigabyte_head(args.mb, linux)
+    else:
+        files = corpus(args.mb, linux, args.linux_share)
     roots = [("new", ROOT)] + ([("base", args.base)] if args.base else [])
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "files.json"

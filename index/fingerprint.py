@@ -104,21 +104,37 @@ def structure_hashes(tokens: Tokens, k: int) -> np.ndarray:
     hash alike, ``x = y + z`` does not. Consistent renaming cannot change these hashes, but
     unrelated code with the same shape rarely shares its pattern of repeated names.
     """
-    return _structure(tokens.concrete, tokens.abstract, k)
+    return _structure(tokens.abstract, k, _repeats(tokens))
 
 
-def _structure(ids: np.ndarray, abstract: np.ndarray, k: int) -> np.ndarray:
-    n = len(ids)
+def _repeats(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
+    """(later, prev): every identifier that occurred before, and its previous occurrence.
+
+    Identifiers are never in comments (their words are kept as written), so the code without
+    its comments has the same pairs at its own positions: `code_stream` maps these instead of
+    sorting its identifiers again."""
+    ids = tokens.concrete
+    ident = (tokens.abstract == PLACEHOLDER_ID).nonzero()[0]
+    order = ident[ids[ident].argsort(kind="stable")]
+    same = ids[order[1:]] == ids[order[:-1]]
+    return order[1:][same], order[:-1][same]
+
+
+@lru_cache(maxsize=8)
+def _distance_ids(k: int) -> np.ndarray:
+    """What an identifier at distance ``d`` (0: first in its k-gram) stands for in a k-gram."""
+    return _mix(np.arange(k + 1, dtype=np.uint64) + np.uint64(PLACEHOLDER_ID))
+
+
+def _structure(abstract: np.ndarray, k: int, repeats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    n = len(abstract)
     if n - k + 1 <= 0:
         return np.empty(0, dtype=np.uint64)
     is_ident = abstract == PLACEHOLDER_ID
-    ident = is_ident.nonzero()[0]
-    order = ident[ids[ident].argsort(kind="stable")]
-    same = ids[order[1:]] == ids[order[:-1]]
-    later, prev = order[1:][same], order[:-1][same]  # an identifier and its previous occurrence
+    later, prev = repeats
     near = later - prev < k
     later, prev = later[near], prev[near]
-    distance_ids = _mix(np.arange(k + 1, dtype=np.uint64) + np.uint64(PLACEHOLDER_ID))
+    distance_ids = _distance_ids(k)
     # In k-gram j, identifier i (at offset i - j) is distance_ids[i - prev] when its previous
     # occurrence is in the k-gram too (prev >= j), else distance_ids[0]. So every identifier is
     # distance_ids[0] in the running sums, and the difference (`extra`) is a term of the k-grams
@@ -186,21 +202,26 @@ class CodeStream:
         return _kgram_hashes_at(self.ids, self.k, at)
 
 
-def code_stream(tokens: Tokens, k: int) -> CodeStream | None:
+def code_stream(
+    tokens: Tokens, k: int, repeats: tuple[np.ndarray, np.ndarray] | None = None
+) -> CodeStream | None:
     """K-grams of the code without comments; None when the text has no comment to take out
-    (then they are the text's own k-grams) or too little code."""
-    if not tokens.comment.any():
+    (then they are the text's own k-grams) or too little code. ``repeats``: the text's
+    `_repeats`, when the caller has them."""
+    comment = tokens.comment
+    if not comment.any():
         return None
-    code = (~tokens.comment).nonzero()[0]
+    code = (~comment).nonzero()[0]
     if len(code) < k:
         return None
-    ids = tokens.concrete[code]
+    later, prev = _repeats(tokens) if repeats is None else repeats
+    at = np.cumsum(~comment) - 1  # a code token's position in the code
     return CodeStream(
         k=k,
-        ids=ids,
+        ids=tokens.concrete[code],
         first=code[: len(code) - k + 1],
         last=code[k - 1 :],
-        structure=_structure(ids, tokens.abstract[code], k),
+        structure=_structure(tokens.abstract[code], k, (at[later], at[prev])),
     )
 
 
@@ -217,14 +238,15 @@ class Fingerprints:
 def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
     """Winnowed fingerprints of a whole document."""
     k = params.kgram
-    abstract = structure_hashes(tokens, k)
+    repeats = _repeats(tokens)
+    abstract = _structure(tokens.abstract, k, repeats)
     if len(abstract) == 0:
         empty = np.empty(0, dtype=np.uint32)
         return Fingerprints(np.empty(0, dtype=np.uint64), empty, empty, empty)
     # The concrete k-grams are hashed at the kept positions only (a sixth of them).
     pos = winnow(abstract, params.window)
     keys, last, conc = abstract[pos], pos + k - 1, _kgram_hashes_at(tokens.concrete, k, pos)
-    cs = code_stream(tokens, k)
+    cs = code_stream(tokens, k, repeats)
     if cs is not None:
         # Winnowed over the whole code stream (so its guarantee holds), kept where it differs
         # from the text's own k-grams (the bridges, computed at the picks only).
@@ -247,11 +269,13 @@ def fingerprint(tokens: Tokens, params: FingerprintParams) -> Fingerprints:
 
 @lru_cache(maxsize=8)
 def minhash_permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine32 permutations (odd ``a``), drawn once per process."""
-    from datasketch import MinHash  # 0.4 s to import: paid once, and not by CLI start-up
-
-    a, b = MinHash(num_perm=num_perm, seed=_MINHASH_SEED, scheme="affine32").permutations
-    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+    """datasketch's affine32 permutations (odd ``a``), drawn as its ``MinHash`` draws them from
+    the same seed: importing datasketch (it imports scipy) cost a build 0.4-2.4 s of CPU for two
+    arrays (tests/index/test_fingerprint.py compares them with datasketch's own)."""
+    gen = np.random.RandomState(_MINHASH_SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 @dataclass(frozen=True)
@@ -261,6 +285,18 @@ class BandKeys:
     keys: np.ndarray  # uint64
     window: np.ndarray  # int64 index of the window the key belongs to
     ranges: list[tuple[int, int]]  # token range of each window
+
+
+_EMPTY_SIGNATURE = np.uint32(0xFFFFFFFF)
+
+
+@lru_cache(maxsize=8)
+def _band_constants(bands: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``P**(rows - 1 - r)`` for each row ``r`` of a band, and each band's salt."""
+    powers = np.full(rows, _P, dtype=np.uint64)
+    powers[-1] = 1
+    powers = np.cumprod(powers[::-1])[::-1].copy()
+    return powers, np.arange(bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
 
 
 def _no_bands() -> BandKeys:
@@ -293,7 +329,7 @@ def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> Ban
     # along contiguous rows (a third faster than along columns).
     group, count = (line_of // lines, n_lines // lines) if stride == lines else (line_of, n_lines)
     cut = int(np.searchsorted(group, count))  # groups are sorted; the shingles of whole windows
-    sig = np.full((params.num_perm, count), np.iinfo(np.uint32).max, dtype=np.uint32)
+    sig = np.full((params.num_perm, count), _EMPTY_SIGNATURE, dtype=np.uint32)
     if cut:
         group = group[:cut]
         starts = np.concatenate(([True], group[1:] != group[:-1])).nonzero()[0]
@@ -313,11 +349,9 @@ def minhash_bands(tokens: Tokens, params: FingerprintParams, stride: int) -> Ban
     bounds = np.concatenate((firsts, [n_tok]))
     ranges = list(zip(bounds[starts_line].tolist(), bounds[starts_line + lines].tolist(), strict=True))
     bands = sig.astype(np.uint64).reshape(len(sig), params.minhash_bands, params.minhash_rows)
-    key = np.zeros((len(sig), params.minhash_bands), dtype=np.uint64)
-    for r in range(params.minhash_rows):
-        key = key * _P + bands[:, :, r]
-    salt = np.arange(params.minhash_bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    key = _mix(key + salt)
+    # Horner's rule over a band's rows, as one weighted sum (mod 2^64 both ways).
+    powers, salt = _band_constants(params.minhash_bands, params.minhash_rows)
+    key = _mix((bands * powers).sum(axis=2, dtype=np.uint64) + salt)
     return BandKeys(
         keys=key.reshape(-1),
         window=np.repeat(np.arange(len(sig)), params.minhash_bands),

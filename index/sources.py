@@ -187,17 +187,22 @@ class DirectorySource:
         return self.key_prefix if self.paths is None else None
 
     def files(self, stats: SkipStats) -> Iterator[SourceFile]:
+        # os calls on one joined string, not pathlib: a Path made, joined and asked for its
+        # suffix per file was a third of listing and reading (8,269 files of 100 MB: 0.28-0.36 s
+        # of CPU before, 0.19 s after).
         for rel in self._walk(stats):
-            if Path(rel).suffix.lower() not in self.extensions:
+            name = rel.rpartition("/")[2]
+            dot = name.rfind(".")
+            if not 0 < dot < len(name) - 1 or name[dot:].lower() not in self.extensions:  # Path.suffix
                 continue
             shown = display_name(rel)
-            if self.skip_generated and Path(rel).name in LOCK_FILES:
+            if self.skip_generated and name in LOCK_FILES:
                 stats.skip("generated", self.name, shown, "a lock file")
                 continue
-            path = self.root / rel
+            file = os.path.join(self._abs_root, rel)
             try:
                 # One lstat for what is_symlink, is_file and stat asked in three system calls.
-                info = path.lstat()
+                info = os.lstat(file)
             except (OSError, ValueError) as exc:
                 if isinstance(exc, ValueError) or exc.errno in _ABSENT:
                     continue  # as Path.is_file: not there (or a name the OS cannot hold)
@@ -213,7 +218,8 @@ class DirectorySource:
                         "over-large", self.name, shown, f"{size:,} bytes, over --max-file-bytes {limit:,}"
                     )
                     continue
-                data = path.read_bytes()
+                with open(file, "rb") as f:
+                    data = f.read()
             except OSError as exc:
                 stats.skip("unreadable", self.name, shown, exc.strerror)
                 continue
@@ -238,7 +244,7 @@ class DirectorySource:
                 lang=language_for(rel),
                 path_bytes=raw,
                 source=self.name,
-                file=os.path.join(self._abs_root, rel),
+                file=file,
                 store_content=self.store_content,
             )
 

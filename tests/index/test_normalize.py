@@ -245,3 +245,20 @@ def test_a_full_vocabulary_is_replaced_and_threads_share_one(monkeypatch: pytest
     with ThreadPoolExecutor(8) as pool:  # new matches added by several threads at once
         got = list(pool.map(lambda t: tokenize(t).abstract, texts * 4))
     assert all(np.array_equal(g, w) for g, w in zip(got, expected * 4, strict=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_ascii_text_tokenizes_as_the_unicode_lexer_would(text: str) -> None:
+    # ASCII text goes through a lexer compiled with ASCII classes (faster); \x1c-\x1f are
+    # whitespace to `\s` and must stay so.
+    assert normalize._ASCII_LEXER.findall(text) == normalize._LEXER.findall(text)
+    _assert_like_reference(text)
+
+
+def test_the_ascii_lexer_agrees_on_every_pair_of_ascii_characters() -> None:
+    pairs = [chr(a) + chr(b) for a in range(128) for b in range(128)]
+    text = "\n".join(pairs)
+    assert normalize._ASCII_LEXER.findall(text) == normalize._LEXER.findall(text)
+    for pair in pairs:
+        assert normalize._ASCII_LEXER.findall(pair) == normalize._LEXER.findall(pair), repr(pair)
