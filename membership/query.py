@@ -462,7 +462,7 @@ class Matcher:
                 if covered < self.settings.min_coverage * (cq[-1] + p.kgram - cq[0]):
                     continue
                 coverage = covered / (cq[-1] + p.kgram - cq[0])
-                start, end = self._extent(q_list[a], q_list[b], argmins, line_list)
+                start, end = self._extent(q_list[a], q_list[b], argmins, line_list, s_list[a])
                 chars = prefix_list[end] - prefix_list[start]
                 if chars < self.settings.min_chars:
                     continue
@@ -505,7 +505,9 @@ class Matcher:
             df=np.concatenate([found.df, df[qi]]),
         )
 
-    def _extent(self, first: int, last: int, argmins: list[int], lines: list[int]) -> tuple[int, int]:
+    def _extent(
+        self, first: int, last: int, argmins: list[int], lines: list[int], src_first: int
+    ) -> tuple[int, int]:
         """Token range ``[start, end)`` that a chain whose first and last hits are the k-grams
         ``first`` and ``last`` stands for: its hits, and how far the copy can reach past them.
 
@@ -516,13 +518,15 @@ class Matcher:
         (``argmins[a]``: where the window starting at ``a`` has its smallest k-gram, in the
         query). The earliest line start that this allows (copies are made of lines), and the
         same at the end. Without this a copy's first and last few tokens are never reported,
-        and a short copy falls under the minimum size.
+        and a short copy falls under the minimum size. Nor can a copy start before its source
+        does: ``src_first`` tokens precede the first hit there.
         """
         k, reach, n = self.store.params.kgram, self.store.params.window - 1, len(lines)
         n_win = len(argmins)
         # The copy can start at x when no window starting in [x, first) has its smallest
         # k-gram before ``first``: the earliest such x, found stepping back from ``first``.
-        start, lowest = first, max(first - reach, 0)
+        # (With window 15 the bound alone took three lines written before a copied file.)
+        start, lowest = first, max(first - min(reach, src_first), 0)
         while start > lowest and (start - 1 >= n_win or argmins[start - 1] >= first):
             start -= 1
         for t in range(start, first + 1):  # copies are made of lines: the first line start

@@ -27,8 +27,10 @@ MEMORISED = textwrap.dedent(
         for kind, amount in entries:
             if kind == "credit":
                 balance += amount
-            else:
+            elif kind == "debit":
                 balance -= amount
+            else:
+                raise ValueError(kind)
         return balance
     """
 )
@@ -71,6 +73,6 @@ def tiny_model(memorised_corpus: Path, tmp_path_factory: pytest.TempPathFactory)
     out = tmp_path_factory.mktemp("model") / "tiny"
     return Path(
         make_tiny_model(
-            out, family="starcoder", train_files=[str(memorised_corpus / "ledger.py")], train_steps=150
+            out, family="starcoder", train_files=[str(memorised_corpus / "ledger.py")], train_steps=300
         )
     )
