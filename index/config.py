@@ -11,14 +11,14 @@ class FingerprintParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Winnowing keeps 2 / (window + 1) of the k-grams and finds every shared run of
-    # window + kgram - 1 tokens (26 here, about 110 characters of code; reports start at 150).
-    # 12 / 15 stores a quarter fewer postings than 14 / 11 for a guarantee two tokens longer;
-    # on the quick quality cases (bench/bench_density.py, same run) every kind stays within two
-    # cases of 14 / 11 with the coverage rule of membership/query.py counting gaps up to the
-    # window, and false positives go from 15 to 19 of 420 (shared licence and SCCS headers of
-    # 150-230 characters).
-    kgram: int = Field(12, ge=4, le=64, description="tokens per fingerprinted k-gram")
-    window: int = Field(15, ge=1, le=128, description="winnowing window (k-grams)")
+    # window + kgram - 1 tokens (24 here). Sparser settings were measured and not taken: 12 / 15
+    # stores a quarter fewer postings, and its quick quality table (40 cases a kind and language)
+    # stayed within two cases, but on the full cases against the gigabyte attribution fell by
+    # 14-19 cases in 1,050 for verbatim, re-indented, renamed and embedded copies, false
+    # positives rose from 3.5 to 4.5 %, and queries took 1.8x the CPU (bench/results/
+    # gigabyte_window15.json); 14 / 13 and 14 / 15 lose cases on the quick table already.
+    kgram: int = Field(14, ge=4, le=64, description="tokens per fingerprinted k-gram")
+    window: int = Field(11, ge=1, le=128, description="winnowing window (k-grams)")
     minhash_lines: int = Field(16, ge=4, le=64, description="normalised lines per MinHash window")
     minhash_shingle: int = Field(5, ge=2, le=16, description="tokens per MinHash shingle")
     minhash_bands: int = Field(3, ge=1, le=32)

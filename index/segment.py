@@ -28,10 +28,10 @@ from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_tab
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
 
 MAX_POS = (1 << 20) - 1
-# Bits of the concrete k-gram's hash: tells verbatim from renamed. 6 instead of 8: the quick
-# quality table is the same but for one false positive in 420 (bench/bench_density.py); 4 bits
-# had more (21 of 420) and an embedded copy not located.
-CONC_BITS = 6
+# Bits of the concrete k-gram's hash: tells verbatim from renamed. 6 read the same quick quality
+# table but for one false positive in 420 more (bench/bench_density.py), not measured on the full
+# cases, so not taken; 4 had more (21 of 420) and an embedded copy not located.
+CONC_BITS = 8
 # Fields of each table in record order; each as wide as the segment's largest value needs.
 # A fingerprint's document and token position are one segment-wide token number, "at" (the
 # document's first token, STARTS_FILE, plus the position): at 1 GB 28 bits instead of 17 + 18.

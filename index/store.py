@@ -38,13 +38,13 @@ FORMAT = "stacklens-index"
 # 4: lines in a per-document line table instead of every posting, document and position as one
 # token number (2026-12).
 # 5: a fingerprint key held by more than one posting stored once (index/grouped.py), 46-bit
-# keys, a 6-bit concrete hash, winnowing 12 / 15 instead of 14 / 11 (2026-12).
+# keys (2026-12).
 FORMAT_VERSION = 5
 _WHY_REBUILD = {
     1: "the fingerprints changed",
     2: "the tables are packed and keys have 48 bits instead of 32",
     3: "the postings are smaller: lines moved to a line table, document and position became one number",
-    4: "fewer fingerprints are kept, and a key shared by several postings is stored once",
+    4: "a key shared by several postings is stored once, and keys have 46 bits",
 }
 MANIFEST = "manifest.json"
 

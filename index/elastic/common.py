@@ -22,8 +22,7 @@ FORMAT = "stacklens-es"
 # the corpus and only /v1/search reads it.
 # 5: chunks of CHUNK_POSTINGS = 128 postings packed in columns (`packing`, ~10 bytes a posting
 # instead of 20), each carrying its file's record, so a lookup needs no request per matched file.
-# 6: the concrete hash kept in 6 bits (was 8), as the embedded store.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 5
 TERMS_PER_REQUEST = 8192  # well under index.max_terms_count (65,536) and search.max_buckets
 FIRST_FETCH = 1_000  # chunks a lookup's first request fetches: most lookups need no second
 MAX_FETCH = 100_000  # chunks fetched per request; the postings indices allow this window

@@ -111,16 +111,14 @@ async def test_diff_command_and_evidence_command(client: LanguageClient):
     assert shown.uri.endswith(".diff") and shown.uri == Path(result["path"]).as_uri()
     diff = Path(result["path"]).read_text()
     assert "# renamed: payload -> data" in diff
-    assert "\n-        return IntervalNode(low, high, payload)\n" in diff
-    assert "\n+          return IntervalNode(low, high, data)\n" in diff
+    assert "\n-        self.payload = payload\n" in diff
+    assert "\n+          self.data = data\n" in diff
     data = await client.workspace_execute_command_async(
         T.ExecuteCommandParams(command="stacklens.evidence", arguments=[{"uri": uri, "id": hid}])
     )
-    # The match starts where its first hit lets it (winnowing 12 / 15: line 8, format 4's 14 / 11
-    # reached line 7); the query has two more lines before it.
-    assert data["source"]["origin"] == "file" and data["source"]["firstLine"] == 8
-    assert data["source"]["text"].startswith("        self.max_high = high\n")
-    assert data["query"]["firstLine"] == 10 and data["evidence"]["renames"] == {"payload": "data"}
+    assert data["source"]["origin"] == "file" and data["source"]["firstLine"] == 7
+    assert data["source"]["text"].startswith("        self.payload = payload\n")
+    assert data["query"]["firstLine"] == 9 and data["evidence"]["renames"] == {"payload": "data"}
     assert data["match"]["occurrences"] == 1
     missing = await client.workspace_execute_command_async(
         T.ExecuteCommandParams(command="stacklens.evidence", arguments=[{"uri": uri, "id": -1}])

@@ -64,4 +64,4 @@ async def test_hover_and_evidence_through_the_service(client: LanguageClient):
     assert data["evidence"]["renames"] == {"payload": "data"}
     first = data["evidence"]["rows"][0]
     assert first["query"]["line"] - first["source"]["line"] == 2  # in this file's lines, not the snippet's
-    assert "return IntervalNode(low, high, payload)" in data["source"]["text"]
+    assert "self.payload = payload" in data["source"]["text"]
