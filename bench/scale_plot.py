@@ -1,6 +1,6 @@
-"""docs/images/index-scaling.svg: index size and query p99 against corpus size, format 4 beside
-formats 3 and 2, from the results of bench_membership's speed runs (each format's code on the
-same machine, same snippets) and bench_gigabyte's (format 4 and format 3). Plain SVG, written by
+"""docs/images/index-scaling.svg: index size and query p99 against corpus size, format 5 beside
+formats 4, 3 and 2, from the results of bench_membership's speed runs (each format's code on the
+same machine, same snippets) and bench_gigabyte's (formats 5, 4 and 3). Plain SVG, written by
 hand.
 
     .venv/bin/python bench/scale_plot.py
@@ -17,6 +17,7 @@ RESULTS = Path(__file__).parent / "results"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "index-scaling.svg"
 W, H, PAD_L, PAD_B, PAD_T, GAP = 360, 260, 56, 44, 30, 40
 COLOURS = {
+    "format 5": "#9467bd",
     "format 4": "#2ca02c",
     "format 3": "#1f77b4",
     "format 2": "#d62728",
@@ -88,7 +89,8 @@ def render(size: Series, p99: Series) -> str:
 
 def main() -> None:
     runs = {
-        "format 4": "membership_multi.json",
+        "format 5": "membership_multi.json",
+        "format 4": "membership_multi_format4.json",
         "format 3": "membership_multi_format3.json",
         "format 2": "membership_multi_format2.json",
     }
@@ -97,7 +99,12 @@ def main() -> None:
     p99: Series = {
         name: [(r["corpus_mb"], r["query_cpu_ms_p99"]) for r in rows] for name, rows in scaling.items()
     }
-    for name, f in (("format 4", "gigabyte.json"), ("format 3", "gigabyte_format3.json")):
+    gigabytes = (
+        ("format 5", "gigabyte.json"),
+        ("format 4", "gigabyte_format4.json"),
+        ("format 3", "gigabyte_format3.json"),
+    )
+    for name, f in gigabytes:
         if (RESULTS / f).exists():
             gb = json.loads((RESULTS / f).read_text())
             mb = gb["index"]["corpus_mb"]

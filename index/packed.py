@@ -10,8 +10,8 @@ bucket, all keys at once (4-5 steps: buckets hold 16-32 records).
 
 At 46 key bits a stored key stands for 1 / 2^14 of the 32-bit key space: a corpus of 10^12
 fingerprints puts 0.014 unrelated postings on a key, where 32-bit keys put 230. (Simulated in
-bench/bench_scale.py: 46 bits keep every quality figure at 3 TB and at 10^12 fingerprints; 44
-lost renamed and embedded copies at 3 TB with winnowing window 15, 40 lost them at 1 TB.)
+bench/bench_scale.py: 46 bits keep every quality figure at 1 TB and lose one case in 2,100 at
+3 TB, two at 10^12 fingerprints; 44 lost a renamed case at 3 TB, 40 lost cases from 1 TB on.)
 """
 
 from __future__ import annotations
