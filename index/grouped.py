@@ -27,11 +27,41 @@ from stacklens.errors import IndexCorruptError
 from .packed import Layout, PackedTable, PackedWriter, bits_for, plan
 
 PARTS = ("singles", "groups", "posts")
+_SUFFIX = {"singles": "", "groups": "g", "posts": "p"}  # the singles keep the plain table's names
+
+
+def _file(name: str, part: str, kind: str) -> str:
+    """File name of a part's ``kind`` ("dir" or "rec") of grouped table ``name``."""
+    return f"{name}{_SUFFIX[part]}_{kind}.npy"
 
 
 def files(name: str) -> tuple[str, ...]:
-    """The files of table ``name``: the singles keep the plain table's names."""
-    return (f"{name}_dir.npy", f"{name}_rec.npy", f"{name}g_dir.npy", f"{name}g_rec.npy", f"{name}p_rec.npy")
+    """The files of table ``name`` (the posts are keyless: no directory)."""
+    return tuple(_file(name, p, k) for p in PARTS for k in ("dir", "rec") if (p, k) != ("posts", "dir"))
+
+
+class WholeKeys:
+    """Re-cuts batches of records sorted by key so that each key's records come out together:
+    `take` returns the records up to the last key given so far and holds that key's, which may
+    go on in the next batch; `rest` returns what it holds."""
+
+    def __init__(self) -> None:
+        self._held: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+
+    def take(
+        self, keys: np.ndarray, columns: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if self._held is not None:
+            held_keys, held = self._held
+            keys = np.concatenate([held_keys, keys])
+            columns = {n: np.concatenate([held[n], columns[n]]) for n in held}
+        cut = int(np.searchsorted(keys, keys[-1], side="left")) if len(keys) else 0
+        self._held = keys[cut:], {n: v[cut:] for n, v in columns.items()}
+        return keys[:cut], {n: v[:cut] for n, v in columns.items()}
+
+    def rest(self) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+        held, self._held = self._held, None
+        return held
 
 
 def counts_of(keys: np.ndarray) -> tuple[int, int, int]:
@@ -58,7 +88,7 @@ class GroupedWriter:
         fields: Sequence[tuple[str, int]],
     ) -> None:
         n1, m, n2 = counts
-        self.directory, self.name, self.counts = directory, name, counts
+        self.directory, self.name = directory, name
         self.fields = tuple(f for f, _ in fields)
         self.layouts = {
             "singles": plan(n1, key_bits, fields),
@@ -66,24 +96,18 @@ class GroupedWriter:
             # Keyless: 0 key bits, one bucket.
             "posts": Layout(0, 0, tuple(fields)),
         }
-        dir_ = directory
-        self._singles = PackedWriter(dir_ / f"{name}_rec.npy", n1, self.layouts["singles"])
-        self._groups = PackedWriter(dir_ / f"{name}g_rec.npy", m, self.layouts["groups"])
-        self._posts = PackedWriter(dir_ / f"{name}p_rec.npy", n2, self.layouts["posts"])
+        self._writers = {
+            part: PackedWriter(directory / _file(name, part, "rec"), size, self.layouts[part])
+            for part, size in zip(PARTS, counts, strict=True)
+        }
         self._posted = 0
-        self._held = (np.empty(0, dtype=np.uint64), {f: np.empty(0, dtype=np.uint64) for f in self.fields})
+        self._whole = WholeKeys()
 
     def add(self, keys: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-        keys = np.concatenate([self._held[0], np.asarray(keys, dtype=np.uint64)])
-        cols = {
-            f: np.concatenate([self._held[1][f], np.asarray(columns[f], dtype=np.uint64)])
-            for f in self.fields
-        }
-        if not len(keys):
-            return
-        cut = int(np.searchsorted(keys, keys[-1], side="left"))  # the last key may go on
-        self._held = keys[cut:], {f: v[cut:] for f, v in cols.items()}
-        self._write(keys[:cut], {f: v[:cut] for f, v in cols.items()})
+        keys = np.asarray(keys, dtype=np.uint64)
+        self._write(
+            *self._whole.take(keys, {f: np.asarray(columns[f], dtype=np.uint64) for f in self.fields})
+        )
 
     def _write(self, keys: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         if not len(keys):
@@ -91,37 +115,26 @@ class GroupedWriter:
         first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         count = np.diff(np.r_[first, len(keys)])
         single = np.repeat(count == 1, count)
-        self._singles.add(keys[single], {f: v[single] for f, v in cols.items()})
+        self._writers["singles"].add(keys[single], {f: v[single] for f, v in cols.items()})
         shared = count > 1
         sizes = count[shared]
         starts = self._posted + np.cumsum(sizes) - sizes
-        self._groups.add(keys[first[shared]], {"first": starts.astype(np.uint64)})
+        self._writers["groups"].add(keys[first[shared]], {"first": starts.astype(np.uint64)})
         posted = ~single
-        self._posts.add(np.zeros(int(posted.sum()), dtype=np.uint64), {f: v[posted] for f, v in cols.items()})
+        posts = {f: v[posted] for f, v in cols.items()}
+        self._writers["posts"].add(np.zeros(int(posted.sum()), dtype=np.uint64), posts)
         self._posted += int(sizes.sum())
 
     def close(self) -> dict[str, Any]:
         """Finish the files; returns the table's layouts (for ``segment.json``)."""
-        self._write(*self._held)
-        for part, writer in (("singles", self._singles), ("groups", self._groups)):
-            suffix = "" if part == "singles" else "g"
-            np.save(self.directory / f"{self.name}{suffix}_dir.npy", writer.close())
-        self._posts.close()
+        rest = self._whole.rest()
+        if rest is not None:
+            self._write(*rest)
+        for part, writer in self._writers.items():
+            directory = writer.close()
+            if part != "posts":  # keyless: its directory is [0, n]
+                np.save(self.directory / _file(self.name, part, "dir"), directory)
         return {part: layout.to_json() for part, layout in self.layouts.items()}
-
-
-def write_grouped(
-    directory: Path,
-    name: str,
-    keys: np.ndarray,
-    columns: dict[str, np.ndarray],
-    key_bits: int,
-    fields: Sequence[tuple[str, int]],
-) -> dict[str, Any]:
-    """Write the grouped table of postings sorted by (key, token number); returns its layouts."""
-    writer = GroupedWriter(directory, name, counts_of(keys), key_bits, fields)
-    writer.add(keys, columns)
-    return writer.close()
 
 
 class GroupedTable:
@@ -227,19 +240,18 @@ def open_grouped(directory: Path, name: str, layouts: object, n: int) -> Grouped
         raise IndexCorruptError(f"a grouped table's layouts are malformed ({layouts!r}); rebuild the index")
     parsed = {part: Layout.from_json(layouts[part]) for part in PARTS}
     dirs = {
-        "singles": np.asarray(np.load(directory / f"{name}_dir.npy", mmap_mode="r")),
-        "groups": np.asarray(np.load(directory / f"{name}g_dir.npy", mmap_mode="r")),
+        p: np.asarray(np.load(directory / _file(name, p, "dir"), mmap_mode="r"))
+        for p in ("singles", "groups")
     }
     n1, m = (int(dirs[p][-1]) if len(dirs[p]) else 0 for p in ("singles", "groups"))
     if not 0 <= n1 <= n:
         raise IndexCorruptError(f"a grouped table in {directory} is inconsistent; rebuild the index")
     dirs["posts"] = np.array([0, n - n1], dtype=np.uint64)
     counts = {"singles": n1, "groups": m, "posts": n - n1}
-    suffix = {"singles": "", "groups": "g", "posts": "p"}
     tables = {
         part: PackedTable(
             dirs[part],
-            np.asarray(np.load(directory / f"{name}{suffix[part]}_rec.npy", mmap_mode="r")),
+            np.asarray(np.load(directory / _file(name, part, "rec"), mmap_mode="r")),
             counts[part],
             parsed[part],
         )

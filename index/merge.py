@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from .grouped import GroupedTable, GroupedWriter, counts_of
-from .packed import PackedTable, PackedWriter, bits_for, plan
-from .segment import CONC_BITS, FIELDS, GROUPED, KeyFilesWriter, doc_of
+from .packed import PackedTable, bits_for
+from .segment import CONC_BITS, FIELDS, GROUPED, KeyFilesWriter, PlainWriter, doc_of
 
 # Records decoded per step: their columns, keys, sort order and sorted copies take ~250 bytes a
 # record (a 100 MB build peaked at 1.0 GB RSS with 4M records a step).
@@ -36,12 +36,16 @@ class MergeInput:
         """Old document (int64) of records whose token numbers are ``at``."""
         return doc_of(self.starts, at)
 
+    def kept(self, idx: np.ndarray) -> np.ndarray:
+        """Which of records ``idx`` belong to documents the merge keeps."""
+        kept: np.ndarray = self.remap[self.docs(self.table.field("at", idx))] >= 0
+        return kept
+
 
 def _live_count(inp: MergeInput, step: int) -> int:
     n = 0
     for start in range(0, len(inp.table), step):
-        at = inp.table.field("at", np.arange(start, min(len(inp.table), start + step)))
-        n += int((inp.remap[inp.docs(at)] >= 0).sum())
+        n += int(inp.kept(np.arange(start, min(len(inp.table), start + step))).sum())
     return n
 
 
@@ -71,7 +75,7 @@ def _live_keys(inputs: list[MergeInput], lo: int | None, hi: int | None) -> np.n
     for inp in inputs:
         idx, keys = inp.table.records_between(lo, hi)
         if len(idx) and (inp.remap < 0).any():
-            keys = keys[inp.remap[inp.docs(inp.table.field("at", idx).astype(np.int64))] >= 0]
+            keys = keys[inp.kept(idx)]
         parts.append(keys)
     return np.sort(np.concatenate([np.empty(0, dtype=np.uint64), *parts]))
 
@@ -128,7 +132,7 @@ def merged_table(
                 widths.append((field, max([dict(i.table.layout.fields)[field] for i in inputs] or [1])))
         bounds = _cuts(inputs, step)
         ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
-        writer: GroupedWriter | PackedWriter
+        writer: GroupedWriter | PlainWriter
         if table in GROUPED:
             # A grouped table's parts are sized before it is written: a first pass counts the
             # keys held once and more than once (keys only, ~1/4 of a range's decoding).
@@ -139,8 +143,7 @@ def merged_table(
             writer, n = GroupedWriter(directory, name, (n1, m, n2), key_bits, widths), n1 + n2
         else:
             n = sum(_live_count(inp, step) for inp in inputs)
-            layout = plan(n, key_bits, widths)
-            writer = PackedWriter(directory / f"{name}_rec.npy", n, layout)
+            writer = PlainWriter(directory, name, n, key_bits, widths)
         files = KeyFilesWriter(starts) if table == "fp" else None
         for lo, hi in ranges:
             k, c = _merged_range(table, inputs, starts, lo, hi)
@@ -149,11 +152,7 @@ def merged_table(
             writer.add(k, c)
             if files is not None:
                 files.add(k, c["at"])
-        if isinstance(writer, GroupedWriter):
-            layouts = writer.close()
-        else:
-            np.save(directory / f"{name}_dir.npy", writer.close())
-            layouts = layout.to_json()
+        layouts = writer.close()
         if files is not None:
             files.save(directory)
         return layouts, n

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from tokenize import TokenError
 from typing import Any
@@ -22,7 +22,7 @@ import numpy as np
 from stacklens.errors import IndexCorruptError
 
 from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
-from .grouped import GroupedTable, open_grouped, write_grouped
+from .grouped import GroupedTable, GroupedWriter, WholeKeys, counts_of, open_grouped
 from .grouped import files as grouped_files
 from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
@@ -99,17 +99,11 @@ class KeyFilesWriter:
         self.min_postings = min_postings
         self._keys: list[np.ndarray] = []
         self._files: list[np.ndarray] = []
-        self._tail = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+        self._whole = WholeKeys()
 
     def add(self, keys: np.ndarray, at: np.ndarray) -> None:
-        doc = doc_of(self.starts, at)
-        keys = np.concatenate([self._tail[0], np.asarray(keys, dtype=np.uint64)])
-        doc = np.concatenate([self._tail[1], doc])
-        if not len(keys):
-            return
-        cut = int(np.searchsorted(keys, keys[-1], side="left"))  # the last key may go on
-        self._tail = keys[cut:], doc[cut:]
-        self._count(keys[:cut], doc[:cut])
+        keys, cols = self._whole.take(np.asarray(keys, dtype=np.uint64), {"doc": doc_of(self.starts, at)})
+        self._count(keys, cols["doc"])
 
     def _count(self, keys: np.ndarray, doc: np.ndarray) -> None:
         if not len(keys):
@@ -124,8 +118,9 @@ class KeyFilesWriter:
         self._files.append(np.add.reduceat(new_doc.astype(np.int64), first)[common])
 
     def save(self, directory: Path) -> None:
-        self._count(*self._tail)
-        self._tail = (np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64))
+        rest = self._whole.rest()
+        if rest is not None:
+            self._count(rest[0], rest[1]["doc"])
         np.save(directory / FILES_KEYS_FILE, np.concatenate([np.empty(0, np.uint64), *self._keys]))
         files = np.concatenate([np.empty(0, np.int64), *self._files])
         np.save(directory / FILES_COUNT_FILE, files.astype(np.uint32))
@@ -149,19 +144,38 @@ def _write_table(
     keys = keys[order]
     cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
     widths = field_widths(table, cols)
-    if table in GROUPED:
-        layouts = write_grouped(directory, table, keys, cols, key_bits, widths)
-    else:
-        layout = plan(len(keys), key_bits, widths)
-        writer = PackedWriter(directory / f"{table}_rec.npy", len(keys), layout)
-        writer.add(keys, cols)
-        np.save(directory / f"{table}_dir.npy", writer.close())
-        layouts = layout.to_json()
+    writer: GroupedWriter | PlainWriter = (
+        GroupedWriter(directory, table, counts_of(keys), key_bits, widths)
+        if table in GROUPED
+        else PlainWriter(directory, table, len(keys), key_bits, widths)
+    )
+    writer.add(keys, cols)
+    layouts = writer.close()
     if table == "fp":
         files = KeyFilesWriter(starts)
         files.add(keys, cols["at"])
         files.save(directory)
     return layouts, len(keys)
+
+
+class PlainWriter:
+    """Writes a packed table of ``n`` records from sorted batches (`PackedWriter`), and its
+    directory when closed; the counterpart of `GroupedWriter` for the tables not grouped."""
+
+    def __init__(
+        self, directory: Path, name: str, n: int, key_bits: int, fields: Sequence[tuple[str, int]]
+    ) -> None:
+        self.layout = plan(n, key_bits, fields)
+        self._directory_path = directory / f"{name}_dir.npy"
+        self._writer = PackedWriter(directory / f"{name}_rec.npy", n, self.layout)
+
+    def add(self, keys: np.ndarray, columns: dict[str, np.ndarray]) -> None:
+        self._writer.add(keys, columns)
+
+    def close(self) -> dict[str, Any]:
+        """Finish the files; returns the table's layout (for ``segment.json``)."""
+        np.save(self._directory_path, self._writer.close())
+        return self.layout.to_json()
 
 
 def doc_starts(tokens: Iterable[int]) -> np.ndarray:
