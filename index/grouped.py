@@ -141,7 +141,7 @@ class GroupedTable:
     """Read side: the three packed tables behind the interface of one `PackedTable`."""
 
     def __init__(self, singles: PackedTable, groups: PackedTable, posts: PackedTable) -> None:
-        if groups.layout.fields != (("first", groups.layout.fields[0][1]),) or len(posts) < 2 * len(groups):
+        if tuple(n for n, _ in groups.layout.fields) != ("first",) or len(posts) < 2 * len(groups):
             raise IndexCorruptError("a grouped posting table is inconsistent; rebuild the index")
         self.singles, self.groups, self.posts = singles, groups, posts
         self.layout = singles.layout
