@@ -222,8 +222,8 @@ def main() -> None:
             "fingerprints": n_fp,
             "band_keys": n_mh,
             "fingerprints_per_byte": n_fp / corpus_bytes,
-            "format4_mb": size / 1e6,
-            "format4_ratio": size / corpus_bytes,
+            "index_mb": size / 1e6,  # the current format's size
+            "ratio": size / corpus_bytes,
             "format2_mb": old_format_bytes(path48) / 1e6,
             "format2_ratio": old_format_bytes(path48) / corpus_bytes,
         }
