@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from es_corpus import STDLIB
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.builder import prepare_document
 from index.config import FingerprintParams
@@ -33,6 +35,49 @@ def test_wide_and_empty_columns() -> None:
     assert refs.tolist() == [7, 7] and k.tolist() == [0, 2**32 - 1]
     with pytest.raises(ValueError, match="32-bit"):
         packing.encode(7, [np.array([2**32], dtype=np.uint64)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-(2**63), 2**63 - 1),
+            st.integers(0, 40),
+            st.lists(st.sampled_from([1 << 8, 1 << 16, 1 << 32]), min_size=3, max_size=3),
+            st.integers(0, 2**31),
+        ),
+        max_size=12,
+    )
+)
+def test_chunks_of_every_width_and_size_decode_to_what_was_encoded(
+    chunks: list[tuple[int, int, list[int], int]],
+) -> None:
+    """Chunks mixing widths, sizes (empty ones too) and references decode in one call to
+    their rows in order, each column within its chunk's range."""
+    rng = np.random.default_rng(len(chunks))
+    want: list[list[int]] = [[], [], []]
+    blobs, want_refs = [], []
+    for ref, n, spans, low in chunks:
+        cols = [
+            np.minimum(
+                rng.integers(0, span, n, dtype=np.uint64) + np.uint64(low if span < 1 << 32 else 0), 2**32 - 1
+            )
+            for span in spans
+        ]
+        blobs.append(packing.encode(ref, cols))
+        want_refs += [ref] * n
+        for w, c in zip(want, cols, strict=True):
+            w += c.astype(np.int64).tolist()
+    refs, got = packing.decode(blobs, 3)
+    assert refs.tolist() == want_refs
+    assert [g.tolist() for g in got] == want
+
+
+def test_a_truncated_chunk_asks_for_a_rebuild() -> None:
+    blob = packing.encode(1, [np.arange(300), np.arange(3, 303)])
+    for cut in (5, 20, len(blob) - 1):
+        with pytest.raises(IndexCorruptError, match="rebuild"):
+            packing.decode([blob, blob[:cut]], 2)
 
 
 def test_a_chunk_of_another_layout_asks_for_a_rebuild() -> None:
