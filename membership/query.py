@@ -148,6 +148,8 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
             drift = dh - dc if dh > dc else dc - dh
             if drift < best_drift:
                 best, best_drift = c, drift
+                if not drift:
+                    break  # on the hit's diagonal: none after it can be nearer (ties go first)
         if best < 0:
             best = len(chains)
             chains.append([h])
@@ -187,6 +189,10 @@ def _link(
             # Both advance, the source no less: the skip is the step between the diagonals.
             if lq < fq and 0 <= fd - ld < best_skip:
                 best, best_skip = g, fd - ld
+                if not best_skip:
+                    # No skip: none after it can skip less (ties go first). The groups after
+                    # it that are out of reach stay so, and are pruned on a later chain.
+                    break
         if pruned:  # rebuilt only then: a font table's hundreds of chains are mostly in reach
             reachable = [g for g in reachable if ends[g][2] >= reach]
         last = chain[-1]
