@@ -255,6 +255,11 @@ class PackedTable:
         value &= np.uint64((1 << width) - 1)
         return value
 
+    def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
+        """Values (uint64) of each field of ``names`` of records ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return [self.field(name, idx) for name in names]
+
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
         idx = np.asarray(idx, dtype=np.int64)
