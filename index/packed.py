@@ -37,9 +37,6 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _MAX_FIELD = 57  # a field read by one 64-bit word after a shift of up to 7 bits
 _PAD = 8  # bytes after the last record, so the last field's 64-bit read stays in the array
 _CHUNK = 1 << 16  # records packed per step: a multiple of 8, so every chunk starts on a byte
-# Records `PackedTable.ranges` reads around where each key should lie in its bucket (keys are
-# mixed, so spread evenly over their buckets' range: the place is known to a few records).
-_WINDOW = 16
 
 
 def key_of(hashes: np.ndarray, key_bits: int = KEY_BITS) -> np.ndarray:
@@ -303,16 +300,6 @@ class PackedTable:
         suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
         start = self.directory[bucket].astype(np.int64)
         stop = self.directory[bucket + 1].astype(np.int64)
-        if _WINDOW and len(keys):
-            lo, hi, missed = self._interpolate(start, stop, suffix)
-            if len(missed):
-                lo[missed], hi[missed] = self._bisect_ranges(start[missed], stop[missed], suffix[missed])
-            return lo, hi
-        return self._bisect_ranges(start, stop, suffix)
-
-    def _bisect_ranges(
-        self, start: np.ndarray, stop: np.ndarray, suffix: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
         lo = self._bisect(start, stop, suffix, right=False)
         # Most query keys are not in the table: their range is empty at lo, and only the keys
         # found at lo are bisected again, from the record after it.
@@ -321,33 +308,6 @@ class PackedTable:
         hi = lo.copy()
         hi[found] = self._bisect(lo[found] + 1, stop[found], suffix[found], right=True)
         return lo, hi
-
-    def _interpolate(
-        self, start: np.ndarray, stop: np.ndarray, suffix: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`ranges` from ``_WINDOW`` records around where each suffix falls in its bucket
-        ``[start, stop)`` by interpolation, read in one gather: the range is the window's records
-        below and equal to the key where the records before the window are below it (the
-        window starts the bucket or with a record below the key) and those after it above it;
-        and the keys for which that fails, to bisect. One numpy pass of ~20 calls instead of a
-        bisection's ~15 a halving, 5-6 halvings twice (a lookup's ~400 numpy calls were most
-        of its time at 1 GB)."""
-        size = stop - start
-        place = (suffix.astype(np.float64) * (size / float(1 << self.layout.suffix_bits))).astype(np.int64)
-        a = np.clip(start + place - _WINDOW // 2, start, np.maximum(stop - _WINDOW, start))
-        b = np.minimum(a + _WINDOW, stop)
-        read = a[:, None] + np.arange(_WINDOW)
-        # Past a short bucket's end: its last record again (or, for an empty one, a record that
-        # is there), not counted.
-        read = np.minimum(read, np.maximum(b - 1, a)[:, None])
-        v = self.field("suffix", read.ravel()).reshape(read.shape)
-        inside = np.arange(_WINDOW) < (b - a)[:, None]
-        t = suffix[:, None]
-        lo = a + ((v < t) & inside).sum(axis=1)
-        hi = lo + ((v == t) & inside).sum(axis=1)
-        last = v[np.arange(len(a)), np.maximum(b - a - 1, 0)]
-        ok = ((a == start) | (v[:, 0] < suffix)) & ((b == stop) | (last > suffix))
-        return lo, hi, np.flatnonzero(~ok)
 
     def _bisect(self, lo: np.ndarray, hi: np.ndarray, target: np.ndarray, right: bool) -> np.ndarray:
         lo, hi = lo.copy(), hi.copy()

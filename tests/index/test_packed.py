@@ -104,29 +104,3 @@ def test_an_index_of_an_older_format_must_be_rebuilt(tmp_path: Path, version: in
     )
     with pytest.raises(IndexCorruptError, match=wanted):
         EmbeddedIndex(tmp_path / "idx")
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_reading_near_where_a_key_falls_finds_the_ranges_bisection_finds(
-    seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A lookup reads a few records where each key should lie in its bucket and bisects the keys
-    # whose range the window does not settle: keys repeated hundreds of times (seeds 3-5), a
-    # window of 2 (most keys), or none (all). Every way gives searchsorted's ranges.
-    import index.packed as packed
-
-    rng = np.random.default_rng(seed)
-    h = rng.integers(0, 2**64, 2000, dtype=np.uint64)
-    if seed >= 3:
-        h = np.r_[h, np.repeat(h[:3], 600)]
-    keys = key_of(h)
-    cols = {n: rng.integers(0, 2**16, len(h), dtype=np.uint64) for n in _FIELDS}
-    table = _table(keys, cols, KEY_BITS)
-    sorted_keys = np.sort(keys)
-    absent = rng.integers(0, 2**KEY_BITS, 50, dtype=np.uint64)
-    probe = np.concatenate([keys[:50], keys[:50] + np.uint64(1), keys[:50] - np.uint64(1), absent])
-    want = np.searchsorted(sorted_keys, probe, "left"), np.searchsorted(sorted_keys, probe, "right")
-    for window in (packed._WINDOW, 2, 0):  # 0: always bisect
-        monkeypatch.setattr(packed, "_WINDOW", window)
-        lo, hi = table.ranges(probe)
-        assert np.array_equal(lo, want[0]) and np.array_equal(hi, want[1]), window
