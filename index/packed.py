@@ -224,7 +224,7 @@ class PackedTable:
             raise IndexCorruptError("a posting table does not match its layout; rebuild the index")
         self.directory, self.records, self.n, self.layout = directory, records, n, layout
         self._offsets = layout.offsets()
-        self._record_bits = np.uint64(layout.record_bits)  # a property: summed at every read
+        self._record_bits = layout.record_bits  # a property: summed at every read
         # Every byte offset as the start of a little-endian 64-bit word (unaligned reads).
         self._words = np.ndarray(
             shape=(max(len(records) - 7, 0),), dtype="<u8", buffer=records, offset=0, strides=(1,)
@@ -241,10 +241,21 @@ class PackedTable:
     def field(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Values (uint64) of field ``name`` of records ``idx``."""
         at, width = self._offsets[name]
-        bit = np.asarray(idx, dtype=np.uint64) * self._record_bits + np.uint64(at)
-        word = self._words[(bit >> np.uint64(3)).astype(np.intp)]
-        value: np.ndarray = (word >> (bit & np.uint64(7))) & np.uint64((1 << width) - 1)
+        # In int64, in place: the byte offset indexes without a cast and the shift is a view
+        # (non-negative), 7 passes over the records instead of 10 (a query reads a few
+        # thousand records in some 40 calls).
+        bit = np.asarray(idx, dtype=np.int64) * self._record_bits
+        bit += at
+        value: np.ndarray = self._words[bit >> 3]
+        bit &= 7
+        value >>= bit.view(np.uint64)
+        value &= np.uint64((1 << width) - 1)
         return value
+
+    def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
+        """Values (uint64) of each field of ``names`` of records ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return [self.field(name, idx) for name in names]
 
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""

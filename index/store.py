@@ -29,7 +29,7 @@ from .grouped import GroupedTable
 from .manifest import check_shape
 from .packed import KEY_BITS, PackedTable, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import CONC_BITS, Segment, TableSource, fsync_path, write_segment
+from .segment import CONC_BITS, Segment, TableSource, doc_of, fsync_path, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
@@ -93,6 +93,10 @@ def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 _FANOUT = 16  # probes per range and round of `first_at_least`: 4 rounds for 4,000 postings
+# Field reads a round of `first_at_least` may spend on more probes per range, when few ranges
+# are searched: a round costs ~20 numpy calls whatever its size (0.25 ms for the 8-32 ranges
+# of a query's completion at 1 GB, in 4 rounds), and 4,096 reads cost about as much.
+_ROUND_READS = 4096
 
 
 def first_at_least(
@@ -100,14 +104,18 @@ def first_at_least(
 ) -> np.ndarray:
     """Per i, the first record in ``[lo[i], hi[i])`` whose field ``name`` is at least
     ``target[i]`` (``hi[i]`` if none), where the field is sorted within each range: a search
-    with ``_FANOUT - 1`` probes a round, so a few vectorised reads instead of one a halving."""
+    with ``_FANOUT - 1`` probes a round or more (up to every record of the widest range, so
+    one round, while the round reads at most ``_ROUND_READS``), so a few vectorised reads
+    instead of one a halving."""
     lo, hi = lo.astype(np.int64), hi.astype(np.int64)
     target = np.asarray(target, dtype=np.uint64)
-    steps = np.arange(1, _FANOUT, dtype=np.int64)
     active = np.flatnonzero(lo < hi)
     while len(active):
         start, stop = lo[active], hi[active]
-        probe = start[:, None] + ((stop - start)[:, None] * steps) // _FANOUT  # in [start, stop)
+        # Probes at start + (width * j) // fanout; a fanout of width + 1 probes every record.
+        fanout = max(_FANOUT, min(_ROUND_READS // len(active), int((stop - start).max()) + 1))
+        steps = np.arange(1, fanout, dtype=np.int64)
+        probe = start[:, None] + ((stop - start)[:, None] * steps) // fanout  # in [start, stop)
         below = (table.field(name, probe.ravel()).reshape(probe.shape) < target[active, None]).sum(axis=1)
         # The answer is after the last probe below the target and at most the first one not below.
         rows = np.arange(len(active))
@@ -144,26 +152,29 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
 
 
 def _live(
-    seg: Segment, si: int, doc: np.ndarray, pos: np.ndarray, idx: np.ndarray, qi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Query indices ``qi``, global document references, token positions and record numbers of
-    the postings ``idx`` (documents ``doc``, positions ``pos``) of segment number ``si``, less
-    those of deleted documents."""
+    seg: Segment, si: int, doc: np.ndarray, pos: np.ndarray, qi: np.ndarray, *fields: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """Query indices ``qi``, global document references, token positions and ``fields`` of
+    postings of segment number ``si`` (documents ``doc``, positions ``pos``), less those of
+    deleted documents."""
     doc = doc.astype(np.int64)
     if seg.deleted:
         keep = ~np.isin(doc, list(seg.deleted))
-        qi, idx, doc, pos = qi[keep], idx[keep], doc[keep], pos[keep]
-    return qi, doc | (si << 32), pos, idx
+        qi, doc, pos = qi[keep], doc[keep], pos[keep]
+        fields = tuple(f[keep] for f in fields)
+    return (qi, doc | (si << 32), pos, *fields)
 
 
-def _fingerprint_fields(seg: Segment, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(line, meta) of fingerprint records ``idx``: the line is -1, resolved by
-    `EmbeddedIndex.hit_lines` for the few hits a match reports; meta is the concrete hash with
-    the record's flag above it (``FingerprintHits``)."""
-    return (
-        np.full(len(idx), -1, dtype=np.int64),
-        seg.fp.field("conc", idx) | (seg.fp.field("flag", idx) << np.uint64(16)),
-    )
+# The fields of a fingerprint posting that a lookup reads: its token number, then the two that
+# `_fingerprint_fields` makes its meta of (read together: `GroupedTable.fields`).
+_FP_FIELDS = ("at", "conc", "flag")
+
+
+def _fingerprint_fields(conc: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(line, meta) of fingerprint records with the fields ``conc`` and ``flag``: the line is
+    -1, resolved by `EmbeddedIndex.hit_lines` for the few hits a match reports; meta is the
+    concrete hash with the record's flag above it (``FingerprintHits``)."""
+    return np.full(len(conc), -1, dtype=np.int64), conc | (flag << np.uint64(16))
 
 
 def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
@@ -255,10 +266,10 @@ class EmbeddedIndex:
         return f"{self.path} ({self.num_docs} documents, {len(self.segments)} segments)"
 
     def _postings(
-        self, table: str, keys: np.ndarray, max_postings: int
-    ) -> tuple[list[tuple[Segment, np.ndarray, np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
-        """Per segment with hits: (segment, query index, global doc reference, token position,
-        record number); and the postings of each query key in all segments."""
+        self, table: str, keys: np.ndarray, max_postings: int, fields: Sequence[str] = ("at",)
+    ) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray]:
+        """Per segment with hits: (query index, global doc reference, token position, and the
+        ``fields`` after the first, "at"); and the postings of each query key in all segments."""
         out = []
         df = np.zeros(len(keys), dtype=np.int64)
         # A query repeats k-grams (a fifth of a long snippet's keys, typically): each distinct
@@ -275,7 +286,10 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            out.append((seg, *_live(seg, si, *seg.doc_pos(table, idx), idx, qi)))
+            at, *rest = getattr(seg, table).fields(fields, idx)
+            at = at.astype(np.int64)
+            doc = doc_of(seg.starts, at)  # as `Segment.doc_pos`, with the other fields read
+            out.append(_live(seg, si, doc, at - seg.starts[doc], qi, *rest))
         if table == "fp":
             self._recent.fp = (distinct, ranges)
         return out, df
@@ -295,9 +309,9 @@ class EmbeddedIndex:
 
     def lookup_fingerprints(self, keys: np.ndarray, max_postings: int) -> FingerprintHits:
         parts = []
-        found, df = self._postings("fp", keys, max_postings)
-        for seg, qi, doc, pos, idx in found:
-            parts.append((qi, doc, pos, *_fingerprint_fields(seg, idx), df[qi]))
+        found, df = self._postings("fp", keys, max_postings, _FP_FIELDS)
+        for qi, doc, pos, conc, flag in found:
+            parts.append((qi, doc, pos, *_fingerprint_fields(conc, flag), df[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def key_files(self, keys: np.ndarray) -> np.ndarray:
@@ -346,17 +360,18 @@ class EmbeddedIndex:
                 continue
             at = concat_ranges(a, runs)
             owner, doc = np.repeat(owner, runs), np.repeat(doc, runs)
-            pos = seg.fp.field("at", at).astype(np.int64) - seg.starts[doc]
-            qi, ref, pos, idx = _live(seg, si, doc, pos, at, owner)
-            parts.append((qi, ref, pos, *_fingerprint_fields(seg, idx), n[qi]))
+            token, conc, flag = seg.fp.fields(_FP_FIELDS, at)
+            pos = token.astype(np.int64) - seg.starts[doc]
+            qi, ref, pos, conc, flag = _live(seg, si, doc, pos, owner, conc, flag)
+            parts.append((qi, ref, pos, *_fingerprint_fields(conc, flag), n[qi]))
         return FingerprintHits(*_columns(parts, 6))
 
     def lookup_bands(self, keys: np.ndarray, max_postings: int) -> BandHits:
         parts = []
-        for _, qi, doc, first, idx in self._postings("mh", keys, max_postings)[0]:
+        for qi, doc, first in self._postings("mh", keys, max_postings)[0]:
             # Lines are resolved by `band_lines` for reported matches only: -1, and the
             # window's first token in place of its end line.
-            parts.append((qi, doc, np.full(len(idx), -1, dtype=np.int64), first))
+            parts.append((qi, doc, np.full(len(qi), -1, dtype=np.int64), first))
         return BandHits(*_columns(parts, 4))
 
     def hit_lines(self, hits: FingerprintHits, first: int, last: int) -> tuple[int, int]:

@@ -129,34 +129,34 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
         if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
-    # Per chain, its last hit as (q, s, e, diagonal s - q, diagonal + e): a hit (qh, sh, eh)
-    # may extend it when both texts advance and sh - qh + eh - max_gap <= diagonal + e (the
-    # gap, in ``e``, left by the step off the diagonal), so the inner loop below compares
-    # numbers unpacked at once instead of indexing three lists.
-    tail: list[tuple[int, int, int, int, int]] = []
-    active: list[int] = []  # chains in the order they last grew, so by their last q
+    # The chains in the order they last grew, so by their last q, each as its last hit (q, s, e,
+    # diagonal s - q, diagonal + e) and its number: a hit (qh, sh, eh) may extend a chain when
+    # both texts advance and sh - qh + eh - max_gap <= diagonal + e (the gap, in ``e``, left by
+    # the step off the diagonal), so the inner loop below compares numbers unpacked at once
+    # instead of indexing three lists (or a list of tails: 0.87 -> 0.7 ms a probe of the band).
+    active: list[tuple[int, int, int, int, int, int]] = []
     for h, (qh, sh, eh) in enumerate(zip(q.tolist(), s.tolist(), e.tolist(), strict=True)):
-        while active and eh - tail[active[0]][2] > max_gap:
+        while active and eh - active[0][2] > max_gap:
             del active[0]  # out of reach, and so is nothing behind it
         dh = sh - qh
         least = dh + eh - max_gap
-        best, best_drift = -1, max_drift + 1
-        for c in active:
-            lq, ls, _, dc, reach = tail[c]
+        best, best_drift, chosen = -1, max_drift + 1, None
+        for tail in active:
+            lq, ls, _, dc, reach, c = tail
             if lq >= qh or ls >= sh or reach < least:
                 continue
             drift = dh - dc if dh > dc else dc - dh
             if drift < best_drift:
-                best, best_drift = c, drift
-        if best < 0:
+                best, best_drift, chosen = c, drift, tail
+                if not drift:
+                    break  # on the hit's diagonal: none after it can be nearer (ties go first)
+        if chosen is None:
             best = len(chains)
             chains.append([h])
-            tail.append((qh, sh, eh, dh, dh + eh))
         else:
             chains[best].append(h)
-            tail[best] = (qh, sh, eh, dh, dh + eh)
-            active.remove(best)
-        active.append(best)
+            active.remove(chosen)  # the one with its number: no other tail equals it
+        active.append((qh, sh, eh, dh, dh + eh, best))
         if len(active) > _MAX_ACTIVE:
             del active[0]  # the chain that has waited longest
     return chains
@@ -187,6 +187,10 @@ def _link(
             # Both advance, the source no less: the skip is the step between the diagonals.
             if lq < fq and 0 <= fd - ld < best_skip:
                 best, best_skip = g, fd - ld
+                if not best_skip:
+                    # No skip: none after it can skip less (ties go first). The groups after
+                    # it that are out of reach stay so, and are pruned on a later chain.
+                    break
         if pruned:  # rebuilt only then: a font table's hundreds of chains are mostly in reach
             reachable = [g for g in reachable if ends[g][2] >= reach]
         last = chain[-1]

@@ -85,6 +85,13 @@ def test_grouped_table_reads_as_the_packed_table_of_the_same_postings(
     )
     assert mine_rows == ref_rows
     assert (table.keys(every) == table.all_keys()).all()
+    # Several fields at once, of records from both parts in any order, or from one part.
+    mixed = rng.permutation(len(table))
+    for rows in (mixed, mixed[mixed < len(table.singles)], mixed[mixed >= len(table.singles)]):
+        got = table.fields(_FIELDS, rows)
+        assert all((g == table.field(n, rows)).all() for g, n in zip(got, _FIELDS, strict=True))
+        got = ref.fields(_FIELDS, rows)
+        assert all((g == ref.field(n, rows)).all() for g, n in zip(got, _FIELDS, strict=True))
     # A key range reads every record with a key in it, once.
     if len(keys):
         bound = int(keys[len(keys) // 2])
