@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,10 @@ def service_latency(index: Path, probes: list[tuple[str, str]]) -> dict[str, flo
         proc.wait(timeout=30)
 
 
+def matcher_call(matcher: Matcher) -> Callable[[tuple[str, str]], object]:
+    return lambda probe: matcher.check(probe[0], path=probe[1])
+
+
 def in_process(index: Path, probes: list[tuple[str, str]]) -> dict[str, float]:
     opens = []
     for _ in range(20):
@@ -194,13 +199,21 @@ def in_process(index: Path, probes: list[tuple[str, str]]) -> dict[str, float]:
         # datasketch for the near-duplicate search (0.4 s).
         for q, name in probes[:10] + probes[-10:]:
             matcher.check(q, path=name)
-        _, lat, cpu = timed(lambda probe: matcher.check(probe[0], path=probe[1]), probes)
+        _, lat, cpu = timed(matcher_call(matcher), probes)
+        # Two more passes: a probe's best of three is its CPU cost without what else the
+        # machine runs (a single pass on this shared 2-core machine read both formats a
+        # quarter slower one evening than the next).
+        best = cpu
+        for _ in range(2):
+            best = [min(a, b) for a, b in zip(best, timed(matcher_call(matcher), probes)[2], strict=True)]
     return {
         "open_ms_p50": statistics.median(opens),
         "query_ms_p50": statistics.median(lat),
         "query_ms_p99": pct(lat, 99),
         "query_cpu_ms_p50": statistics.median(cpu),
         "query_cpu_ms_p99": pct(cpu, 99),
+        "query_cpu_ms_p50_best3": statistics.median(best),
+        "query_cpu_ms_p99_best3": pct(best, 99),
     }
 
 
