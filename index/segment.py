@@ -150,7 +150,7 @@ def _write_table(
     keys = np.asarray(keys, dtype=np.uint64)
     order = np.lexsort((*(columns[n] for n in reversed(ORDER[table])), keys))
     keys = keys[order]
-    cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
+    cols = {n: np.asarray(columns[n])[order] for n in names}  # in their dtypes (builder._fp_table)
     widths = field_widths(table, cols)
     writer: GroupedWriter | PlainWriter = (
         GroupedWriter(directory, table, counts_of(keys), key_bits, widths)
