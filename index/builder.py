@@ -177,16 +177,24 @@ class _Batch:
 
 
 def _cat(parts: list[tuple[np.ndarray, ...]], i: int) -> np.ndarray:
-    return np.concatenate([p[i] for p in parts]).astype(np.uint64) if parts else np.empty(0, np.uint64)
+    """Column ``i`` of every part, in its own dtype."""
+    return np.concatenate([p[i] for p in parts]) if parts else np.empty(0, np.uint64)
+
+
+# The flag and the concrete hash travel as bytes, not 64-bit words, until they are packed: the
+# sort's gathers and the grouped writer's splits move an eighth of the bytes (0.5 s of a 100 MB
+# build's 6 s of storage).
+_CONC_DTYPE = np.min_scalar_type((1 << CONC_BITS) - 1)
 
 
 def _fp_table(parts: list[tuple[np.ndarray, ...]], key_bits: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(token number, key64, pos, flag, concrete) columns to stored keys and the fingerprint
     table's fields."""
+    conc = _cat(parts, 4) & np.uint32((1 << CONC_BITS) - 1)
     return key_of(_cat(parts, 1), key_bits), {
         "at": _cat(parts, 0),
-        "flag": _cat(parts, 3),
-        "conc": _cat(parts, 4) & np.uint64((1 << CONC_BITS) - 1),
+        "flag": _cat(parts, 3).astype(np.uint8),
+        "conc": conc.astype(_CONC_DTYPE),
     }
 
 

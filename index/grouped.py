@@ -105,9 +105,7 @@ class GroupedWriter:
 
     def add(self, keys: np.ndarray, columns: dict[str, np.ndarray]) -> None:
         keys = np.asarray(keys, dtype=np.uint64)
-        self._write(
-            *self._whole.take(keys, {f: np.asarray(columns[f], dtype=np.uint64) for f in self.fields})
-        )
+        self._write(*self._whole.take(keys, {f: np.asarray(columns[f]) for f in self.fields}))
 
     def _write(self, keys: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         if not len(keys):

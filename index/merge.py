@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,22 @@ class MergeInput:
         kept: np.ndarray = self.remap[self.docs(self.table.field("at", idx))] >= 0
         return kept
 
+    @cached_property
+    def first(self) -> int | None:
+        """The new number of the first document when every document is kept in order and
+        numbered on from it (a build's segments merged: no deletions), else None; then a record
+        keeps its position relative to the first token, and no record's document is looked up
+        (a search per record, a seventh of a 100 MB merge's CPU time)."""
+        n = len(self.remap)
+        if not n or self.remap[0] < 0:
+            return None
+        whole = np.array_equal(self.remap, np.arange(n, dtype=np.int64) + self.remap[0])
+        return int(self.remap[0]) if whole else None
+
 
 def _live_count(inp: MergeInput, step: int) -> int:
+    if inp.first is not None:
+        return len(inp.table)
     n = 0
     for start in range(0, len(inp.table), step):
         n += int(inp.kept(np.arange(start, min(len(inp.table), start + step))).sum())
@@ -92,6 +107,12 @@ def _merged_range(
         if not len(idx):
             continue
         values = inp.table.columns(idx)
+        if inp.first is not None:
+            values["at"] += np.uint64(starts[inp.first] - inp.starts[0])
+            keys.append(stored)
+            for f in cols:
+                cols[f].append(values[f])
+            continue
         at = values["at"].astype(np.int64)
         old_doc = inp.docs(at)
         new_doc = inp.remap[old_doc]

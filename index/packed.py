@@ -42,9 +42,12 @@ _CHUNK = 1 << 16  # records packed per step: a multiple of 8, so every chunk sta
 def key_of(hashes: np.ndarray, key_bits: int = KEY_BITS) -> np.ndarray:
     """The stored key of 64-bit hashes: the top ``key_bits`` bits of their mix (a bijection)."""
     h = np.asarray(hashes, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = (h ^ (h >> np.uint64(32))) * _MIX
-    keys: np.ndarray = mixed >> np.uint64(64 - key_bits)
+    with np.errstate(over="ignore"):  # in place after the first step: one new array, not four
+        mixed = h >> np.uint64(32)
+        mixed ^= h
+        mixed *= _MIX
+        mixed >>= np.uint64(64 - key_bits)
+    keys: np.ndarray = mixed
     return keys
 
 

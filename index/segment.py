@@ -102,25 +102,33 @@ class KeyFilesWriter:
         self._whole = WholeKeys()
 
     def add(self, keys: np.ndarray, at: np.ndarray) -> None:
-        keys, cols = self._whole.take(np.asarray(keys, dtype=np.uint64), {"doc": doc_of(self.starts, at)})
-        self._count(keys, cols["doc"])
+        keys, cols = self._whole.take(np.asarray(keys, dtype=np.uint64), {"at": np.asarray(at)})
+        self._count(keys, cols["at"])
 
-    def _count(self, keys: np.ndarray, doc: np.ndarray) -> None:
+    def _count(self, keys: np.ndarray, at: np.ndarray) -> None:
         if not len(keys):
             return
-        new_key = np.r_[True, keys[1:] != keys[:-1]]
-        first = np.flatnonzero(new_key)
-        common = np.diff(np.r_[first, len(keys)]) > self.min_postings
+        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        count = np.diff(np.r_[first, len(keys)])
+        common = count > self.min_postings
         if not common.any():
             return
-        new_doc = new_key | np.r_[True, doc[1:] != doc[:-1]]
-        self._keys.append(keys[first[common]])
-        self._files.append(np.add.reduceat(new_doc.astype(np.int64), first)[common])
+        # Documents are looked up for the common keys' postings only (a tenth of them at 100 MB:
+        # a search per posting was 0.4 s of a 100 MB build's 6 s of storage).
+        sizes = count[common]
+        starts = first[common]
+        run_first = np.cumsum(sizes) - sizes
+        idx = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(starts - run_first, sizes)
+        doc = doc_of(self.starts, at[idx])
+        new_doc = np.r_[True, doc[1:] != doc[:-1]]
+        new_doc[run_first] = True
+        self._keys.append(keys[starts])
+        self._files.append(np.add.reduceat(new_doc.astype(np.int64), run_first))
 
     def save(self, directory: Path) -> None:
         rest = self._whole.rest()
         if rest is not None:
-            self._count(rest[0], rest[1]["doc"])
+            self._count(rest[0], rest[1]["at"])
         np.save(directory / FILES_KEYS_FILE, np.concatenate([np.empty(0, np.uint64), *self._keys]))
         files = np.concatenate([np.empty(0, np.int64), *self._files])
         np.save(directory / FILES_COUNT_FILE, files.astype(np.uint32))
@@ -142,7 +150,7 @@ def _write_table(
     keys = np.asarray(keys, dtype=np.uint64)
     order = np.lexsort((*(columns[n] for n in reversed(ORDER[table])), keys))
     keys = keys[order]
-    cols = {n: np.asarray(columns[n], dtype=np.uint64)[order] for n in names}
+    cols = {n: np.asarray(columns[n])[order] for n in names}  # in their dtypes (builder._fp_table)
     widths = field_widths(table, cols)
     writer: GroupedWriter | PlainWriter = (
         GroupedWriter(directory, table, counts_of(keys), key_bits, widths)

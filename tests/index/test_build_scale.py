@@ -88,3 +88,33 @@ def test_a_merge_in_tiny_steps_is_bounded_and_equals_one_in_one_step(
     assert sum(batches) > total > 20 * budget  # fingerprints and bands, in many steps
     assert max(batches) <= max(3 * budget, most_common + budget)
     assert _contents(tmp_path / "small") == _contents(runs)
+
+
+def test_segments_kept_whole_merge_as_records_renumbered_one_by_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merge of segments with no deletions shifts token numbers by a segment's offset
+    (`MergeInput.first`) instead of looking each record's document up: the same index."""
+    root = _corpus(tmp_path)
+    runs = tmp_path / "runs"
+    build(
+        runs,
+        [DirectorySource(root, BuildLimits())],
+        limits=BuildLimits(segment_bytes=1),
+        compact=False,
+        progress=False,
+    )
+    shutil.copytree(runs, tmp_path / "slow")
+    shifted: list[int] = []
+    first = merge.MergeInput.__dict__["first"].func
+
+    def watched(self: merge.MergeInput) -> int | None:
+        shifted.append(first(self) is not None)
+        return first(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(merge.MergeInput, "first", property(watched))
+    compact_index(runs)
+    assert shifted and all(shifted)
+    monkeypatch.setattr(merge.MergeInput, "first", property(lambda self: None))
+    compact_index(tmp_path / "slow")
+    assert _contents(tmp_path / "slow") == _contents(runs)

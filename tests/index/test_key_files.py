@@ -117,6 +117,25 @@ def test_a_key_split_between_chunks_is_counted_once_per_document(tmp_path: Path)
     assert out[0][1].tolist() == out[1][1].tolist() == expect
 
 
+def test_common_keys_next_to_each_other_in_one_document_count_it_for_each(tmp_path: Path) -> None:
+    # Documents are looked up for the common keys' postings only, run after run: a run that
+    # starts in the document where the run before it ended still counts that document.
+    starts = np.array([0, 100, 200, 300])
+    runs = [
+        (1, list(range(9))),
+        (2, list(range(10, 19))),
+        (3, [20, 150]),
+        (4, [*range(30, 35), *range(120, 126)]),
+    ]
+    keys = np.concatenate([np.full(len(at), k, dtype=np.uint64) for k, at in runs])
+    at = np.concatenate([np.array(at, dtype=np.uint64) for _, at in runs])
+    writer = KeyFilesWriter(starts)
+    writer.add(keys, at)
+    writer.save(tmp_path)
+    assert np.load(tmp_path / FILES_KEYS_FILE).tolist() == [1, 2, 4]
+    assert np.load(tmp_path / FILES_COUNT_FILE).tolist() == [1, 1, 2]
+
+
 def _strip_files_table(index: Path) -> None:
     """Make the index's segments look written before the files table."""
     manifest = json.loads((index / "manifest.json").read_text())
