@@ -257,7 +257,9 @@ def compact_content(
                     best[sha] = (kind, n)
 
         def entries() -> Iterable[tuple[bytes, int, bytes]]:
-            for sha, (kind, n) in best.items():
+            # In SHA-1 order: packs are named by time and a random id, so two written in one
+            # second are read in either order, and the pack would differ from run to run.
+            for sha, (kind, n) in sorted(best.items()):
                 found = packs[n].find(sha)
                 if found is not None:
                     yield sha, kind, found[1]

@@ -15,7 +15,7 @@ import pytest
 from index.builder import build
 from index.compact import compact_index
 from index.config import BuildLimits
-from index.content import CONTENT_DIR, ContentReader
+from index.content import CONTENT_DIR, FILE, TEXT, ContentReader, compact_content, write_pack
 from index.sources import open_source
 from index.store import EmbeddedIndex
 from membership.cli import main
@@ -134,6 +134,23 @@ def test_compaction_merges_packs_and_drops_replaced_text(tmp_path: Path) -> None
     reader = ContentReader(tmp_path / "idx")
     assert reader.entry(_sha(old)) is None  # the replaced version is gone with its document
     reader.close()
+
+
+def test_compaction_writes_the_same_pack_whatever_order_the_packs_are_read_in(tmp_path: Path) -> None:
+    shas = [hashlib.sha1(bytes([i])).hexdigest() for i in range(40)]
+    entries = [(sha.encode(), FILE if i % 3 else TEXT, f"payload {i}".encode()) for i, sha in enumerate(shas)]
+    made = []
+    for name in ("a", "b"):
+        index = tmp_path / name
+        first, second = write_pack(index, entries[::2]), write_pack(index, entries[1::2])
+        assert first is not None and second is not None
+        if name == "b":  # the same packs, listed the other way round
+            swap = first.with_name("swap.pack")
+            first.rename(swap), second.rename(first), swap.rename(second)
+        compact_content(index, shas)
+        (pack,) = (index / CONTENT_DIR).glob("*.pack")
+        made.append(pack.read_bytes())
+    assert made[0] == made[1]
 
 
 _KILLED_BUILD = """
