@@ -35,6 +35,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -131,6 +132,18 @@ def warm_up(url: str, work: Path, mb: float, jobs: int) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def settle(es: Any, name: str, seconds: float) -> None:
+    """Wait ``seconds`` (past the retention lease after which Elasticsearch drops the
+    ``_recovery_source`` copies, ~30 s, and merges), then until no merge runs: queries measured
+    while the build's merges ran read 12-20 ms of Elasticsearch CPU a query, 7.5 ms settled."""
+    time.sleep(seconds)
+    for _ in range(120):
+        stats = es.indices.stats(index=f"{name}-*", metric="merge")["_all"]["total"]["merges"]
+        if stats["current"] == 0:
+            return
+        time.sleep(0.5)
+
+
 def start_es(run_dir: Path) -> str:
     done = subprocess.run(
         ["bash", str(ROOT / "scripts/elasticsearch.sh"), "start", str(run_dir)],
@@ -151,6 +164,9 @@ def main() -> None:
     ap.add_argument("--es-url", help="an Elasticsearch to use (default: start one)")
     ap.add_argument("--quick", action="store_true", help="1 MB corpus, 50 queries")
     ap.add_argument("--warmup-mb", type=float, default=4.0, help="warm-up store first (0: none)")
+    ap.add_argument(
+        "--settle-s", type=float, default=40.0, help="wait before the queries for merges to end (0: none)"
+    )
     args = ap.parse_args()
     if args.quick:
         args.corpus_mb, args.queries = 1.0, 50
@@ -189,6 +205,8 @@ def main() -> None:
             for k, v in usage.body.items()
             if k != "_shards"
         }
+        if args.settle_s > 0:
+            settle(es, name, args.settle_s)
         queries = make_queries(files, held_out, args.queries)
         emb_ms, emb_found, emb_qcpu = timed(Matcher(embedded), queries)
         e0 = es_cpu_s(url)
