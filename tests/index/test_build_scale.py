@@ -54,19 +54,24 @@ def test_two_build_jobs_give_the_index_one_gives(tmp_path: Path) -> None:
     assert _contents(tmp_path / "j1") == _contents(tmp_path / "j2")
 
 
-def test_a_merge_in_tiny_steps_is_bounded_and_equals_one_in_one_step(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = _corpus(tmp_path)
+def _spilled(tmp_path: Path) -> Path:
+    """The corpus built with one segment per file: the sorted runs a large build spills, which
+    it merges at the end."""
     runs = tmp_path / "runs"
-    # One segment per file: the sorted runs a large build spills, merged at the end.
     build(
         runs,
-        [DirectorySource(root, BuildLimits())],
+        [DirectorySource(_corpus(tmp_path), BuildLimits())],
         limits=BuildLimits(segment_bytes=1),
         compact=False,
         progress=False,
     )
+    return runs
+
+
+def test_a_merge_in_tiny_steps_is_bounded_and_equals_one_in_one_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _spilled(tmp_path)
     with EmbeddedIndex(runs) as idx:
         assert len(idx.segments) == len(_MORE)
         total = sum(len(s.fp) for s in idx.segments)
@@ -95,15 +100,7 @@ def test_segments_kept_whole_merge_as_records_renumbered_one_by_one(
 ) -> None:
     """A merge of segments with no deletions shifts token numbers by a segment's offset
     (`MergeInput.first`) instead of looking each record's document up: the same index."""
-    root = _corpus(tmp_path)
-    runs = tmp_path / "runs"
-    build(
-        runs,
-        [DirectorySource(root, BuildLimits())],
-        limits=BuildLimits(segment_bytes=1),
-        compact=False,
-        progress=False,
-    )
+    runs = _spilled(tmp_path)
     shutil.copytree(runs, tmp_path / "slow")
     shifted: list[int] = []
     first = merge.MergeInput.__dict__["first"].func
