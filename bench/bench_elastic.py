@@ -162,14 +162,14 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--es-url", help="an Elasticsearch to use (default: start one)")
-    ap.add_argument("--quick", action="store_true", help="1 MB corpus, 50 queries")
+    ap.add_argument("--quick", action="store_true", help="1 MB corpus, 50 queries, 1 MB warm-up, no settling")
     ap.add_argument("--warmup-mb", type=float, default=4.0, help="warm-up store first (0: none)")
     ap.add_argument(
         "--settle-s", type=float, default=40.0, help="wait before the queries for merges to end (0: none)"
     )
     args = ap.parse_args()
     if args.quick:
-        args.corpus_mb, args.queries = 1.0, 50
+        args.corpus_mb, args.queries, args.warmup_mb, args.settle_s = 1.0, 50, 1.0, 0.0
 
     work = Path(tempfile.mkdtemp(prefix="bench-elastic-"))
     work.chmod(0o755)  # Elasticsearch runs as another user and must reach run_dir
