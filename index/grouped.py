@@ -164,26 +164,15 @@ class GroupedTable:
 
     def field(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Values (uint64) of field ``name`` of records ``idx``."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if self.n2 == 0:
-            return self.singles.field(name, idx)
-        single = idx < self.n1
-        # A key's postings lie in one part: most reads need no split.
-        if single.all():
-            return self.singles.field(name, idx)
-        if not single.any():
-            return self.posts.field(name, idx - self.n1)
-        out = np.empty(len(idx), dtype=np.uint64)
-        out[single] = self.singles.field(name, idx[single])
-        out[~single] = self.posts.field(name, idx[~single] - self.n1)
-        return out
+        return self.fields((name,), idx)[0]
 
     def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
-        """Values (uint64) of each field of ``names`` of records ``idx``: `field` for each,
-        with the records split between the singles and the posts once (a lookup reads three
-        fields of its postings, and the split was a dozen numpy calls)."""
+        """Values (uint64) of each field of ``names`` of records ``idx``, with the records split
+        between the singles and the posts once (a lookup reads three fields of its postings,
+        and the split was a dozen numpy calls)."""
         idx = np.asarray(idx, dtype=np.int64)
         single = idx < self.n1
+        # A key's postings lie in one part: most reads need no split.
         if self.n2 == 0 or single.all():
             return [self.singles.field(name, idx) for name in names]
         if not single.any():
@@ -199,7 +188,8 @@ class GroupedTable:
         return out
 
     def columns(self, idx: np.ndarray) -> dict[str, np.ndarray]:
-        return {name: self.field(name, idx) for name, _ in self.layout.fields}
+        names = [name for name, _ in self.layout.fields]
+        return dict(zip(names, self.fields(names, idx), strict=True))
 
     def ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[lo, hi)`` record range of every stored key in ``keys`` (empty where absent)."""
