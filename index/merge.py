@@ -107,18 +107,17 @@ def _merged_range(
         if not len(idx):
             continue
         values = inp.table.columns(idx)
+        keep: slice | np.ndarray
         if inp.first is not None:
             values["at"] += np.uint64(starts[inp.first] - inp.starts[0])
-            keys.append(stored)
-            for f in cols:
-                cols[f].append(values[f])
-            continue
-        at = values["at"].astype(np.int64)
-        old_doc = inp.docs(at)
-        new_doc = inp.remap[old_doc]
-        keep = new_doc >= 0
-        # The same position in the document's new place.
-        values["at"] = (at - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]).astype(np.uint64)
+            keep = slice(None)  # every record, as a view
+        else:
+            at = values["at"].astype(np.int64)
+            old_doc = inp.docs(at)
+            new_doc = inp.remap[old_doc]
+            keep = new_doc >= 0
+            # The same position in the document's new place.
+            values["at"] = (at - inp.starts[old_doc] + starts[np.maximum(new_doc, 0)]).astype(np.uint64)
         keys.append(stored[keep])
         for f in cols:
             cols[f].append(values[f][keep])
