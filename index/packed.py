@@ -51,6 +51,11 @@ def key_of(hashes: np.ndarray, key_bits: int = KEY_BITS) -> np.ndarray:
     return keys
 
 
+def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The indices of the ranges ``[starts[i], starts[i] + counts[i])``, laid end to end."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+
+
 def bits_for(max_value: int) -> int:
     """Bits to store values ``0..max_value``."""
     return max(1, int(max_value).bit_length())

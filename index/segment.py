@@ -25,7 +25,7 @@ from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
 from .grouped import GroupedTable, GroupedWriter, WholeKeys, counts_of, open_grouped
 from .grouped import files as grouped_files
 from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
-from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, plan
+from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, concat_ranges, plan
 
 MAX_POS = (1 << 20) - 1
 # Bits of the concrete k-gram's hash: tells verbatim from renamed. 6 read the same quick quality
@@ -118,8 +118,7 @@ class KeyFilesWriter:
         sizes = count[common]
         starts = first[common]
         run_first = np.cumsum(sizes) - sizes
-        idx = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(starts - run_first, sizes)
-        doc = doc_of(self.starts, at[idx])
+        doc = doc_of(self.starts, at[concat_ranges(starts, sizes)])
         new_doc = np.r_[True, doc[1:] != doc[:-1]]
         new_doc[run_first] = True
         self._keys.append(keys[starts])
@@ -329,7 +328,11 @@ class Segment:
 
     def doc_pos(self, table: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(document, token position) of records ``idx`` of ``table``, int64."""
-        at = getattr(self, table).field("at", idx).astype(np.int64)
+        return self.locate(getattr(self, table).field("at", idx))
+
+    def locate(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(document, token position) of token numbers ``at``, int64."""
+        at = np.asarray(at).astype(np.int64)
         doc = doc_of(self.starts, at)
         return doc, at - self.starts[doc]
 

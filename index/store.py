@@ -27,9 +27,9 @@ from stacklens.errors import IndexBusyError, IndexCorruptError, IndexNotFoundErr
 from .config import FingerprintParams
 from .grouped import GroupedTable
 from .manifest import check_shape
-from .packed import KEY_BITS, PackedTable, key_of
+from .packed import KEY_BITS, PackedTable, concat_ranges, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import CONC_BITS, Segment, TableSource, doc_of, fsync_path, write_segment
+from .segment import CONC_BITS, Segment, TableSource, fsync_path, write_segment
 
 FORMAT = "stacklens-index"
 # 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
@@ -85,11 +85,6 @@ def gather_ranges(
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), df
     return concat_ranges(lo, counts), np.repeat(np.arange(len(lo)), counts), df
-
-
-def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The indices of the ranges ``[starts[i], starts[i] + counts[i])``, laid end to end."""
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
 
 
 _FANOUT = 16  # probes per range and round of `first_at_least`: 4 rounds for 4,000 postings
@@ -286,10 +281,8 @@ class EmbeddedIndex:
             df += seg_df
             if len(idx) == 0:
                 continue
-            at, *rest = getattr(seg, table).fields(fields, idx)
-            at = at.astype(np.int64)
-            doc = doc_of(seg.starts, at)  # as `Segment.doc_pos`, with the other fields read
-            out.append(_live(seg, si, doc, at - seg.starts[doc], qi, *rest))
+            at, *rest = getattr(seg, table).fields(fields, idx)  # with the other fields read
+            out.append(_live(seg, si, *seg.locate(at), qi, *rest))
         if table == "fp":
             self._recent.fp = (distinct, ranges)
         return out, df

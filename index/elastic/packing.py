@@ -22,7 +22,7 @@ import numpy as np
 
 from stacklens.errors import IndexCorruptError
 
-from ..store import concat_ranges
+from ..packed import concat_ranges
 
 _HEAD = struct.Struct("<qIB")
 _COL = struct.Struct("<IB")

@@ -32,8 +32,9 @@ from elasticsearch import NotFoundError
 
 from stacklens.errors import BackendError, ConfigError, InputError
 
+from ..packed import concat_ranges
 from ..protocol import BandHits, FingerprintHits
-from ..store import concat_ranges, gather_postings
+from ..store import gather_postings
 from . import packing
 from .common import (
     FIRST_FETCH,
