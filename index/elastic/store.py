@@ -140,19 +140,18 @@ class ElasticIndex:
             blobs.append(base64.b64decode(c))
             ref = int.from_bytes(blobs[-1][:8], "little", signed=True)
             self._records.setdefault(ref, rec)
-        docs, cols = packing.decode(blobs, self._columns[index])
         # Rows carry the key's low 32 bits (see `packing`): each takes the query key it matches.
         low = keys.view(np.uint64) & packing.LOW32
         order = np.argsort(low, kind="stable")
-        low_sorted = low[order]
-        at = np.minimum(np.searchsorted(low_sorted, cols[0]), len(low_sorted) - 1)
-        keep = low_sorted[at] == cols[0]
+        low_sorted = low[order].astype(np.int64)
+        docs, cols = packing.decode(blobs, self._columns[index], first_in=low_sorted)
+        at = np.searchsorted(low_sorted, cols[0])
         if index == self.fp_index:
             cols = [cols[0], cols[1], cols[2], cols[3] | (cols[4] << 16)]
-        out = np.empty((int(keep.sum()), len(cols) + 1), dtype=np.int64)
-        out[:, 0], out[:, 1] = keys[order[at[keep]]], docs[keep]
+        out = np.empty((len(docs), len(cols) + 1), dtype=np.int64)
+        out[:, 0], out[:, 1] = keys[order[at]], docs
         for c, values in enumerate(cols[1:], start=2):
-            out[:, c] = values[keep]
+            out[:, c] = values
         return out
 
     def _postings(self, index: str, keys: np.ndarray, max_postings: int) -> np.ndarray:
