@@ -9,14 +9,11 @@ a query key's when another key of the same fetched chunk shares that key's low 3
 more candidate hit that verification and chaining treat like any unrelated posting.
 
 Layout: ``<qIB`` (file reference, rows, columns), per column ``<IB`` (minimum, bytes per value:
-1, 2 or 4), then the columns one after the other, then 0-2 zero bytes to a multiple of 3 bytes:
-the chunk's base64 then has no padding, so a response's chunks are decoded in one call
-(`from_base64`).
+1, 2 or 4), then the columns one after the other.
 """
 
 from __future__ import annotations
 
-import binascii
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -49,22 +46,7 @@ def encode(ref: int, columns: Sequence[np.ndarray]) -> bytes:
         width = 1 if span < 1 << 8 else 2 if span < 1 << 16 else 4
         head.append(_COL.pack(base, width))
         body.append((values - np.uint64(base)).astype(_WIDTH[width]).tobytes())
-    blob = b"".join(head + body)
-    return blob + bytes(-len(blob) % 3)
-
-
-def from_base64(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
-    """The chunks whose base64 ``texts`` Elasticsearch returned, end to end, and their lengths.
-
-    One decoding of the joined texts: a call per chunk took 1.5 ms of the 300 chunks of a slow
-    lookup, this 0.3. A text with padding (a chunk not of this layout's length) would end that
-    decoding early: then each is decoded alone."""
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts)) // 4 * 3
-    joined = binascii.a2b_base64("".join(texts))
-    if len(joined) == int(lengths.sum()):
-        return joined, lengths
-    blobs = [binascii.a2b_base64(t) for t in texts]
-    return b"".join(blobs), np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    return b"".join(head + body)
 
 
 def decode(
