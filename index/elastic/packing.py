@@ -49,57 +49,105 @@ def encode(ref: int, columns: Sequence[np.ndarray]) -> bytes:
     return b"".join(head + body)
 
 
-def decode(blobs: Sequence[bytes], n_columns: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The rows of all ``blobs``: each row's file reference and the columns, as int64.
+def decode(
+    blobs: Sequence[bytes], n_columns: int, first_in: np.ndarray | None = None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows of all ``blobs``: each row's file reference and the columns, as int64. With
+    ``first_in`` (sorted int64), only the rows whose first column (the key) is one of its values."""
+    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    refs, _, columns = decode_joined(b"".join(blobs), lengths, n_columns, first_in)
+    return refs, columns
+
+
+def decode_joined(
+    buf: bytes, lengths: np.ndarray, n_columns: int, first_in: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """As `decode`, of the blobs laid end to end in ``buf``, with which blob each row is from.
 
     Vectorised over the blobs: one gather of the headers, then one per column and byte width
     (a frombuffer per chunk and column took 0.85 ms a lookup, this 0.58 ms, on the 200 queries
-    of bench_elastic.py's 24 MB store, 31 chunks a lookup on average; rows identical)."""
+    of bench_elastic.py's 24 MB store, 31 chunks a lookup on average; rows identical). A lookup
+    keeps a few rows of the chunks it fetches (165-724 of 20-47 k on the slowest queries of
+    that bench), so with ``first_in`` the other columns are read for those rows only."""
     empty = np.empty(0, dtype=np.int64)
-    if not blobs:
-        return empty, [empty for _ in range(n_columns)]
-    head, col = _HEAD_DTYPE, _COL_DTYPE
-    size = head.itemsize + n_columns * col.itemsize
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    if (lengths < head.itemsize).any():
-        raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
-    heads = buf[starts[:, None] + np.arange(head.itemsize)].copy().view(head).ravel()
-    if (heads["k"] != n_columns).any():
-        k = int(heads["k"][heads["k"] != n_columns][0])
-        raise IndexCorruptError(f"a postings chunk has {k} columns, not {n_columns}: rebuild the store")
-    if (lengths < size).any():
-        raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
-    cols = buf[starts[:, None] + head.itemsize + np.arange(n_columns * col.itemsize)]
-    cols = cols.copy().view(col).reshape(len(blobs), n_columns)
-    n = heads["n"].astype(np.int64)
-    widths = cols["width"].astype(np.int64)
-    if not np.isin(widths, list(_WIDTH)).all():
-        raise IndexCorruptError("a postings chunk has an unknown column width: rebuild the store")
-    # Column c of blob i starts after the header and the columns before it.
-    offsets = (
-        starts[:, None]
-        + size
-        + np.c_[np.zeros(len(blobs), dtype=np.int64), np.cumsum(n[:, None] * widths, axis=1)[:, :-1]]
-    )
-    if (offsets[:, -1] + n * widths[:, -1] > starts + lengths).any():
-        raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
-    row_start = np.r_[0, np.cumsum(n)[:-1]]
-    total = int(n.sum())
-    out = []
-    for c in range(n_columns):
-        values = np.empty(total, dtype=np.int64)
-        for width, dtype in _WIDTH.items():
-            sel = np.flatnonzero(widths[:, c] == width)
+    if not len(lengths):
+        return empty, empty, [empty for _ in range(n_columns)]
+    at = _Layout(buf, lengths, n_columns)
+    first = at.column(0)
+    if first_in is None:
+        blob = np.repeat(np.arange(len(lengths)), at.n)
+        return at.refs[blob], blob, [first, *(at.column(c) for c in range(1, n_columns))]
+    # Keys are mixed hashes, so their low 16 bits pick out the few candidate rows cheaply (one
+    # table read a row: a searchsorted of every row took 2.4 ms of these lookups' 5).
+    table = np.zeros(1 << 16, dtype=bool)
+    table[first_in & 0xFFFF] = True
+    candidates = np.flatnonzero(table[first & 0xFFFF])
+    found = np.minimum(np.searchsorted(first_in, first[candidates]), max(len(first_in) - 1, 0))
+    rows = candidates[first_in[found] == first[candidates]] if len(first_in) else empty
+    blob = np.searchsorted(at.row_start, rows, side="right") - 1
+    return at.refs[blob], blob, [first[rows], *(at.values_at(c, blob, rows) for c in range(1, n_columns))]
+
+
+class _Layout:
+    """Where each column of each blob lies in the blobs laid end to end (checked)."""
+
+    def __init__(self, joined: bytes, lengths: np.ndarray, n_columns: int) -> None:
+        head, col = _HEAD_DTYPE, _COL_DTYPE
+        size = head.itemsize + n_columns * col.itemsize
+        starts = np.r_[0, np.cumsum(lengths)[:-1]]
+        buf = np.frombuffer(joined, dtype=np.uint8)
+        if (lengths < head.itemsize).any():
+            raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
+        heads = buf[starts[:, None] + np.arange(head.itemsize)].copy().view(head).ravel()
+        if (heads["k"] != n_columns).any():
+            k = int(heads["k"][heads["k"] != n_columns][0])
+            raise IndexCorruptError(f"a postings chunk has {k} columns, not {n_columns}: rebuild the store")
+        if (lengths < size).any():
+            raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
+        cols = buf[starts[:, None] + head.itemsize + np.arange(n_columns * col.itemsize)]
+        cols = cols.copy().view(col).reshape(len(lengths), n_columns)
+        n = heads["n"].astype(np.int64)
+        widths = cols["width"].astype(np.int64)
+        if not np.isin(widths, list(_WIDTH)).all():
+            raise IndexCorruptError("a postings chunk has an unknown column width: rebuild the store")
+        # Column c of blob i starts after the header and the columns before it.
+        offsets = (
+            starts[:, None]
+            + size
+            + np.c_[np.zeros(len(lengths), dtype=np.int64), np.cumsum(n[:, None] * widths, axis=1)[:, :-1]]
+        )
+        if (offsets[:, -1] + n * widths[:, -1] > starts + lengths).any():
+            raise IndexCorruptError("a postings chunk is truncated: rebuild the store")
+        self.buf, self.refs, self.n, self.widths, self.offsets = buf, heads["ref"], n, widths, offsets
+        self.bases = cols["base"].astype(np.int64)
+        self.row_start = np.r_[0, np.cumsum(n)[:-1]]
+
+    def _words(self, width: int) -> np.ndarray:
+        """The buffer read as little-endian values of ``width`` bytes starting at every byte: a
+        column is then gathered a value at a time, not a byte at a time."""
+        count = max(len(self.buf) - width + 1, 0)
+        return np.ndarray((count,), dtype=_WIDTH[width], buffer=self.buf, strides=(1,))
+
+    def column(self, c: int) -> np.ndarray:
+        """Column ``c`` of every row."""
+        values = np.empty(int(self.n.sum()), dtype=np.int64)
+        for width in _WIDTH:
+            sel = np.flatnonzero(self.widths[:, c] == width)
             if not len(sel):
                 continue
-            counts = n[sel]
-            rows = concat_ranges(row_start[sel], counts)
-            nbytes = counts * width
-            at = concat_ranges(offsets[sel, c], nbytes)
-            values[rows] = buf[at].view(dtype).astype(np.int64) + np.repeat(
-                cols["base"][sel, c].astype(np.int64), counts
-            )
-        out.append(values)
-    return np.repeat(heads["ref"], n), out
+            counts = self.n[sel]
+            rows = concat_ranges(self.row_start[sel], counts)
+            shift = np.repeat(self.offsets[sel, c] - self.row_start[sel] * width, counts)
+            values[rows] = self._words(width)[shift + rows * width] + np.repeat(self.bases[sel, c], counts)
+        return values
+
+    def values_at(self, c: int, blob: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Column ``c`` of the ``rows`` (global row numbers) of the blobs ``blob``."""
+        width = self.widths[blob, c]
+        at = self.offsets[blob, c] + (rows - self.row_start[blob]) * width
+        values: np.ndarray = self.bases[blob, c].copy()
+        for w in _WIDTH:
+            sel = np.flatnonzero(width == w)
+            if len(sel):
+                values[sel] += self._words(w)[at[sel]]
+        return values

@@ -5,8 +5,8 @@ built with ``--es-content``, the content under a character-trigram analyzer (as 
 dataset search did), which makes ``match_phrase`` an exact substring search and ``match`` a
 fuzzy BM25 one; the content is indexed, not stored. ``NAME-fp`` and ``NAME-mh`` hold the
 postings in chunks: one Elasticsearch document per CHUNK_POSTINGS consecutive postings of one
-file, whose distinct keys are indexed (``k``), whose rows (key, position, line...) are one stored
-binary field packed in columns (``c``, `packing`) and which carries the file's record (``r``),
+file, whose distinct keys are indexed (``k``), whose rows (key, position, line...) are one binary
+doc value packed in columns (``c``, `packing`) and which carries the file's record (``r``),
 so reporting a match needs no request of its own. A lookup is usually one request: a ``terms``
 query on the query's keys fetching up to FIRST_FETCH chunks, from which the rows of the query's
 keys are kept. When more chunks
@@ -21,6 +21,7 @@ coordination.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
 import threading
@@ -107,13 +108,15 @@ class ElasticIndex:
     def _fetch(self, index: str, keys: list[int], size: int, count_to: int | bool = False) -> Any:
         """The chunks holding any of ``keys`` (at most ``size``), with their postings and
         records, and how many chunks match, counted up to ``count_to`` only (boilerplate keys
-        can be in millions). Only the stored fields come back: no ids, scores or index names."""
+        can be in millions). Only the doc values ``c`` and ``r`` come back: no stored field
+        is read (not even the id), no scores or index names."""
         with es_errors(self.url):
             return self.es.search(
                 index=index,
                 size=size,
                 query={"terms": {"k": keys}},
-                stored_fields=["c", "r"],
+                stored_fields="_none_",
+                docvalue_fields=[{"field": "c"}, {"field": "r"}],
                 sort=["_doc"],
                 track_total_hits=count_to,
                 filter_path=["took", "hits.total", "hits.hits.fields"],
@@ -134,25 +137,25 @@ class ElasticIndex:
         hits = r.get("hits", {}).get("hits", [])
         if len(self._records) > 200_000:  # bounded: a long-lived service sees many files
             self._records.clear()
-        blobs = []
-        for h in hits:
-            c, rec = h["fields"]["c"][0], h["fields"]["r"][0]
-            blobs.append(base64.b64decode(c))
-            ref = int.from_bytes(blobs[-1][:8], "little", signed=True)
-            self._records.setdefault(ref, rec)
-        docs, cols = packing.decode(blobs, self._columns[index])
+        blobs = [binascii.a2b_base64(h["fields"]["c"][0]) for h in hits]
+        lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
         # Rows carry the key's low 32 bits (see `packing`): each takes the query key it matches.
         low = keys.view(np.uint64) & packing.LOW32
         order = np.argsort(low, kind="stable")
-        low_sorted = low[order]
-        at = np.minimum(np.searchsorted(low_sorted, cols[0]), len(low_sorted) - 1)
-        keep = low_sorted[at] == cols[0]
+        low_sorted = low[order].astype(np.int64)
+        joined = b"".join(blobs)
+        docs, blob, cols = packing.decode_joined(joined, lengths, self._columns[index], first_in=low_sorted)
+        # The records of the files with postings of the query, from any of their chunks (equal).
+        refs, first = np.unique(docs, return_index=True)
+        for ref, b in zip(refs.tolist(), blob[first].tolist(), strict=True):
+            self._records.setdefault(ref, hits[b]["fields"]["r"][0])
+        at = np.searchsorted(low_sorted, cols[0])
         if index == self.fp_index:
             cols = [cols[0], cols[1], cols[2], cols[3] | (cols[4] << 16)]
-        out = np.empty((int(keep.sum()), len(cols) + 1), dtype=np.int64)
-        out[:, 0], out[:, 1] = keys[order[at[keep]]], docs[keep]
+        out = np.empty((len(docs), len(cols) + 1), dtype=np.int64)
+        out[:, 0], out[:, 1] = keys[order[at]], docs
         for c, values in enumerate(cols[1:], start=2):
-            out[:, c] = values[keep]
+            out[:, c] = values
         return out
 
     def _postings(self, index: str, keys: np.ndarray, max_postings: int) -> np.ndarray:

@@ -73,6 +73,38 @@ def test_chunks_of_every_width_and_size_decode_to_what_was_encoded(
     assert [g.tolist() for g in got] == want
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 300), st.sampled_from([1 << 8, 1 << 16, 1 << 32])), max_size=10),
+    st.integers(0, 40),
+    st.booleans(),
+)
+def test_only_the_rows_of_the_wanted_keys_are_decoded(
+    chunks: list[tuple[int, int]], n_wanted: int, same_low16: bool
+) -> None:
+    """With ``first_in``, the rows whose first column is wanted, in order, with all their
+    columns, as an unfiltered decode gives them; keys sharing their low 16 bits with a wanted
+    one (the filter's first cut) are not taken for it."""
+    rng = np.random.default_rng(len(chunks) * 41 + n_wanted)
+    blobs = []
+    for i, (n, span) in enumerate(chunks):
+        keys = rng.integers(0, 2**32, n, dtype=np.uint64)
+        if same_low16:  # all keys alike in their low 16 bits
+            keys = (keys & np.uint64(0xFFFF_0000)) | np.uint64(0x1234)
+        other = rng.integers(0, span, n, dtype=np.uint64) + np.uint64(1000 if span < 1 << 32 else 0)
+        blobs.append(packing.encode(i - 5, [keys, np.minimum(other, 2**32 - 1), keys >> np.uint64(20)]))
+    refs, cols = packing.decode(blobs, 3)
+    pool = np.r_[cols[0], rng.integers(0, 2**32, 20)]
+    wanted = np.sort(rng.choice(pool, min(n_wanted, len(pool)), replace=False)).astype(np.int64)
+    keep = np.isin(cols[0], wanted)
+    got_refs, got = packing.decode(blobs, 3, first_in=wanted)
+    assert got_refs.tolist() == refs[keep].tolist()
+    assert [g.tolist() for g in got] == [c[keep].tolist() for c in cols]
+    lengths = np.array([len(b) for b in blobs], dtype=np.int64)
+    _, blob, _ = packing.decode_joined(b"".join(blobs), lengths, 3, first_in=wanted)
+    assert (blob == got_refs + 5).all()  # blob i is file i - 5's
+
+
 def test_a_truncated_chunk_asks_for_a_rebuild() -> None:
     blob = packing.encode(1, [np.arange(300), np.arange(3, 303)])
     for cut in (5, 20, len(blob) - 1):
