@@ -317,6 +317,20 @@ class PackedTable:
         hi[found] = self._bisect(lo[found] + 1, stop[found], suffix[found], right=True)
         return lo, hi
 
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For a table whose stored keys are distinct (each part of a `GroupedTable`): the first
+        record whose key is ``>=`` each of ``keys``, and whether it holds that key. The range of
+        a key found is that record alone, so `ranges`' second search is spared."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
+        suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
+        start = self.directory[bucket].astype(np.int64)
+        stop = self.directory[bucket + 1].astype(np.int64)
+        lo = self._bisect(start, stop, suffix, right=False)
+        found = lo < stop
+        found[found] = self.field("suffix", lo[found]) == suffix[found]
+        return lo, found
+
     def _bisect(self, lo: np.ndarray, hi: np.ndarray, target: np.ndarray, right: bool) -> np.ndarray:
         lo, hi = lo.copy(), hi.copy()
         active = np.flatnonzero(lo < hi)
