@@ -121,6 +121,33 @@ def first_at_least(
     return lo
 
 
+# Postings read after the start of a document's run of one key, to find its end. Of the 1,986
+# runs that the completions of the gigabyte probes ranked 5-40 read, 940 are empty, 335 one
+# posting and 84 % at most 16 (a register table repeats its key hundreds of times): those are
+# settled by one read, the others searched on (4: 0.51, 16: 0.46, 32: 0.49 ms a completion).
+_RUN_READS = 16
+
+
+def run_lengths(
+    table: PackedTable | GroupedTable, name: str, start: np.ndarray, hi: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """Per i, how many records from ``start[i]`` (up to ``hi[i]``) have a field ``name`` below
+    ``end[i]``, where the field ascends within ``[start[i], hi[i])``: the ``_RUN_READS`` records
+    from each start are read at once, and only the runs longer than that are searched on
+    (`first_at_least`), which was a second search, of every run, as long as the first."""
+    start, hi = start.astype(np.int64), hi.astype(np.int64)
+    probe = start[:, None] + np.arange(_RUN_READS)
+    inside = probe < hi[:, None]
+    value = table.field(name, np.where(inside, probe, 0).ravel()).reshape(probe.shape)
+    # The values ascend: those below ``end`` are a prefix of each row.
+    runs: np.ndarray = (inside & (value < np.asarray(end, dtype=np.uint64)[:, None])).sum(axis=1)
+    longer = np.flatnonzero(runs == _RUN_READS)
+    if len(longer):
+        rest = start[longer] + _RUN_READS
+        runs[longer] = first_at_least(table, name, rest, hi[longer], end[longer]) - start[longer]
+    return runs
+
+
 def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Documents of ``seg`` (deleted ones included) holding each of the stored ``keys``, whose
     fingerprint ranges are ``[lo, hi)``: counted from a range of at most ``seg.files_min``
@@ -337,18 +364,13 @@ class EmbeddedIndex:
                 continue
             # Within one key the postings are in token order, so in document order (segments
             # are sorted by key, then token number): each wanted document's run in each key is
-            # found by searching the key's range for the document's first and end token numbers,
-            # not by reading it (a licence header's key has thousands of postings).
+            # found by searching the key's range for the document's first token number, not by
+            # reading it (a licence header's key has thousands of postings), and by reading on
+            # from there to its end (`run_lengths`).
             owner = np.repeat(np.flatnonzero(n), len(local))
             doc = np.tile(local, int((n > 0).sum()))
-            bounds = first_at_least(
-                seg.fp,
-                "at",
-                np.r_[lo[owner], lo[owner]],
-                np.r_[hi[owner], hi[owner]],
-                np.r_[seg.starts[doc], seg.starts[doc + 1]],
-            )
-            a, runs = bounds[: len(owner)], bounds[len(owner) :] - bounds[: len(owner)]
+            a = first_at_least(seg.fp, "at", lo[owner], hi[owner], seg.starts[doc])
+            runs = run_lengths(seg.fp, "at", a, hi[owner], seg.starts[doc + 1])
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)

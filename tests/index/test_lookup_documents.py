@@ -16,7 +16,7 @@ from index.packed import _MIX as MIX
 from index.packed import PackedTable, bits_for, directory_of, key_of, pack, plan
 from index.protocol import FingerprintHits
 from index.sources import DirectorySource
-from index.store import EmbeddedIndex, first_at_least
+from index.store import _RUN_READS, EmbeddedIndex, first_at_least, run_lengths
 from tests.conftest import STDLIB
 
 
@@ -53,6 +53,31 @@ def test_first_at_least_is_searchsorted_in_each_range(
     want = [
         a + np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, stop, target, strict=True)
     ]
+    assert got.tolist() == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_keys=st.integers(1, 6),
+    size=st.sampled_from([1, _RUN_READS - 1, _RUN_READS, _RUN_READS + 1, 3000]),
+    doc_max=st.sampled_from([0, 3, 60_000]),
+)
+def test_run_lengths_count_the_run_below_the_end_from_any_start(
+    seed: int, n_keys: int, size: int, doc_max: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
+    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
+    lo, hi = table.ranges(np.unique(keys))
+    pick = rng.integers(0, len(lo), 50)
+    # Starts anywhere in a key's range (its end too), runs of any length: shorter than the
+    # reads, as long, longer (a key repeated thousands of times in one document), to the end.
+    start = lo[pick] + rng.integers(0, hi[pick] - lo[pick] + 1)
+    end = rng.integers(0, doc_max + 2, 50)
+    got = run_lengths(table, "doc", start, hi[pick], end)
+    docs = table.field("doc", np.arange(len(table)))
+    want = [np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, hi[pick], end, strict=True)]
     assert got.tolist() == want
 
 
