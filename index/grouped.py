@@ -174,16 +174,17 @@ class GroupedTable:
         single = idx < self.n1
         # A key's postings lie in one part: most reads need no split.
         if self.n2 == 0 or single.all():
-            return [self.singles.field(name, idx) for name in names]
+            return self.singles.fields(names, idx)
         if not single.any():
-            return [self.posts.field(name, idx - self.n1) for name in names]
+            return self.posts.fields(names, idx - self.n1)
         posted = ~single
-        ones, posts = idx[single], idx[posted] - self.n1
+        ones = self.singles.fields(names, idx[single])
+        posts = self.posts.fields(names, idx[posted] - self.n1)
         out = []
-        for name in names:
+        for one, post in zip(ones, posts, strict=True):
             values = np.empty(len(idx), dtype=np.uint64)
-            values[single] = self.singles.field(name, ones)
-            values[posted] = self.posts.field(name, posts)
+            values[single] = one
+            values[posted] = post
             out.append(values)
         return out
 

@@ -263,7 +263,25 @@ class PackedTable:
     def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
         """Values (uint64) of each field of ``names`` of records ``idx``."""
         idx = np.asarray(idx, dtype=np.int64)
-        return [self.field(name, idx) for name in names]
+        spans = [self._offsets[name] for name in names]
+        first = min((at for at, _ in spans), default=0)
+        if len(names) < 2 or max(at + width for at, width in spans) - first > _MAX_FIELD:
+            return [self.field(name, idx) for name in names]
+        # Fields that lie within one read (a posting's token number, flag and concrete hash: 37
+        # bits) come from one gather of the records' words, each then shifted out of it: the
+        # gather is most of a read's time (the records are scattered over the table), and a
+        # lookup read three fields of 2,000 postings in three.
+        bit = idx * self._record_bits
+        bit += first
+        word: np.ndarray = self._words[bit >> 3]
+        bit &= 7
+        word >>= bit.view(np.uint64)
+        out = []
+        for at, width in spans:
+            value = word >> np.uint64(at - first) if at > first else word.copy()
+            value &= np.uint64((1 << width) - 1)
+            out.append(value)
+        return out
 
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
