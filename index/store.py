@@ -148,6 +148,45 @@ def run_lengths(
     return runs
 
 
+# Postings a completion reads whole rather than searching: keys that the budget sampled (the
+# query has many postings) hold a few hundred postings each, and a document that repeats them
+# (a table) holds most of them. Reading them costs about what two rounds of the search read.
+_READ_WHOLE = 8192
+_RANK_BITS = 20  # ranges read whole at once, at most 2^20: their number is packed above a field
+
+
+def runs_by_reading(
+    table: PackedTable | GroupedTable,
+    name: str,
+    lo: np.ndarray,
+    n: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`first_at_least` and `run_lengths` of the ranges ``[lo[r], lo[r] + n[r])``, each paired
+    with ``len(start) // len(lo)`` targets in turn (pair ``i`` with range ``i // per``), by
+    reading every record of the ranges: per pair, the first record whose field ``name`` is at
+    least ``start[i]`` and how many from there are below ``end[i]`` (``end >= start``), where
+    the field ascends within each range. Each value is placed above its range's number, which
+    makes the records of all ranges one ascending array, searched once for every target."""
+    width = dict(table.layout.fields)[name]
+    if len(lo) >= 2**_RANK_BITS or width + _RANK_BITS > 64:
+        raise ValueError(f"{len(lo)} ranges of a {width}-bit field do not fit one search")
+    per = len(start) // max(len(lo), 1)
+    shift = np.uint64(width)
+    value = table.field(name, concat_ranges(lo, n))
+    ranks = np.arange(len(lo), dtype=np.uint64)
+    # A target is at most 2^width (one past any value), so rank << width plus it is at most the
+    # next range's first key: a search for it stops at the end of its own range.
+    keyed = (np.repeat(ranks, n) << shift) + value
+    base = np.repeat(ranks, per) << shift
+    first = np.searchsorted(keyed, base + np.asarray(start, dtype=np.uint64))
+    last = np.searchsorted(keyed, base + np.asarray(end, dtype=np.uint64))
+    offset = np.repeat(np.cumsum(n) - n, per)
+    a: np.ndarray = np.repeat(lo, per) + (first - offset)
+    return a, last - first
+
+
 def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Documents of ``seg`` (deleted ones included) holding each of the stored ``keys``, whose
     fingerprint ranges are ``[lo, hi)``: counted from a range of at most ``seg.files_min``
@@ -366,11 +405,16 @@ class EmbeddedIndex:
             # are sorted by key, then token number): each wanted document's run in each key is
             # found by searching the key's range for the document's first token number, not by
             # reading it (a licence header's key has thousands of postings), and by reading on
-            # from there to its end (`run_lengths`).
-            owner = np.repeat(np.flatnonzero(n), len(local))
-            doc = np.tile(local, int((n > 0).sum()))
-            a = first_at_least(seg.fp, "at", lo[owner], hi[owner], seg.starts[doc])
-            runs = run_lengths(seg.fp, "at", a, hi[owner], seg.starts[doc + 1])
+            # from there to its end (`run_lengths`); or, where the keys' ranges are short (keys
+            # that the budget sampled), by reading them whole (`runs_by_reading`).
+            keyed = np.flatnonzero(n)
+            owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
+            start, end = seg.starts[doc], seg.starts[doc + 1]
+            if int(n[keyed].sum()) <= _READ_WHOLE and len(keyed) < 2**_RANK_BITS:
+                a, runs = runs_by_reading(seg.fp, "at", lo[keyed], n[keyed], start, end)
+            else:
+                a = first_at_least(seg.fp, "at", lo[owner], hi[owner], start)
+                runs = run_lengths(seg.fp, "at", a, hi[owner], end)
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
