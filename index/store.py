@@ -150,7 +150,9 @@ def run_lengths(
 
 # Postings a completion reads whole rather than searching: keys that the budget sampled (the
 # query has many postings) hold a few hundred postings each, and a document that repeats them
-# (a table) holds most of them. Reading them costs about what two rounds of the search read.
+# (a table) holds most of them. Reading them costs about what two rounds of the search read
+# (completions of the probes ranked 5-40, replayed: searched always 0.44 ms, read whole up to
+# 2,048 postings 0.43, 8,192 0.38, 32,768 0.38, 131,072 0.66).
 _READ_WHOLE = 8192
 _RANK_BITS = 20  # ranges read whole at once, at most 2^20: their number is packed above a field
 
