@@ -174,16 +174,17 @@ class GroupedTable:
         single = idx < self.n1
         # A key's postings lie in one part: most reads need no split.
         if self.n2 == 0 or single.all():
-            return [self.singles.field(name, idx) for name in names]
+            return self.singles.fields(names, idx)
         if not single.any():
-            return [self.posts.field(name, idx - self.n1) for name in names]
+            return self.posts.fields(names, idx - self.n1)
         posted = ~single
-        ones, posts = idx[single], idx[posted] - self.n1
+        ones = self.singles.fields(names, idx[single])
+        posts = self.posts.fields(names, idx[posted] - self.n1)
         out = []
-        for name in names:
+        for one, post in zip(ones, posts, strict=True):
             values = np.empty(len(idx), dtype=np.uint64)
-            values[single] = self.singles.field(name, ones)
-            values[posted] = self.posts.field(name, posts)
+            values[single] = one
+            values[posted] = post
             out.append(values)
         return out
 
@@ -193,13 +194,21 @@ class GroupedTable:
 
     def ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[lo, hi)`` record range of every stored key in ``keys`` (empty where absent)."""
-        lo, hi = self.singles.ranges(keys)
-        glo, ghi = self.groups.ranges(keys)
-        found = np.flatnonzero(ghi > glo)
-        if len(found):
-            starts = self._starts(np.r_[glo[found], glo[found] + 1])
-            lo[found] = self.n1 + starts[: len(found)]
-            hi[found] = self.n1 + starts[len(found) :]
+        # A key is in the singles (one record) or in the groups (once), never in both: a search
+        # of each part's first record at or after the key settles its range (the second search
+        # of `PackedTable.ranges`, for the end of a run of equal keys, was half the lookup's
+        # time at 1 GB), and only the keys not among the singles are searched in the groups.
+        keys = np.asarray(keys, dtype=np.uint64)
+        lo, single = self.singles.find(keys)
+        hi = lo + single
+        rest = np.flatnonzero(~single)
+        if len(rest) and self.m:
+            group, grouped = self.groups.find(keys[rest])
+            found, group = rest[grouped], group[grouped]
+            if len(found):
+                starts = self._starts(np.r_[group, group + 1])
+                lo[found] = self.n1 + starts[: len(found)]
+                hi[found] = self.n1 + starts[len(found) :]
         return lo, hi
 
     def lower_bound(self, keys: np.ndarray) -> np.ndarray:

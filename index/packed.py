@@ -263,7 +263,25 @@ class PackedTable:
     def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
         """Values (uint64) of each field of ``names`` of records ``idx``."""
         idx = np.asarray(idx, dtype=np.int64)
-        return [self.field(name, idx) for name in names]
+        spans = [self._offsets[name] for name in names]
+        first = min((at for at, _ in spans), default=0)
+        if len(names) < 2 or max(at + width for at, width in spans) - first > _MAX_FIELD:
+            return [self.field(name, idx) for name in names]
+        # Fields that lie within one read (a posting's token number, flag and concrete hash: 37
+        # bits) come from one gather of the records' words, each then shifted out of it: the
+        # gather is most of a read's time (the records are scattered over the table), and a
+        # lookup read three fields of 2,000 postings in three.
+        bit = idx * self._record_bits
+        bit += first
+        word: np.ndarray = self._words[bit >> 3]
+        bit &= 7
+        word >>= bit.view(np.uint64)
+        out = []
+        for at, width in spans:
+            value = word >> np.uint64(at - first) if at > first else word.copy()
+            value &= np.uint64((1 << width) - 1)
+            out.append(value)
+        return out
 
     def keys(self, idx: np.ndarray) -> np.ndarray:
         """Stored keys of records ``idx`` (their bucket from the directory)."""
@@ -317,14 +335,34 @@ class PackedTable:
         hi[found] = self._bisect(lo[found] + 1, stop[found], suffix[found], right=True)
         return lo, hi
 
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For a table whose stored keys are distinct (each part of a `GroupedTable`): the first
+        record whose key is ``>=`` each of ``keys``, and whether it holds that key. The range of
+        a key found is that record alone, so `ranges`' second search is spared."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
+        suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
+        start = self.directory[bucket].astype(np.int64)
+        stop = self.directory[bucket + 1].astype(np.int64)
+        lo = self._bisect(start, stop, suffix, right=False)
+        found = lo < stop
+        found[found] = self.field("suffix", lo[found]) == suffix[found]
+        return lo, found
+
     def _bisect(self, lo: np.ndarray, hi: np.ndarray, target: np.ndarray, right: bool) -> np.ndarray:
-        lo, hi = lo.copy(), hi.copy()
-        active = np.flatnonzero(lo < hi)
-        while len(active):
-            mid = (lo[active] + hi[active]) >> 1
-            v = self.field("suffix", mid)
-            go_right = v <= target[active] if right else v < target[active]
-            lo[active[go_right]] = mid[go_right] + 1
-            hi[active[~go_right]] = mid[~go_right]
-            active = active[lo[active] < hi[active]]
-        return lo
+        # Branch-free, every key stepping at once (halving ``n`` records from ``base`` until one
+        # is left, then one comparison): 14 numpy calls a step and no shrinking of the set of
+        # keys still searching, which took 25 (the gigabyte probes' keys: 0.146 -> 0.090 ms a
+        # lookup of each part). A step with ``n == 1`` changes nothing, so each key may take
+        # more steps than it needs; every read is of a record below ``hi``, but for a key with
+        # an empty range the last, of record ``lo <= n``, which lies in the padding.
+        base = np.array(lo, dtype=np.int64)
+        n = np.asarray(hi, dtype=np.int64) - base
+        for _ in range(int(n.max()).bit_length() if len(n) else 0):
+            half = n >> 1
+            value = self.field("suffix", base + half)
+            base += half * ((value <= target) if right else (value < target))
+            n -= half
+        value = self.field("suffix", base)
+        base += (n > 0) & ((value <= target) if right else (value < target))
+        return base

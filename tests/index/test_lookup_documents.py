@@ -7,16 +7,18 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index import store
 from index.builder import build
 from index.config import BuildLimits
 from index.packed import _MIX as MIX
 from index.packed import PackedTable, bits_for, directory_of, key_of, pack, plan
 from index.protocol import FingerprintHits
 from index.sources import DirectorySource
-from index.store import EmbeddedIndex, first_at_least
+from index.store import _RUN_READS, EmbeddedIndex, first_at_least, run_lengths, runs_by_reading
 from tests.conftest import STDLIB
 
 
@@ -56,6 +58,61 @@ def test_first_at_least_is_searchsorted_in_each_range(
     assert got.tolist() == want
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_keys=st.integers(1, 6),
+    size=st.sampled_from([1, _RUN_READS - 1, _RUN_READS, _RUN_READS + 1, 3000]),
+    doc_max=st.sampled_from([0, 3, 60_000]),
+)
+def test_run_lengths_count_the_run_below_the_end_from_any_start(
+    seed: int, n_keys: int, size: int, doc_max: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
+    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
+    lo, hi = table.ranges(np.unique(keys))
+    pick = rng.integers(0, len(lo), 50)
+    # Starts anywhere in a key's range (its end too), runs of any length: shorter than the
+    # reads, as long, longer (a key repeated thousands of times in one document), to the end.
+    start = lo[pick] + rng.integers(0, hi[pick] - lo[pick] + 1)
+    end = rng.integers(0, doc_max + 2, 50)
+    got = run_lengths(table, "doc", start, hi[pick], end)
+    docs = table.field("doc", np.arange(len(table)))
+    want = [np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, hi[pick], end, strict=True)]
+    assert got.tolist() == want
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_keys=st.integers(1, 6),
+    size=st.sampled_from([1, 20, 300]),
+    doc_max=st.sampled_from([0, 3, 60_000]),
+    per=st.integers(1, 5),
+)
+def test_runs_by_reading_are_the_searched_runs(
+    seed: int, n_keys: int, size: int, doc_max: int, per: int
+) -> None:
+    """Reading the ranges whole finds each target's run as searching does: targets anywhere,
+    ``2^width`` (one past any value of the field) included, and ranges cut anywhere."""
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
+    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
+    lo, hi = table.ranges(np.unique(keys))
+    ranges = rng.integers(0, len(lo), 8)
+    cut = lo[ranges] + rng.integers(0, hi[ranges] - lo[ranges] + 1)  # a part of a range is sorted
+    lo, n = lo[ranges], cut - lo[ranges]
+    top = 1 << dict(table.layout.fields)["doc"]
+    start = rng.integers(0, top + 1, len(lo) * per)
+    end = np.minimum(start + rng.integers(0, 3 + doc_max // 4, len(start)), top)
+    a, runs = runs_by_reading(table, "doc", lo, n, start, end)
+    pair_lo, pair_hi = np.repeat(lo, per), np.repeat(lo + n, per)
+    want = first_at_least(table, "doc", pair_lo, pair_hi, start)
+    assert a.tolist() == want.tolist()
+    assert runs.tolist() == run_lengths(table, "doc", want, pair_hi, end).tolist()
+
+
 def _every_posting(idx: EmbeddedIndex, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
     """The postings of ``keys`` in ``docs`` by reading every posting of every key (lines are
     -1 here as in every lookup: they are resolved for reported matches only)."""
@@ -83,7 +140,11 @@ def _hashes_of(stored: np.ndarray, key_bits: int) -> np.ndarray:
     return out
 
 
-def test_lookup_in_documents_finds_every_posting_of_the_documents(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_whole", [0, store._READ_WHOLE])  # searched, read whole
+def test_lookup_in_documents_finds_every_posting_of_the_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_whole: int
+) -> None:
+    monkeypatch.setattr(store, "_READ_WHOLE", read_whole)
     root = tmp_path / "corpus"
     # Two copies of a file and a third that shares its licence-like header: keys with postings
     # in several documents, some repeated within a document.

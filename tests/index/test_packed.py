@@ -3,6 +3,7 @@ of each key, and an index of the format before them is told to be rebuilt."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -61,6 +62,29 @@ def test_packed_postings_round_trip(
     sorted_keys = keys[order]
     assert np.array_equal(lo, np.searchsorted(sorted_keys, probe, side="left"))
     assert np.array_equal(hi, np.searchsorted(sorted_keys, probe, side="right"))
+
+
+@pytest.mark.parametrize("doc_bits", [1, 20, 37, 38, 40])
+def test_fields_read_together_are_the_fields_read_one_by_one(doc_bits: int) -> None:
+    """Fields within one 57-bit span come from one read of each record (any order, the suffix
+    too, from any record, the last one included); wider spans fall back to a read a field. With
+    ``pos`` 20 bits wide, ``doc`` and ``pos`` span 57 bits at 37 and more from 38 on."""
+    rng = np.random.default_rng(doc_bits)
+    n = 200
+    keys = key_of(rng.integers(0, 2**63, n, dtype=np.uint64))
+    cols = {
+        "doc": np.r_[2**doc_bits - 1, rng.integers(0, 2**doc_bits, n - 1, dtype=np.uint64)].astype(np.uint64),
+        "pos": np.r_[2**20 - 1, rng.integers(0, 2**20, n - 1, dtype=np.uint64)].astype(np.uint64),
+        "conc": rng.integers(0, 2**16, n, dtype=np.uint64),
+    }
+    table = _table(keys, cols, KEY_BITS)
+    rows = np.r_[rng.integers(0, n, 100), n - 1]
+    every = [*_FIELDS, "suffix"]
+    for k in range(1, len(every) + 1):
+        for names in itertools.combinations(every, k):
+            for order in (names, names[::-1]):
+                got = table.fields(order, rows)
+                assert [g.tolist() for g in got] == [table.field(name, rows).tolist() for name in order]
 
 
 def test_a_field_too_wide_for_its_layout_is_refused() -> None:

@@ -1,12 +1,16 @@
-"""The hit ordering and repeat thinning give exactly what the multi-key sorts they replace gave."""
+"""The hit ordering and repeat thinning give exactly what the multi-key sorts they replace gave,
+and the documents left out of chaining could not have given a match."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from membership.hits import lexorder, nearest_repeats
+from membership.query import _STRUCTURE_EVIDENCE, _hopeless
 
 
 def _reference_repeats(
@@ -88,3 +92,44 @@ def test_lexorder_is_lexsort(seed: int, n: int, high: int, negative: bool) -> No
     keys = [rng.integers(low, high, n, endpoint=True) for _ in range(3)]
     for k in (keys[:1], keys[:2], keys):
         assert np.array_equal(lexorder(*k), np.lexsort(k[::-1]))
+
+
+def _could_pass(exact: np.ndarray, rarity: np.ndarray, chain: tuple[int, ...], min_rarity: float) -> bool:
+    """The evidence tests a chain must pass to be scored as a match (looser than the real ones:
+    two hits must both be verbatim, more must be half verbatim or rare enough)."""
+    idx = list(chain)
+    if len(idx) == 2:
+        return bool(exact[idx].all())
+    return bool(exact[idx].mean() >= 0.5 or float(rarity[idx].sum()) >= min_rarity)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=1, max_size=5),
+    files=st.lists(st.integers(1, 6), min_size=35, max_size=35),
+    verbatim=st.lists(st.booleans(), min_size=35, max_size=35),
+    window=st.sampled_from([11, 15]),
+)
+def test_a_hopeless_document_has_no_chain_that_passes(
+    sizes: list[int], files: list[int], verbatim: list[bool], window: int
+) -> None:
+    """`_hopeless` may leave a document out of chaining only when no chain of its hits (any
+    subset of two or more) could pass: its verbatim hits and rarities say so."""
+    n = sum(sizes)
+    exact = np.asarray(verbatim[:n])
+    rarity = 1.0 / np.asarray(files[:n], dtype=np.int64)  # as in Matcher._exact: 1 / files
+    starts = np.cumsum([0, *sizes[:-1]])
+    min_rarity = _STRUCTURE_EVIDENCE * 12 / (window + 1)
+    hopeless = _hopeless(exact, rarity, starts, min_rarity)
+    for d, (a, size) in enumerate(zip(starts, sizes, strict=True)):
+        hits = range(a, a + size)
+        passing = [
+            c
+            for k in range(2, size + 1)
+            for c in itertools.combinations(hits, k)
+            if _could_pass(exact, rarity, c, min_rarity)
+        ]
+        assert not (hopeless[d] and passing), (d, passing[:1])
+        # And it is left out whenever the whole document is below both bounds.
+        if exact[a : a + size].sum() <= 1 and rarity[a : a + size].sum() < min_rarity - 1e-9:
+            assert hopeless[d]
