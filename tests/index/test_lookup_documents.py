@@ -162,15 +162,19 @@ def test_lookup_in_documents_finds_every_posting_of_the_documents(
         picked = np.r_[np.unique(stored)[::7], stored[:1]]
         hashes = _hashes_of(np.r_[picked, np.uint64(12345)], seg.key_bits)
         assert key_of(hashes, seg.key_bits).tolist()[:-1] == picked.tolist()
-        for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
-            wanted = np.asarray(docs, dtype=np.int64)
-            want = _every_posting(idx, hashes, wanted)
-            assert len(want.qi) > 0 or docs == [3, 99]
-            # Cold, after a lookup of these keys and more (its ranges are reused), and after a
-            # lookup of other keys only (they are not).
-            for before in (None, np.r_[hashes[::-1], hashes + np.uint64(1)], hashes[:1] + np.uint64(1)):
-                if before is not None:
-                    idx.lookup_fingerprints(before, 512)
-                got = idx.lookup_in_documents(hashes, wanted)
-                for name in ("qi", "doc", "pos", "line", "meta", "df"):
-                    assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
+        # The keys in table order with one repeated (searched once), none repeated in the
+        # opposite order, and each one twice, interleaved.
+        distinct = hashes[1:-1][::-1]
+        for keys in (hashes, distinct, np.r_[distinct, distinct]):
+            for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
+                wanted = np.asarray(docs, dtype=np.int64)
+                want = _every_posting(idx, keys, wanted)
+                assert len(want.qi) > 0 or docs == [3, 99]
+                # Cold, after a lookup of these keys and more (its ranges are reused), and after
+                # a lookup of other keys only (they are not).
+                for before in (None, np.r_[keys[::-1], keys + np.uint64(1)], keys[:1] + np.uint64(1)):
+                    if before is not None:
+                        idx.lookup_fingerprints(before, 512)
+                    got = idx.lookup_in_documents(keys, wanted)
+                    for name in ("qi", "doc", "pos", "line", "meta", "df"):
+                        assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
