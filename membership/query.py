@@ -97,7 +97,7 @@ class _Shape:
     def _specific_prefix(self) -> list[int]:
         abstract = self._tokens.abstract
         specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
-        prefix: list[int] = np.r_[0, np.cumsum(specific)].tolist()
+        prefix: list[int] = np.concatenate(([0], np.cumsum(specific))).tolist()
         return prefix
 
     @cached_property
