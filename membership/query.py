@@ -123,9 +123,10 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
     Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
     share left out: a licence header between two copied parts is no gap in the evidence."""
     # Checked one condition at a time: most documents that get here repeat a k-gram (two hits
-    # at one query position) and fail the first.
-    if len(q) > 1 and (dq := np.diff(q)).min() > 0 and (ds := np.diff(s)).min() > 0:
-        de = np.diff(e)
+    # at one query position) and fail the first. (Differences by slices: np.diff costs 4.2 us
+    # a call here, a slice 1.3.)
+    if len(q) > 1 and (dq := q[1:] - q[:-1]).min() > 0 and (ds := s[1:] - s[:-1]).min() > 0:
+        de = e[1:] - e[:-1]
         if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
