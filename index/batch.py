@@ -23,10 +23,17 @@ import numpy as np
 
 from .config import FingerprintParams
 from .fingerprint import (
+    _EMPTY_SIGNATURE,
+    BandKeys,
     Fingerprints,
+    _band_constants,
     _kgram_hashes_at,
+    _mix,
+    _no_bands,
     _structure,
+    kgram_hashes,
     leftmost_minima,
+    minhash_permutations,
     repeat_pairs,
     unique_sorted,
 )
@@ -102,3 +109,60 @@ def fingerprint_many(docs: list[Tokens], params: FingerprintParams) -> list[Fing
         Fingerprints(keys=keys[a:b], pos=local[a:b], line=lines[a:b], meta=meta[a:b])
         for a, b in itertools.pairwise(bounds)
     ]
+
+
+def minhash_many(docs: list[Tokens], params: FingerprintParams) -> list[BandKeys]:
+    """``[minhash_bands(t, params, stride=params.minhash_lines) for t in docs]`` (a build's
+    disjoint windows), computed together: a shingle whose tokens lie in two documents is in no
+    window, and the windows of all documents are reduced and hashed at once."""
+    lines, shingle = params.minhash_lines, params.minhash_shingle
+    n = np.array([len(t) for t in docs], dtype=np.int64)
+    starts = np.cumsum(n) - n
+    total = int(n.sum())
+    if total == 0:
+        return [_no_bands() for _ in docs]
+    line = np.concatenate([t.line for t in docs])
+    is_first = np.ones(total, dtype=bool)
+    np.not_equal(line[1:], line[:-1], out=is_first[1:])
+    is_first[starts[n > 0]] = True  # a document's first token starts a line of its own
+    firsts = is_first.nonzero()[0]  # each line's first token
+    line_start = np.searchsorted(firsts, starts)  # each document's first line
+    n_lines = np.searchsorted(firsts, starts + n) - line_start
+    m = n - shingle + 1  # shingles of each document
+    count = np.where((n_lines >= lines) & (m > 0), n_lines // lines, 0)  # its windows
+    first_window = np.cumsum(count) - count
+    windows = int(count.sum())
+    a, b = minhash_permutations(params.num_perm)
+    sig = np.full((params.num_perm, windows), _EMPTY_SIGNATURE, dtype=np.uint32)
+    has = count > 0
+    if windows:
+        shingles = kgram_hashes(np.concatenate([t.abstract for t in docs]), shingle)
+        at = _ranges(starts[has], m[has])  # the shingles of documents with windows
+        doc = np.repeat(has.nonzero()[0], m[has])
+        group = (is_first.cumsum()[at] - 1 - line_start[doc]) // lines  # a shingle's window
+        whole = group < count[doc]  # in a window of whole lines
+        at, group = at[whole], first_window[doc[whole]] + group[whole]
+        if len(at):
+            begins = np.ones(len(group), dtype=bool)
+            np.not_equal(group[1:], group[:-1], out=begins[1:])
+            begins = begins.nonzero()[0]
+            phv = np.empty((params.num_perm, len(at)), dtype=np.uint32)
+            np.multiply(a[:, None], shingles[at].astype(np.uint32), out=phv)
+            phv += b[:, None]
+            sig[:, group[begins]] = np.minimum.reduceat(phv, begins, axis=1)
+    bands = sig.T.astype(np.uint64).reshape(windows, params.minhash_bands, params.minhash_rows)
+    powers, salt = _band_constants(params.minhash_bands, params.minhash_rows)
+    keys = _mix((bands * powers).sum(axis=2, dtype=np.uint64) + salt).reshape(-1)
+    # Each window's token range: from its first line's first token to the next window's.
+    local = np.arange(windows, dtype=np.int64) - np.repeat(first_window, count)
+    first_line = np.repeat(line_start, count) + local * lines
+    offset = np.repeat(starts, count)
+    bounds = np.concatenate((firsts, [total]))
+    begin, end = (bounds[first_line] - offset).tolist(), (bounds[first_line + lines] - offset).tolist()
+    window = np.repeat(local, params.minhash_bands)
+    per = params.minhash_bands
+    out = []
+    for w, c in zip(first_window.tolist(), count.tolist(), strict=True):
+        ranges = list(zip(begin[w : w + c], end[w : w + c], strict=True))
+        out.append(BandKeys(keys[w * per : (w + c) * per], window[w * per : (w + c) * per], ranges))
+    return out

@@ -18,11 +18,11 @@ from tqdm import tqdm
 
 from stacklens.errors import InputError
 
-from .batch import fingerprint_many
+from .batch import fingerprint_many, minhash_many
 from .compact import compact_index, segment_documents, writing
 from .config import BuildLimits, FingerprintParams
 from .content import ContentWriter
-from .fingerprint import Fingerprints, fingerprint, minhash_bands
+from .fingerprint import BandKeys, Fingerprints, fingerprint, minhash_bands
 from .linetable import encode_lines
 from .normalize import Tokens, tokenize
 from .packed import key_of
@@ -131,26 +131,28 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
 def prepare_documents(
     items: list[tuple[SourceFile, str, FingerprintParams]],
 ) -> list[PreparedDocument | None]:
-    """`prepare_document` of each item; the documents are fingerprinted together (one set of
-    numpy calls for all: `index.batch`) when they share their parameters, as a build's do."""
+    """`prepare_document` of each item; the documents are fingerprinted and their band keys
+    computed together (one set of numpy calls for all: `index.batch`) when they share their
+    parameters, as a build's do."""
     tokens = [tokenize(src.text, src.lang) for src, _, _ in items]
     # Positions are stored in 20 bits: longer files are data, not code.
     kept = [i for i, t in enumerate(tokens) if len(t) <= MAX_POS]
     params = items[0][2] if items else None
     if all(p is params for _, _, p in items) and params is not None:
-        fps = fingerprint_many([tokens[i] for i in kept], params)
+        docs = [tokens[i] for i in kept]
+        fps, bands = fingerprint_many(docs, params), minhash_many(docs, params)
     else:
         fps = [fingerprint(tokens[i], items[i][2]) for i in kept]
+        bands = [minhash_bands(tokens[i], items[i][2], stride=items[i][2].minhash_lines) for i in kept]
     out: list[PreparedDocument | None] = [None] * len(items)
-    for i, fp in zip(kept, fps, strict=True):
-        out[i] = _prepared(*items[i], tokens[i], fp)
+    for i, fp, band in zip(kept, fps, bands, strict=True):
+        out[i] = _prepared(*items[i], tokens[i], fp, band)
     return out
 
 
 def _prepared(
-    src: SourceFile, sha: str, params: FingerprintParams, tokens: Tokens, fp: Fingerprints
+    src: SourceFile, sha: str, params: FingerprintParams, tokens: Tokens, fp: Fingerprints, bands: BandKeys
 ) -> PreparedDocument:
-    bands = minhash_bands(tokens, params, stride=params.minhash_lines)
     # A window's lines are resolved from the line table: it starts at its first token and
     # holds ``minhash_lines`` lines with tokens.
     firsts = np.array([i for i, _ in bands.ranges], dtype=np.int64)

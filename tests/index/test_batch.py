@@ -4,10 +4,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.batch import fingerprint_many
+from index.batch import fingerprint_many, minhash_many
 from index.builder import prepare_document, prepare_documents
 from index.config import FingerprintParams
-from index.fingerprint import fingerprint
+from index.fingerprint import fingerprint, minhash_bands
 from index.normalize import tokenize
 from index.sources import SourceFile
 
@@ -44,3 +44,21 @@ def test_documents_prepared_together_are_prepared_as_one_at_a_time() -> None:
             assert got.doc == want.doc and got.lines == want.lines and got.tokens == want.tokens
             for a, b in zip((*got.fp, *got.mh), (*want.fp, *want.mh), strict=True):
                 assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_DOCS, st.integers(4, 7), st.integers(2, 16), st.sampled_from([(3, 6), (2, 2), (1, 5)]))
+def test_band_keys_of_many_documents_are_each_ones_own(
+    texts: list[str], lines: int, shingle: int, bands: tuple[int, int]
+) -> None:
+    p = FingerprintParams(
+        minhash_lines=lines, minhash_shingle=shingle, minhash_bands=bands[0], minhash_rows=bands[1]
+    )
+    tokens = [tokenize(t) for t in texts]
+    got = minhash_many(tokens, p)
+    assert len(got) == len(texts)
+    for g, t in zip(got, tokens, strict=True):
+        want = minhash_bands(t, p, stride=lines)
+        assert g.keys.dtype == want.keys.dtype and np.array_equal(g.keys, want.keys)
+        assert g.window.dtype == want.window.dtype and np.array_equal(g.window, want.window)
+        assert g.ranges == want.ranges
