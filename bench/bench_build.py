@@ -6,8 +6,8 @@ speed run (bench_membership.py ``--speed-corpus multi``) plus a share of the Lin
 files (``--linux``, as bench_gigabyte.py reads them), in an order fixed by a hash of the paths.
 Builds run one worker in a child process that imports ``index`` from the checkout it measures,
 so CPU seconds (process_time) are the per-core cost. The per-stage figures come from one child
-that imports both checkouts and gives them each file in turn, so that a loaded machine slows
-both alike; they time the stages inside the checkout's own ``prepare_document``.
+that imports both checkouts and gives them each step's files in turn, so that a loaded machine
+slows both alike; they time the stages inside the checkout's own ``prepare_document``.
 
     .venv/bin/python bench/bench_build.py --mb 30 --base /tmp/wt-build-base
     .venv/bin/python bench/bench_build.py --check 3000 --base /tmp/wt-build-base
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import itertools
 import json
 import os
 import subprocess
@@ -112,8 +113,9 @@ def _sources(files: list[tuple[str, str]], package: str = "index") -> list[Any]:
 
 class _Tree:
     """One checkout's ``index`` package, imported under a name of its own (so that two trees
-    share a process and the same moment's machine load), building file by file as a one-worker
-    build does, with the stages of its own ``prepare_document`` timed from inside."""
+    share a process and the same moment's machine load), building as a one-worker build does (a
+    step is as many files as its build prepares together), with the stages of its own
+    ``prepare_document`` timed from inside."""
 
     def __init__(self, root: Path, alias: str, files: list[tuple[str, str]]) -> None:
         package = types.ModuleType(alias)
@@ -131,8 +133,13 @@ class _Tree:
             ("tokenize", "tokenize"),
             ("fingerprint", "fingerprint"),
             ("minhash_bands", "minhash"),
+            ("fingerprint_many", "fingerprint"),  # a tree that prepares files together
+            ("minhash_many", "minhash"),
         ):
-            setattr(self.builder, name, self._timed(getattr(self.builder, name), stage))
+            if hasattr(self.builder, name):
+                setattr(self.builder, name, self._timed(getattr(self.builder, name), stage))
+        # As many files a step as the tree's build prepares together.
+        self.together = getattr(self.builder, "_PREPARED_TOGETHER", 1)
 
     def _timed(self, call: Any, stage: str) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -144,31 +151,39 @@ class _Tree:
 
         return timed
 
-    def step(self) -> bool:
+    def step(self, files: int) -> bool:
+        """Prepare the next ``files`` files (the trees step alike), ``together`` at a time."""
         clock, cpu = time.process_time, self.cpu
         t = clock()
-        src = next(self.files, None)
+        srcs = list(itertools.islice(self.files, files))
         cpu["read"] += clock() - t
-        if src is None:
+        if not srcs:
             return False
         t = clock()
-        sha = hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest()
+        items = [
+            (src, hashlib.sha1(src.text.encode("utf-8", "surrogatepass")).hexdigest(), self.params)
+            for src in srcs
+        ]
         t1 = clock()
         inside = cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"]
-        self.builder.prepare_document((src, sha, self.params))
+        for at in range(0, len(items), self.together):
+            if self.together > 1:
+                self.builder.prepare_documents(items[at : at + self.together])
+            else:
+                self.builder.prepare_document(items[at])
         t2 = clock()
         cpu["sha1"] += t1 - t
         cpu["prepare_rest"] += (t2 - t1) - (cpu["tokenize"] + cpu["fingerprint"] + cpu["minhash"] - inside)
-        self.bytes += len(src.text.encode("utf-8", "surrogatepass"))
+        self.bytes += sum(len(src.text.encode("utf-8", "surrogatepass")) for src in srcs)
         return True
 
 
 def child_stages(files: list[tuple[str, str]], roots: list[Path]) -> dict[str, Any]:
-    """CPU seconds of each per-file stage for each tree, the trees taking turns file by file
-    (which goes first alternates)."""
+    """CPU seconds of each per-file stage for each tree, the trees taking turns a step of files
+    at a time (which goes first alternates)."""
     trees = [_Tree(root, f"tree{i}_index", files) for i, root in enumerate(roots)]
-    turn = 0
-    while all([tree.step() for tree in (trees if turn % 2 == 0 else trees[::-1])]):
+    turn, step = 0, max(tree.together for tree in trees)
+    while all([tree.step(step) for tree in (trees if turn % 2 == 0 else trees[::-1])]):
         turn += 1
     return {"mb": trees[0].bytes / 1e6, "cpu": [tree.cpu for tree in trees]}
 

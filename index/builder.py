@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import itertools
 import multiprocessing
 import sys
 import time
@@ -17,10 +18,11 @@ from tqdm import tqdm
 
 from stacklens.errors import InputError
 
+from .batch import fingerprint_many, minhash_many
 from .compact import compact_index, segment_documents, writing
 from .config import BuildLimits, FingerprintParams
 from .content import ContentWriter
-from .fingerprint import Fingerprints, fingerprint, minhash_bands
+from .fingerprint import BandKeys, Fingerprints, fingerprint, minhash_bands
 from .linetable import encode_lines
 from .normalize import Tokens, tokenize
 from .packed import key_of
@@ -123,12 +125,34 @@ def fingerprint_lines(tokens: Tokens, fp: Fingerprints, kgram: int) -> tuple[np.
 
 
 def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> PreparedDocument | None:
-    src, sha, params = item
-    tokens = tokenize(src.text, src.lang)
-    if len(tokens) > MAX_POS:
-        return None  # positions are stored in 20 bits; such files are data, not code
-    fp = fingerprint(tokens, params)
-    bands = minhash_bands(tokens, params, stride=params.minhash_lines)
+    return prepare_documents([item])[0]
+
+
+def prepare_documents(
+    items: list[tuple[SourceFile, str, FingerprintParams]],
+) -> list[PreparedDocument | None]:
+    """`prepare_document` of each item; the documents are fingerprinted and their band keys
+    computed together (one set of numpy calls for all: `index.batch`) when they share their
+    parameters, as a build's do."""
+    tokens = [tokenize(src.text, src.lang) for src, _, _ in items]
+    # Positions are stored in 20 bits: longer files are data, not code.
+    kept = [i for i, t in enumerate(tokens) if len(t) <= MAX_POS]
+    params = items[0][2] if items else None
+    if all(p is params for _, _, p in items) and params is not None:
+        docs = [tokens[i] for i in kept]
+        fps, bands = fingerprint_many(docs, params), minhash_many(docs, params)
+    else:
+        fps = [fingerprint(tokens[i], items[i][2]) for i in kept]
+        bands = [minhash_bands(tokens[i], items[i][2], stride=items[i][2].minhash_lines) for i in kept]
+    out: list[PreparedDocument | None] = [None] * len(items)
+    for i, fp, band in zip(kept, fps, bands, strict=True):
+        out[i] = _prepared(*items[i], tokens[i], fp, band)
+    return out
+
+
+def _prepared(
+    src: SourceFile, sha: str, params: FingerprintParams, tokens: Tokens, fp: Fingerprints, bands: BandKeys
+) -> PreparedDocument:
     # A window's lines are resolved from the line table: it starts at its first token and
     # holds ``minhash_lines`` lines with tokens.
     firsts = np.array([i for i, _ in bands.ranges], dtype=np.int64)
@@ -152,6 +176,16 @@ def prepare_document(item: tuple[SourceFile, str, FingerprintParams]) -> Prepare
         line_table,
         len(tokens),
     )
+
+
+# Files fingerprinted together: 16 take 29 % less fingerprinting CPU than one at a time on the
+# gigabyte's first 33 MB (8: 29 %, 64: 29 %), and a build reads no further ahead than this.
+_PREPARED_TOGETHER = 16
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
 
 
 class _Batch:
@@ -285,17 +319,31 @@ def _build(
     pending: collections.deque[tuple[str | None, str, str | None]] = collections.deque()
 
     seen: set[str] = set()  # every key the sources hold now, changed or not
+    # What each file read gives the content store (and whether it is a document to index),
+    # added when the documents before it have reached the batch: files are prepared several at
+    # a time, and a content pack holds the text of its segment's documents, as when they were
+    # read one at a time.
+    to_store: collections.deque[tuple[str, str, str | None, bool, bool]] = collections.deque()
 
     def todo() -> Iterator[tuple[SourceFile, str, FingerprintParams]]:
         for src, sha in sharded_files(sources, summary.skipped, shard):
             seen.add(src.key)
-            contents.add(sha, src.text, src.file, src.store_content)
             old = known.get(src.key)
-            if old is not None and old[2] == sha:
+            changed = old is None or old[2] != sha
+            to_store.append((sha, src.text, src.file, src.store_content, changed))
+            if not changed:
                 summary.unchanged += 1
                 continue
             pending.append((src.source, src.path, src.path_bytes))
             yield src, sha, writer.params
+
+    def store_contents(through_document: bool) -> None:
+        """The contents of the files read, through the next document's or all."""
+        while to_store:
+            sha, text, file, store, document = to_store.popleft()
+            contents.add(sha, text, file, store)
+            if document and through_document:
+                return
 
     batch = _Batch()
     deletes: dict[str, list[int]] = {}
@@ -327,8 +375,12 @@ def _build(
 
     pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
     try:
-        prepared = pool.imap(prepare_document, todo(), chunksize=8) if pool else map(prepare_document, todo())
+        # Files are prepared _PREPARED_TOGETHER at a time (a worker's task, as imap's chunks were).
+        chunks = _chunks(todo(), _PREPARED_TOGETHER)
+        batches = pool.imap(prepare_documents, chunks) if pool else map(prepare_documents, chunks)
+        prepared = itertools.chain.from_iterable(batches)
         for p in prepared:
+            store_contents(through_document=True)
             source, rel, raw = pending.popleft()
             if p is None:
                 summary.skipped.skip("over-large", source, rel, f"more than {MAX_POS:,} tokens")
@@ -345,6 +397,7 @@ def _build(
             bar.update(p.doc["bytes"])
             if batch.bytes >= limits.segment_bytes:
                 flush()
+        store_contents(through_document=False)
         for segment, local in _vanished(known, seen, sources, shard):
             deletes.setdefault(segment, []).append(local)
             summary.removed += 1

@@ -113,8 +113,12 @@ def _repeats(tokens: Tokens) -> tuple[np.ndarray, np.ndarray]:
     Identifiers are never in comments (their words are kept as written), so the code without
     its comments has the same pairs at its own positions: `code_stream` maps these instead of
     sorting its identifiers again."""
-    ids = tokens.concrete
-    ident = (tokens.abstract == PLACEHOLDER_ID).nonzero()[0]
+    return repeat_pairs(tokens.concrete, tokens.abstract)
+
+
+def repeat_pairs(ids: np.ndarray, abstract: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_repeats` of the tokens with these concrete and abstract ids."""
+    ident = (abstract == PLACEHOLDER_ID).nonzero()[0]
     order = ident[ids[ident].argsort(kind="stable")]
     same = ids[order[1:]] == ids[order[:-1]]
     return order[1:][same], order[:-1][same]
@@ -160,9 +164,15 @@ def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     if n <= window:
         return np.array([int(np.argmin(hashes))], dtype=np.int64)
-    # The leftmost minimum of every window, by doubling: windows of 1, 2, 4, ... combined two
-    # overlapping at a time (the left one's pick wins ties, so the pick stays the leftmost).
-    # log2(window) passes over the array instead of an argmin per window (2x faster at 11).
+    return unique_sorted(leftmost_minima(hashes, window))
+
+
+def leftmost_minima(hashes: np.ndarray, window: int) -> np.ndarray:
+    """Position of the leftmost minimum of every window of ``window`` values (``n > window``)."""
+    # By doubling: windows of 1, 2, 4, ... combined two overlapping at a time (the left one's
+    # pick wins ties, so the pick stays the leftmost). log2(window) passes over the array
+    # instead of an argmin per window (2x faster at 11).
+    n = len(hashes)
     value, pos = hashes, np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     width = 1
     while width < window:
@@ -172,6 +182,11 @@ def winnow(hashes: np.ndarray, window: int) -> np.ndarray:
         value = np.minimum(left, right)
         pos = np.where(take_right, pos[step:], pos[: len(pos) - step])
         width += step
+    return pos
+
+
+def unique_sorted(pos: np.ndarray) -> np.ndarray:
+    """``pos`` (non-decreasing) without repeats, as int64."""
     # Consecutive windows' picks never decrease (a window's leftmost minimum stays the pick
     # until it leaves the window or a smaller value enters), so unique is a mask of changes.
     keep = np.ones(len(pos), dtype=bool)

@@ -42,20 +42,31 @@ def encode_lines(
     n_lines = int(line[-1]) if len(line) else 0
     counts = np.bincount(line - 1, minlength=n_lines) if len(line) else np.zeros(0, np.int64)
     over = np.flatnonzero(counts >= 255)
-    multi = np.flatnonzero(np.asarray(end_line) != line)
-    order = np.argsort(bridge_pos, kind="stable")
-    words = np.concatenate(
-        [
-            np.array([n_lines, len(over), len(multi), len(order)], dtype=np.uint32),
-            np.column_stack([over, counts[over]]).ravel().astype(np.uint32),
-            np.column_stack([multi, np.asarray(end_line)[multi]]).ravel().astype(np.uint32),
-            # Positions as gaps: small numbers, which zlib codes in a few bits.
-            np.diff(np.asarray(bridge_pos)[order], prepend=0).astype(np.uint32),
-            np.asarray(bridge_span)[order].astype(np.uint32),
-        ]
-    )
+    end_line = np.asarray(end_line)
+    multi = np.flatnonzero(end_line != line)
+    # Empty lists are left out of the concatenation (no np.diff, no column_stack): most documents
+    # have no overflow, no multi-line token and a few bridges, and a build encodes one record a
+    # file (fingerprint_lines of a 1 KB file 60 -> 31 us).
+    parts = [np.array([n_lines, len(over), len(multi), len(bridge_pos)], dtype=np.uint32)]
+    if len(over):
+        parts.append(_pairs(over, counts[over]))
+    if len(multi):
+        parts.append(_pairs(multi, end_line[multi]))
+    if len(bridge_pos):
+        order = np.argsort(bridge_pos, kind="stable")
+        at = np.asarray(bridge_pos)[order].astype(np.int64)
+        at[1:] -= at[:-1].copy()  # positions as gaps: small numbers, which zlib codes in a few bits
+        parts += [at.astype(np.uint32), np.asarray(bridge_span)[order].astype(np.uint32)]
+    words = np.concatenate(parts) if len(parts) > 1 else parts[0]
     body = np.minimum(counts, 255).astype(np.uint8).tobytes()
-    return zlib.compress(words.astype("<u4").tobytes() + body, 9)
+    return zlib.compress(words.astype("<u4", copy=False).tobytes() + body, 9)
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a[0], b[0], a[1], b[1], ...`` as uint32."""
+    out = np.empty(2 * len(a), dtype=np.uint32)
+    out[0::2], out[1::2] = a.astype(np.uint32), b.astype(np.uint32)
+    return out
 
 
 @dataclass(frozen=True)

@@ -204,11 +204,9 @@ class Tokens:
 
 
 PLACEHOLDER_ID = token_id(PLACEHOLDER)
-_SLASH, _STAR, _STARS = (token_id(t) for t in ("/", "*", "**"))
 # A blake2b of token_id's parameters to copy for each new token: a fifth less time than
 # constructing one from its keyword arguments.
 _BLAKE2B_8 = hashlib.blake2b(digest_size=8)
-_COUNT_NEWLINES = operator.methodcaller("count", "\n")
 # What a token may open a comment as (the rule is in _comment_mask).
 _OPENS_SLASHES, _OPENS_HASH, _OPENS_SLASH, _OPENS_DASHES, _OPENS_STAR = 1, 2, 3, 4, 5
 _OPENERS = {
@@ -219,6 +217,29 @@ _OPENERS = {
     "*": _OPENS_STAR,
     "**": _OPENS_STAR,
 }
+# The comment rule looks at a token, whether it is the first of its line, the whitespace before
+# it and the next token if that one touches it (no whitespace between): all but "first of the
+# text" are properties of the lexer's match (whitespace included), so the vocabulary keeps them
+# as a match's *kind* and as what it is to the token before it (*follow*), and the rule is one
+# table lookup at the few tokens of an opening kind.
+_NONE, _ALWAYS, _HASH_AT_0, _SLASH, _DASHES, _DASHES_AT_0, _STAR, _STAR_AT_0 = range(8)
+# kind of (opener, whitespace before it, newline before it); the *_AT_0 kinds open only as the
+# text's first token, which has no newline before it but is first of its line.
+_KIND = np.zeros((6, 2, 2), dtype=np.int8)
+_KIND[_OPENS_SLASHES] = _ALWAYS
+_KIND[_OPENS_HASH] = [[_HASH_AT_0, _HASH_AT_0], [_ALWAYS, _ALWAYS]]  # `#` opens after a space
+_KIND[_OPENS_SLASH] = _SLASH
+_KIND[_OPENS_DASHES] = [[_DASHES_AT_0, _DASHES_AT_0], [_DASHES_AT_0, _DASHES]]
+_KIND[_OPENS_STAR] = [[_STAR_AT_0, _STAR_AT_0], [_STAR_AT_0, _STAR]]
+_AT_0 = np.arange(8, dtype=np.int8)  # the kind of a text's first token
+_AT_0[[_HASH_AT_0, _DASHES_AT_0, _STAR_AT_0]] = [_ALWAYS, _DASHES, _STAR]
+# follow: 0 whitespace before it (or no next token), 1 touching, 2 a touching `*` or `**`, 3 a
+# touching `/`.
+_OPENS = np.zeros((8, 4), dtype=bool)
+_OPENS[_ALWAYS] = True
+_OPENS[_SLASH, 2] = True  # `/*`, `/**`
+_OPENS[_DASHES, 0] = True  # a leading `--` then a space (not `--x`)
+_OPENS[_STAR, [0, 3]] = True  # ` * text` and ` */` open a line inside a block comment; `*p` does not
 _MAX_VOCABULARY = 2_000_000  # bounded: a long-lived server sees unbounded vocabularies
 
 
@@ -234,16 +255,18 @@ class _Vocabulary:
     """
 
     _lock = threading.Lock()
+    _TABLES = ("ids", "abstract", "with_ws", "length", "newlines", "kind", "follow")
 
     def __init__(self) -> None:
         self.row: dict[str, int] = {}
         self.size = 0
         self.ids = np.empty(0, dtype=np.uint64)  # token_id of the token
+        self.abstract = np.empty(0, dtype=np.uint64)  # its abstract id outside comments
         self.with_ws = np.empty(0, dtype=np.int64)  # characters, whitespace included
         self.length = np.empty(0, dtype=np.int64)  # characters of the token
         self.newlines = np.empty(0, dtype=np.int64)  # in the whitespace before it
-        self.code_ident = np.empty(0, dtype=bool)  # an identifier, not a keyword
-        self.opener = np.empty(0, dtype=np.int8)  # what it may open a comment as (_OPENERS)
+        self.kind = np.empty(0, dtype=np.int8)  # what it may open a comment as (_KIND)
+        self.follow = np.empty(0, dtype=np.int8)  # what it is to the token before it (_OPENS)
 
     def rows(self, raw: list[str]) -> np.ndarray:
         """The row of each match, adding the matches not seen before."""
@@ -260,7 +283,7 @@ class _Vocabulary:
         n, end = len(new), self.size + len(new)
         if end > len(self.ids):
             grown = max(end, 2 * len(self.ids), 1024)
-            for name in ("ids", "with_ws", "length", "newlines", "code_ident", "opener"):
+            for name in self._TABLES:
                 old = getattr(self, name)
                 table = np.empty(grown, dtype=old.dtype)
                 table[: self.size] = old[: self.size]
@@ -271,15 +294,22 @@ class _Vocabulary:
             h = copy()
             h.update(tok.encode("utf-8", "surrogatepass"))
             digests.append(h.digest())
-        self.ids[self.size : end] = np.frombuffer(b"".join(digests), dtype="<u8")
-        opener = map(_OPENERS.get, toks, itertools.repeat(0))
-        self.opener[self.size : end] = np.fromiter(opener, dtype=np.int8, count=n)
-        self.with_ws[self.size : end] = np.fromiter(map(len, new), dtype=np.int64, count=n)
-        self.length[self.size : end] = np.fromiter(map(len, toks), dtype=np.int64, count=n)
-        self.newlines[self.size : end] = np.fromiter(map(_COUNT_NEWLINES, new), dtype=np.int64, count=n)
+        ids = np.frombuffer(b"".join(digests), dtype="<u8")
+        self.ids[self.size : end] = ids
+        with_ws = np.fromiter(map(len, new), dtype=np.int64, count=n)
+        length = np.fromiter(map(len, toks), dtype=np.int64, count=n)
+        newlines = np.fromiter(map(str.count, new, itertools.repeat("\n")), dtype=np.int64, count=n)
+        self.with_ws[self.size : end], self.length[self.size : end] = with_ws, length
+        self.newlines[self.size : end] = newlines
         ident = np.fromiter(map(str.isidentifier, toks), dtype=bool, count=n)
         keyword = np.fromiter(map(KEYWORDS.__contains__, toks), dtype=bool, count=n)
-        self.code_ident[self.size : end] = ident & ~keyword
+        self.abstract[self.size : end] = np.where(ident & ~keyword, np.uint64(PLACEHOLDER_ID), ids)
+        opener = np.fromiter(map(_OPENERS.get, toks, itertools.repeat(0)), dtype=np.int8, count=n)
+        touching = with_ws == length
+        spaced, newline = (~touching).view(np.int8), (newlines > 0).view(np.int8)  # (bools index as masks)
+        self.kind[self.size : end] = _KIND[opener, spaced, newline]
+        follow = np.where(opener == _OPENS_STAR, 2, np.where(opener == _OPENS_SLASH, 3, 1))
+        self.follow[self.size : end] = np.where(touching, follow, 0)
         self.row.update(zip(new, range(self.size, end), strict=True))
         self.size = end
 
@@ -296,64 +326,61 @@ def _matches(text: str) -> tuple[_Vocabulary, np.ndarray]:
     return vocabulary, vocabulary.rows(_lexer_for(text).findall(text))
 
 
-def _comment_mask(
-    opener: np.ndarray,
-    ids: np.ndarray,
-    start: np.ndarray,
-    end: np.ndarray,
-    first: np.ndarray,
-    ws: np.ndarray,
-) -> np.ndarray:
-    """Tokens inside comments, by a rule that looks at one line only (see the module docstring).
-    ``opener``: the token's `_OPENERS` kind (0: none); ``first``: the first token of its line.
-    The rule is evaluated at the few tokens that may open a comment, not at every token."""
-    n = len(ids)
-    at = opener.nonzero()[0]
+def _comment_mask(vocabulary: _Vocabulary, rows: np.ndarray, line: np.ndarray) -> np.ndarray | None:
+    """Tokens inside comments, by a rule that looks at one line only (see the module docstring);
+    None when there are none. Evaluated at the few tokens of an opening kind, then each comment
+    runs from its first opening token to the end of its line."""
+    n = len(rows)
+    kinds = vocabulary.kind[rows]
+    at = kinds.nonzero()[0]
     if len(at) == 0:
-        return np.zeros(n, dtype=bool)
-    kind, f = opener[at], first[at]
-    nxt = np.minimum(at + 1, n - 1)
-    has_next = at + 1 < n
-    nxt_adjacent = has_next & ~first[nxt] & (start[nxt] == end[at])
-    nxt_id = np.where(has_next, ids[nxt], np.uint64(0))
-    opens = (
-        (kind == _OPENS_SLASHES)
-        | ((kind == _OPENS_HASH) & (f | (ws[at] > 0)))
-        | ((kind == _OPENS_SLASH) & nxt_adjacent & ((nxt_id == _STAR) | (nxt_id == _STARS)))
-        | (f & (kind == _OPENS_DASHES) & ~nxt_adjacent)
-        # ` * text` and ` */` open a line inside a block comment; `*p = 1;` and `*args` do not.
-        | (f & (kind == _OPENS_STAR) & (~nxt_adjacent | (nxt_id == _SLASH)))
-    )
-    p = at[opens]
+        return None
+    kind = kinds[at]
+    if at[0] == 0:
+        kind[0] = _AT_0[kind[0]]
+    follow = vocabulary.follow[rows[np.minimum(at + 1, n - 1)]]
+    if at[-1] == n - 1:
+        follow[-1] = 0  # the last token has no next one
+    p = at[_OPENS[kind, follow]]
     if len(p) == 0:
-        return np.zeros(n, dtype=bool)
-    line_start = first.nonzero()[0]
-    stop = np.concatenate((line_start, [n]))[np.searchsorted(line_start, p, side="right")]
-    depth = (np.bincount(p, minlength=n + 1) - np.bincount(stop, minlength=n + 1)).cumsum()
-    opened: np.ndarray = depth[:n] > 0  # from an opening token to the end of its line
-    return opened
+        return None
+    opened = line[p]
+    if len(p) > 1:  # the first opening token of each line
+        firsts = np.empty(len(p), dtype=bool)
+        firsts[0] = True
+        np.not_equal(opened[1:], opened[:-1], out=firsts[1:])
+        p, opened = p[firsts], opened[firsts]
+    # +1 from each comment's first token, -1 from the next line's first token (one per line,
+    # so the running sum is 0 or 1 and int8 suffices).
+    delta = np.zeros(n + 1, dtype=np.int8)
+    delta[p] = 1
+    delta[line.searchsorted(opened, side="right")] -= 1
+    mask: np.ndarray = delta.cumsum(dtype=np.int8)[:n].view(bool)
+    return mask
 
 
 def tokenize(text: str, lang: str = "unknown") -> Tokens:
     """Split code into normalised tokens; never fails on malformed code. ``lang`` is accepted
     for callers that know it; tokens are the same without it."""
     vocabulary, rows = _matches(text)
-    with_ws, length = vocabulary.with_ws[rows], vocabulary.length[rows]
+    end = vocabulary.with_ws[rows]
+    end.cumsum(out=end)
+    start = end - vocabulary.length[rows]
     concrete = vocabulary.ids[rows]
-    end = with_ws.cumsum()
-    start = end - length
     # No token holds a newline (no alternative of the lexer crosses one), so a token's line is
     # one more than the newlines in the whitespace before it and before every earlier token.
-    newlines = vocabulary.newlines[rows]
-    line = newlines.cumsum() + 1
-    first = newlines > 0
-    if len(first):
-        first[0] = True
-    comment = _comment_mask(vocabulary.opener[rows], concrete, start, end, first, with_ws - length)
-    code_ident = vocabulary.code_ident[rows] & ~comment
+    line = vocabulary.newlines[rows]
+    line.cumsum(out=line)
+    line += 1
+    comment = _comment_mask(vocabulary, rows, line)
+    abstract = vocabulary.abstract[rows]
+    if comment is None:
+        comment = np.zeros(len(rows), dtype=bool)
+    else:
+        np.copyto(abstract, concrete, where=comment)  # comment words are kept as written
     return Tokens(
         concrete=concrete,
-        abstract=np.where(code_ident, np.uint64(PLACEHOLDER_ID), concrete),
+        abstract=abstract,
         start=start,
         end=end,
         line=line,

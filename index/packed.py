@@ -311,11 +311,7 @@ class PackedTable:
 
     def lower_bound(self, keys: np.ndarray) -> np.ndarray:
         """First record whose stored key is ``>=`` each of ``keys``."""
-        keys = np.asarray(keys, dtype=np.uint64)
-        bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
-        suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
-        start = self.directory[bucket].astype(np.int64)
-        return self._bisect(start, self.directory[bucket + 1].astype(np.int64), suffix, right=False)
+        return self._first_at(keys)[0]
 
     def records_between(self, lo: int | None, hi: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Record numbers and stored keys of the records with a key in ``[lo, hi)`` (None: no
@@ -327,14 +323,9 @@ class PackedTable:
 
     def ranges(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[lo, hi)`` record range of every stored key in ``keys`` (empty where absent)."""
-        keys = np.asarray(keys, dtype=np.uint64)
-        bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
-        suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
-        start = self.directory[bucket].astype(np.int64)
-        stop = self.directory[bucket + 1].astype(np.int64)
         if self._scans(len(keys)):
-            return self._scan(start, stop, suffix)
-        lo = self._bisect(start, stop, suffix, right=False)
+            return self._scan(*self._buckets(keys))
+        lo, stop, suffix = self._first_at(keys)
         # Most query keys are not in the table: their range is empty at lo, and only the keys
         # found at lo are bisected again, from the record after it.
         found = np.flatnonzero(lo < stop)
@@ -347,19 +338,28 @@ class PackedTable:
         """For a table whose stored keys are distinct (each part of a `GroupedTable`): the first
         record whose key is ``>=`` each of ``keys``, and whether it holds that key. The range of
         a key found is that record alone, so `ranges`' second search is spared."""
+        if self._scans(len(keys)):
+            lo, hi = self._scan(*self._buckets(keys))
+            held: np.ndarray = hi > lo
+            return lo, held
+        lo, stop, suffix = self._first_at(keys)
+        found = lo < stop
+        found[found] = self.field("suffix", lo[found]) == suffix[found]
+        return lo, found
+
+    def _buckets(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per key: the first record of its bucket, the end of its bucket, and its suffix."""
         keys = np.asarray(keys, dtype=np.uint64)
         bucket = (keys >> np.uint64(self.layout.suffix_bits)).astype(np.intp)
         suffix = keys & np.uint64((1 << self.layout.suffix_bits) - 1)
         start = self.directory[bucket].astype(np.int64)
-        stop = self.directory[bucket + 1].astype(np.int64)
-        if self._scans(len(keys)):
-            lo, hi = self._scan(start, stop, suffix)
-            found: np.ndarray = hi > lo
-            return lo, found
-        lo = self._bisect(start, stop, suffix, right=False)
-        found = lo < stop
-        found[found] = self.field("suffix", lo[found]) == suffix[found]
-        return lo, found
+        return start, self.directory[bucket + 1].astype(np.int64), suffix
+
+    def _first_at(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per key: the first record of its bucket whose suffix is ``>=`` its own, the end of
+        its bucket, and its suffix (what `lower_bound`, `ranges` and `find` start from)."""
+        start, stop, suffix = self._buckets(keys)
+        return self._bisect(start, stop, suffix, right=False), stop, suffix
 
     def _scans(self, n_keys: int) -> bool:
         """Whether the buckets of ``n_keys`` keys hold `_SCAN_READS` records or fewer, on

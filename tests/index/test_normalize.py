@@ -233,6 +233,31 @@ def test_tokenize_equals_the_straightforward_tokenizer_on_real_files() -> None:
         _assert_like_reference(text)
 
 
+# Lines the comment rule treats differently: openers at a line's start, after a space, touching
+# the next token, alone at the end of a text; plus strings, tabs, CRLF and non-ASCII lines.
+_LINES = [
+    *["", " ", "\t", "}", "\t}", "  return 0;", "#include <x.h>", "# comment", "x = 1  # note"],
+    *["#!x", "a#b", "// c", "x // c", "/* c */", "/** doc", " * body", " */", "*p = 1;", "*args", "**kw"],
+    *["-- sql", "--x", "a -- b", "--", "*", "**", "/", "/ *", "x /*", "s = 'it''s' # q", '"a # b"'],
+    *["é = 1 // ü", "𝔘 * x", "\u3000# wide space", "x\x85# nel", "a\r", "// c\r", " *\r", "=== ---"],
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_LINES), max_size=40),
+    st.sampled_from(["\n", "\r\n", "\n\n"]),
+    st.booleans(),
+)
+def test_tokenize_equals_the_straightforward_tokenizer_on_multiline_texts(
+    lines: list[str], newline: str, trailing: bool
+) -> None:
+    # The comment rule and the abstract ids come from tables per lexer match (its whitespace
+    # included) and the next match's touching kind: texts whose lines repeat, open and close
+    # comments in every way, start or end with an opener, must tokenize as the reference does.
+    _assert_like_reference(newline.join(lines) + (newline if trailing else ""))
+
+
 def test_a_full_vocabulary_is_replaced_and_threads_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
     texts = list(_FILES.values())
     expected = [_reference_tokenize(t)["abstract"] for t in texts]
