@@ -206,7 +206,7 @@ class GroupedTable:
             group, grouped = self.groups.find(keys[rest])
             found, group = rest[grouped], group[grouped]
             if len(found):
-                starts = self._starts(np.r_[group, group + 1])
+                starts = self._starts(np.concatenate((group, group + 1)))
                 lo[found] = self.n1 + starts[: len(found)]
                 hi[found] = self.n1 + starts[len(found) :]
         return lo, hi

@@ -183,7 +183,7 @@ class Tokens:
     @cached_property
     def char_prefix(self) -> np.ndarray:
         """``char_prefix[i]``: normalised characters of tokens ``[0, i)`` (length ``n + 1``)."""
-        prefix: np.ndarray = np.r_[0, np.cumsum(self.end - self.start)]
+        prefix: np.ndarray = np.concatenate(([0], np.cumsum(self.end - self.start)))
         return prefix
 
     def norm_chars(self, i: int, j: int) -> int:

@@ -121,31 +121,27 @@ def first_at_least(
     return lo
 
 
-# Postings read after the start of a document's run of one key, to find its end. Of the 1,986
-# runs that the completions of the gigabyte probes ranked 5-40 read, 940 are empty, 335 one
-# posting and 84 % at most 16 (a register table repeats its key hundreds of times): those are
-# settled by one read, the others searched on (4: 0.51, 16: 0.46, 32: 0.49 ms a completion).
-_RUN_READS = 16
-
-
-def run_lengths(
-    table: PackedTable | GroupedTable, name: str, start: np.ndarray, hi: np.ndarray, end: np.ndarray
-) -> np.ndarray:
-    """Per i, how many records from ``start[i]`` (up to ``hi[i]``) have a field ``name`` below
-    ``end[i]``, where the field ascends within ``[start[i], hi[i])``: the ``_RUN_READS`` records
-    from each start are read at once, and only the runs longer than that are searched on
-    (`first_at_least`), which was a second search, of every run, as long as the first."""
-    start, hi = start.astype(np.int64), hi.astype(np.int64)
-    probe = start[:, None] + np.arange(_RUN_READS)
-    inside = probe < hi[:, None]
-    value = table.field(name, np.where(inside, probe, 0).ravel()).reshape(probe.shape)
-    # The values ascend: those below ``end`` are a prefix of each row.
-    runs: np.ndarray = (inside & (value < np.asarray(end, dtype=np.uint64)[:, None])).sum(axis=1)
-    longer = np.flatnonzero(runs == _RUN_READS)
-    if len(longer):
-        rest = start[longer] + _RUN_READS
-        runs[longer] = first_at_least(table, name, rest, hi[longer], end[longer]) - start[longer]
-    return runs
+def runs_by_search(
+    table: PackedTable | GroupedTable,
+    name: str,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per i, the first record in ``[lo[i], hi[i])`` whose field ``name`` is at least
+    ``start[i]`` (`first_at_least`), and how many from there are below ``end[i]`` (``end >=
+    start``), where the field ascends within each range: both ends searched at once, one
+    search of twice the targets. Searching the ends after the starts (reading 16 records on
+    from each, then searching on where a run was longer: a table's key repeated in one file)
+    was no faster: completions of the 60 slowest gigabyte probes 0.965-0.979x this way, of
+    those ranked 5-30 0.990-0.998x (paired, best of 7-9, shared machine)."""
+    m = len(lo)
+    # (np.concatenate: np.r_ costs 5 us a call, a tenth of a round of the search)
+    both = first_at_least(
+        table, name, np.concatenate((lo, lo)), np.concatenate((hi, hi)), np.concatenate((start, end))
+    )
+    return both[:m], both[m:] - both[:m]
 
 
 # Postings a completion reads whole rather than searching: keys that the budget sampled (the
@@ -165,7 +161,7 @@ def runs_by_reading(
     start: np.ndarray,
     end: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`first_at_least` and `run_lengths` of the ranges ``[lo[r], lo[r] + n[r])``, each paired
+    """`runs_by_search` of the ranges ``[lo[r], lo[r] + n[r])``, each paired
     with ``len(start) // len(lo)`` targets in turn (pair ``i`` with range ``i // per``), by
     reading every record of the ranges: per pair, the first record whose field ``name`` is at
     least ``start[i]`` and how many from there are below ``end[i]`` (``end >= start``), where
@@ -203,7 +199,7 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
         owner = np.repeat(short, n[short])
         doc = seg.doc_pos("fp", concat_ranges(lo[short], n[short]))[0]
         # A key's postings are in document order: a new document where the document changes.
-        new = np.r_[True, (owner[1:] != owner[:-1]) | (doc[1:] != doc[:-1])]
+        new = np.concatenate(([True], (owner[1:] != owner[:-1]) | (doc[1:] != doc[:-1])))
         out[short] = np.bincount(owner[new], minlength=len(n))[short]
     stored, files = seg.files
     common = np.flatnonzero(n > seg.files_min)
@@ -406,17 +402,26 @@ class EmbeddedIndex:
             # Within one key the postings are in token order, so in document order (segments
             # are sorted by key, then token number): each wanted document's run in each key is
             # found by searching the key's range for the document's first token number, not by
-            # reading it (a licence header's key has thousands of postings), and by reading on
-            # from there to its end (`run_lengths`); or, where the keys' ranges are short (keys
-            # that the budget sampled), by reading them whole (`runs_by_reading`).
+            # reading it (a licence header's key has thousands of postings), and for the first
+            # token number of the next document (`runs_by_search`); or, where the keys' ranges
+            # are short (keys that the budget sampled), by reading them whole (`runs_by_reading`).
             keyed = np.flatnonzero(n)
-            owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
+            # A query repeats k-grams (its bridges repeat its k-grams' keys too): 30 % of the keys
+            # that the completions of the gigabyte probes ranked 5-60 searched. Each range is
+            # searched once, and its runs are repeated for the keys that share it.
+            _, first, inverse = np.unique(lo[keyed], return_index=True, return_inverse=True)
+            repeated = len(first) < len(keyed)
+            searched = keyed[first] if repeated else keyed  # (by range, when some repeat)
+            owner, doc = np.repeat(searched, len(local)), np.tile(local, len(searched))
             start, end = seg.starts[doc], seg.starts[doc + 1]
-            if int(n[keyed].sum()) <= _READ_WHOLE and len(keyed) < 2**_RANK_BITS:
-                a, runs = runs_by_reading(seg.fp, "at", lo[keyed], n[keyed], start, end)
+            if int(n[searched].sum()) <= _READ_WHOLE and len(searched) < 2**_RANK_BITS:
+                a, runs = runs_by_reading(seg.fp, "at", lo[searched], n[searched], start, end)
             else:
-                a = first_at_least(seg.fp, "at", lo[owner], hi[owner], start)
-                runs = run_lengths(seg.fp, "at", a, hi[owner], end)
+                a, runs = runs_by_search(seg.fp, "at", lo[owner], hi[owner], start, end)
+            if repeated:
+                a = a.reshape(len(searched), -1)[inverse].ravel()
+                runs = runs.reshape(len(searched), -1)[inverse].ravel()
+            owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)

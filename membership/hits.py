@@ -73,7 +73,10 @@ def nearest_repeats(
     doc_start = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
     doc_end = np.append(doc_start[1:], n)
     run_doc = np.searchsorted(doc_start, starts[long], side="right") - 1
-    wanted, run_doc = np.unique(run_doc, return_inverse=True)
+    # Its documents, and which of them each run is in: the runs come in document order, so
+    # as np.unique's (sorted, and its inverse) without its sort.
+    new = np.concatenate(([True], run_doc[1:] != run_doc[:-1]))
+    wanted, run_doc = run_doc[new], np.cumsum(new) - 1
     median = _median_diagonals(doc_start[wanted], doc_end[wanted], p - q)
     s, e = starts[long], ends[long]
     target = q[s] + median[run_doc]  # the source position on the median diagonal
@@ -82,9 +85,8 @@ def nearest_repeats(
     run_of = np.cumsum(first) - 1
     cap = (int(p.max()) + 1).bit_length()
     key = (run_of.astype(np.uint64) << np.uint64(cap)) | p.astype(np.uint64)
-    wanted_key = (long.astype(np.uint64) << np.uint64(cap)) | np.clip(target, 0, (1 << cap) - 1).astype(
-        np.uint64
-    )
+    clipped = np.minimum(np.maximum(target, 0), (1 << cap) - 1)  # np.clip, without its overhead
+    wanted_key = (long.astype(np.uint64) << np.uint64(cap)) | clipped.astype(np.uint64)
     right = np.searchsorted(key, wanted_key, side="left")
     left = right - 1
     for _ in range(most):

@@ -9,6 +9,7 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ class _Shape:
     def _specific_prefix(self) -> list[int]:
         abstract = self._tokens.abstract
         specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
-        prefix: list[int] = np.r_[0, np.cumsum(specific)].tolist()
+        prefix: list[int] = np.concatenate(([0], np.cumsum(specific))).tolist()
         return prefix
 
     @cached_property
@@ -123,9 +124,10 @@ def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift
     Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
     share left out: a licence header between two copied parts is no gap in the evidence."""
     # Checked one condition at a time: most documents that get here repeat a k-gram (two hits
-    # at one query position) and fail the first.
-    if len(q) > 1 and (dq := np.diff(q)).min() > 0 and (ds := np.diff(s)).min() > 0:
-        de = np.diff(e)
+    # at one query position) and fail the first. (Differences by slices: np.diff costs 4.2 us
+    # a call here, a slice 1.3.)
+    if len(q) > 1 and (dq := q[1:] - q[:-1]).min() > 0 and (ds := s[1:] - s[:-1]).min() > 0:
+        de = e[1:] - e[:-1]
         if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
             return [list(range(len(q)))]  # the usual copy: one clean diagonal
     chains: list[list[int]] = []
@@ -171,6 +173,8 @@ def _link(
     that a repeat of a k-gram further down the source cannot pull a copy off its diagonal."""
     if len(chains) < 2:
         return chains
+    if len(chains) >= _LINK_BY_DIAGONAL:
+        return _link_by_diagonal(chains, q, s, e, max_gap, max_skip)
     groups: list[list[int]] = []
     ends: list[tuple[int, int, int]] = []  # last (q, diagonal s - q, e) of each group
     reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
@@ -202,6 +206,51 @@ def _link(
         else:
             groups[best].extend(chain)
             ends[best] = (q[last], s[last] - q[last], e[last])
+    return groups
+
+
+# Chains from which `_link` finds a chain's group by its diagonal (`_link_by_diagonal`) rather
+# than trying every group in reach: linking the 500 gigabyte probes' documents, best of 9,
+# 48-127 chains 3.2 -> 2.1 ms all told, 128 or more (a font table's 337) 3.0 -> 1.3; fewer
+# than 48, the bisections cost more than they spare (under 16: 5.7 -> 6.4 ms).
+_LINK_BY_DIAGONAL = 48
+
+
+def _link_by_diagonal(
+    chains: list[list[int]], q: list[int], s: list[int], e: list[int], max_gap: int, max_skip: int
+) -> list[list[int]]:
+    """`_link`, the same groups, for many chains: the groups are kept sorted by the diagonal of
+    their end (then by number), so a chain finds the group it joins, the one in reach whose end
+    lies on the highest diagonal at or below its first hit's (the least skip; of several, the
+    first made), by stepping down from its own diagonal, not by trying every group in reach."""
+    groups: list[list[int]] = []
+    ends: list[tuple[int, int]] = []  # last (q, e) of each group
+    by_diagonal: list[tuple[int, int]] = []  # (diagonal of its end, number) of the groups in reach
+    for chain in sorted(chains, key=lambda c: q[c[0]]):
+        fq = q[chain[0]]
+        fd, reach = s[chain[0]] - fq, e[chain[0]] - max_gap
+        lowest, best, found = fd - max_skip, -1, None
+        j = bisect.bisect_right(by_diagonal, (fd, len(groups)))
+        while j:
+            j -= 1
+            ld, g = by_diagonal[j]
+            if ld < lowest or (found is not None and ld != found):
+                break
+            lq, le = ends[g]
+            if le < reach:
+                del by_diagonal[j]  # out of reach for good: chains come by first q, e grows with q
+            elif lq < fq:
+                best, found = g, ld  # and on down its diagonal: a group made before it goes first
+        last = chain[-1]
+        if best < 0:
+            best = len(groups)
+            groups.append(list(chain))
+            ends.append((q[last], e[last]))
+        else:
+            groups[best].extend(chain)
+            ends[best] = (q[last], e[last])
+            del by_diagonal[bisect.bisect_left(by_diagonal, (found, best))]
+        bisect.insort(by_diagonal, (s[last] - q[last], best))
     return groups
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index import packed
 from index.grouped import GroupedTable, GroupedWriter, counts_of, open_grouped
 from index.packed import KEY_BITS, PackedTable, bits_for, directory_of, key_of, pack, plan
 from stacklens.errors import IndexCorruptError
@@ -68,8 +69,14 @@ def test_grouped_table_reads_as_the_packed_table_of_the_same_postings(
     assert (len(table.singles), len(table.groups), len(table.posts)) == (n1, m, n2)
     # Every key, present or not: the same postings in the same order.
     probe = np.r_[np.unique(keys), key_of(rng.integers(0, 2**63, 20, dtype=np.uint64))]
-    lo, hi = table.ranges(probe)
     rlo, rhi = ref.ranges(probe)
+    ranges = []
+    for scan_reads in (0, 10**9):  # the parts' buckets bisected, read whole: the same ranges
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(packed, "_SCAN_READS", scan_reads)
+            ranges.append(table.ranges(probe))
+    assert all(np.array_equal(a, b) for a, b in zip(*ranges, strict=True))
+    lo, hi = ranges[1]
     assert ((hi - lo) == (rhi - rlo)).all()
     for i in range(len(probe)):
         mine, theirs = np.arange(lo[i], hi[i]), np.arange(rlo[i], rhi[i])

@@ -34,6 +34,29 @@ def test_a_record_round_trips_long_lines_multi_line_tokens_and_flagged_postings(
         lines.bridge_span(4)
 
 
+def test_the_one_token_forms_agree_with_the_array_forms() -> None:
+    """A query resolves lines with the scalar forms, the Elasticsearch build with the arrays."""
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        line = np.cumsum(rng.integers(0, 3, 200)) + 1
+        end_line = line + (rng.random(200) < 0.1) * rng.integers(1, 4, 200)
+        end_line = np.maximum.accumulate(end_line)  # non-decreasing, as a text's tokens are
+        bridge = np.unique(rng.integers(0, 200, 12))
+        span = rng.integers(0, 5, len(bridge))
+        lines = decode_lines(encode_lines(line, end_line, bridge, span))
+        t = np.arange(len(line) + 3)  # past the last token too
+        assert [lines.line(int(x)) for x in t] == lines.lines_of(t).tolist()
+        assert [lines.end_line(int(x)) for x in t] == lines.end_lines_of(t).tolist()
+        pos = np.arange(len(line) - 13)
+        flagged = np.isin(pos, bridge)
+        expected = lines.kgram_end_lines(pos, flagged, 14).tolist()
+        got = [lines.kgram_end_line(int(p), bool(f), 14) for p, f in zip(pos, flagged, strict=True)]
+        assert got == expected
+        assert [lines.bridge_span(int(b)) for b in bridge] == span.tolist()
+        with pytest.raises(ValueError, match="no flagged posting"):
+            lines.bridge_span(int(np.setdiff1d(np.arange(201), bridge)[0]))
+
+
 @pytest.mark.parametrize("segment_bytes", [64_000_000, 20_000])
 def test_every_posting_resolves_the_lines_format_3_stored(tmp_path: Path, segment_bytes: int) -> None:
     """In one segment, and in one merged from many (token numbers renumbered), after a file

@@ -18,7 +18,7 @@ from index.packed import _MIX as MIX
 from index.packed import PackedTable, bits_for, directory_of, key_of, pack, plan
 from index.protocol import FingerprintHits
 from index.sources import DirectorySource
-from index.store import _RUN_READS, EmbeddedIndex, first_at_least, run_lengths, runs_by_reading
+from index.store import EmbeddedIndex, first_at_least, runs_by_reading, runs_by_search
 from tests.conftest import STDLIB
 
 
@@ -62,10 +62,10 @@ def test_first_at_least_is_searchsorted_in_each_range(
 @given(
     seed=st.integers(0, 10_000),
     n_keys=st.integers(1, 6),
-    size=st.sampled_from([1, _RUN_READS - 1, _RUN_READS, _RUN_READS + 1, 3000]),
+    size=st.sampled_from([1, 15, 16, 17, 3000]),
     doc_max=st.sampled_from([0, 3, 60_000]),
 )
-def test_run_lengths_count_the_run_below_the_end_from_any_start(
+def test_runs_by_search_find_each_start_and_count_the_run_below_the_end(
     seed: int, n_keys: int, size: int, doc_max: int
 ) -> None:
     rng = np.random.default_rng(seed)
@@ -73,14 +73,17 @@ def test_run_lengths_count_the_run_below_the_end_from_any_start(
     table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
     lo, hi = table.ranges(np.unique(keys))
     pick = rng.integers(0, len(lo), 50)
-    # Starts anywhere in a key's range (its end too), runs of any length: shorter than the
-    # reads, as long, longer (a key repeated thousands of times in one document), to the end.
-    start = lo[pick] + rng.integers(0, hi[pick] - lo[pick] + 1)
-    end = rng.integers(0, doc_max + 2, 50)
-    got = run_lengths(table, "doc", start, hi[pick], end)
+    # Targets anywhere (past every value too), runs of any length: none, a few, a key repeated
+    # thousands of times in one document, to the end of the range.
+    start = rng.integers(0, doc_max + 2, 50)
+    end = start + rng.integers(0, 3 + doc_max // 4, 50)
+    a, runs = runs_by_search(table, "doc", lo[pick], hi[pick], start, end)
     docs = table.field("doc", np.arange(len(table)))
-    want = [np.searchsorted(docs[a:b], t, side="left") for a, b, t in zip(start, hi[pick], end, strict=True)]
-    assert got.tolist() == want
+    ranges = list(zip(lo[pick], hi[pick], strict=True))
+    assert a.tolist() == [i + np.searchsorted(docs[i:j], t) for (i, j), t in zip(ranges, start, strict=True)]
+    # The run from the start found, to the end of the range at most.
+    his = hi[pick].tolist()
+    assert runs.tolist() == [np.searchsorted(docs[f:j], t) for f, j, t in zip(a, his, end, strict=True)]
 
 
 @settings(max_examples=100, deadline=None)
@@ -110,7 +113,7 @@ def test_runs_by_reading_are_the_searched_runs(
     pair_lo, pair_hi = np.repeat(lo, per), np.repeat(lo + n, per)
     want = first_at_least(table, "doc", pair_lo, pair_hi, start)
     assert a.tolist() == want.tolist()
-    assert runs.tolist() == run_lengths(table, "doc", want, pair_hi, end).tolist()
+    assert runs.tolist() == runs_by_search(table, "doc", pair_lo, pair_hi, start, end)[1].tolist()
 
 
 def _every_posting(idx: EmbeddedIndex, keys: np.ndarray, docs: np.ndarray) -> FingerprintHits:
@@ -162,15 +165,19 @@ def test_lookup_in_documents_finds_every_posting_of_the_documents(
         picked = np.r_[np.unique(stored)[::7], stored[:1]]
         hashes = _hashes_of(np.r_[picked, np.uint64(12345)], seg.key_bits)
         assert key_of(hashes, seg.key_bits).tolist()[:-1] == picked.tolist()
-        for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
-            wanted = np.asarray(docs, dtype=np.int64)
-            want = _every_posting(idx, hashes, wanted)
-            assert len(want.qi) > 0 or docs == [3, 99]
-            # Cold, after a lookup of these keys and more (its ranges are reused), and after a
-            # lookup of other keys only (they are not).
-            for before in (None, np.r_[hashes[::-1], hashes + np.uint64(1)], hashes[:1] + np.uint64(1)):
-                if before is not None:
-                    idx.lookup_fingerprints(before, 512)
-                got = idx.lookup_in_documents(hashes, wanted)
-                for name in ("qi", "doc", "pos", "line", "meta", "df"):
-                    assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)
+        # The keys in table order with one repeated (searched once), none repeated in the
+        # opposite order, and each one twice, interleaved.
+        distinct = hashes[1:-1][::-1]
+        for keys in (hashes, distinct, np.r_[distinct, distinct]):
+            for docs in ([0], [1, 2], [0, 1, 2, 3], [3, 99]):
+                wanted = np.asarray(docs, dtype=np.int64)
+                want = _every_posting(idx, keys, wanted)
+                assert len(want.qi) > 0 or docs == [3, 99]
+                # Cold, after a lookup of these keys and more (its ranges are reused), and after
+                # a lookup of other keys only (they are not).
+                for before in (None, np.r_[keys[::-1], keys + np.uint64(1)], keys[:1] + np.uint64(1)):
+                    if before is not None:
+                        idx.lookup_fingerprints(before, 512)
+                    got = idx.lookup_in_documents(keys, wanted)
+                    for name in ("qi", "doc", "pos", "line", "meta", "df"):
+                        assert getattr(got, name).tolist() == getattr(want, name).tolist(), (docs, name)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from index import packed
 from index.packed import KEY_BITS, PackedTable, bits_for, directory_of, key_of, pack, packed_size, plan
 from stacklens.errors import IndexCorruptError
 
@@ -58,10 +59,13 @@ def test_packed_postings_round_trip(
     # Every present key finds exactly its records; absent ones (neighbours) find none.
     probe = np.concatenate([keys, keys + np.uint64(1), keys - np.uint64(1), np.array([0], np.uint64)])
     probe &= np.uint64((1 << key_bits) - 1)
-    lo, hi = table.ranges(probe)
     sorted_keys = keys[order]
-    assert np.array_equal(lo, np.searchsorted(sorted_keys, probe, side="left"))
-    assert np.array_equal(hi, np.searchsorted(sorted_keys, probe, side="right"))
+    for scan_reads in (0, 10**9):  # the buckets bisected, read whole
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(packed, "_SCAN_READS", scan_reads)
+            lo, hi = table.ranges(probe)
+        assert np.array_equal(lo, np.searchsorted(sorted_keys, probe, side="left"))
+        assert np.array_equal(hi, np.searchsorted(sorted_keys, probe, side="right"))
 
 
 @pytest.mark.parametrize("doc_bits", [1, 20, 37, 38, 40])
