@@ -30,6 +30,18 @@ def _table(keys: np.ndarray, doc: np.ndarray) -> PackedTable:
     return PackedTable(directory_of(keys, layout), records, len(keys), layout)
 
 
+def _random_table(
+    seed: int, n_keys: int, size: int, doc_max: int
+) -> tuple[np.random.Generator, PackedTable, np.ndarray, np.ndarray]:
+    """A table of ``n_keys`` random keys with up to ``size`` postings each (random documents up
+    to ``doc_max``), its keys' ranges, and the generator to draw targets from."""
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
+    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
+    lo, hi = table.ranges(np.unique(keys))
+    return rng, table, lo, hi
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
@@ -40,10 +52,7 @@ def _table(keys: np.ndarray, doc: np.ndarray) -> PackedTable:
 def test_first_at_least_is_searchsorted_in_each_range(
     seed: int, n_keys: int, size: int, doc_max: int
 ) -> None:
-    rng = np.random.default_rng(seed)
-    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
-    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
-    lo, hi = table.ranges(np.unique(keys))
+    rng, table, lo, hi = _random_table(seed, n_keys, size, doc_max)
     pick = rng.integers(0, len(lo), 50)
     target = rng.integers(0, doc_max + 2, 50)
     # Ranges cut at random points inside a key's range are sorted too.
@@ -68,10 +77,7 @@ def test_first_at_least_is_searchsorted_in_each_range(
 def test_runs_by_search_find_each_start_and_count_the_run_below_the_end(
     seed: int, n_keys: int, size: int, doc_max: int
 ) -> None:
-    rng = np.random.default_rng(seed)
-    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
-    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
-    lo, hi = table.ranges(np.unique(keys))
+    rng, table, lo, hi = _random_table(seed, n_keys, size, doc_max)
     pick = rng.integers(0, len(lo), 50)
     # Targets anywhere (past every value too), runs of any length: none, a few, a key repeated
     # thousands of times in one document, to the end of the range.
@@ -99,10 +105,7 @@ def test_runs_by_reading_are_the_searched_runs(
 ) -> None:
     """Reading the ranges whole finds each target's run as searching does: targets anywhere,
     ``2^width`` (one past any value of the field) included, and ranges cut anywhere."""
-    rng = np.random.default_rng(seed)
-    keys = np.repeat(rng.integers(0, 2**48, n_keys, dtype=np.uint64), rng.integers(1, size + 1, n_keys))
-    table = _table(keys, rng.integers(0, doc_max + 1, len(keys), dtype=np.uint64))
-    lo, hi = table.ranges(np.unique(keys))
+    rng, table, lo, hi = _random_table(seed, n_keys, size, doc_max)
     ranges = rng.integers(0, len(lo), 8)
     cut = lo[ranges] + rng.integers(0, hi[ranges] - lo[ranges] + 1)  # a part of a range is sorted
     lo, n = lo[ranges], cut - lo[ranges]
