@@ -38,13 +38,7 @@ from .fingerprint import (
     unique_sorted,
 )
 from .normalize import Tokens
-
-
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """``arange(s, s + m)`` for each ``(s, m)`` (m > 0), concatenated."""
-    offsets = np.cumsum(sizes) - sizes
-    at: np.ndarray = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(starts - offsets, sizes)
-    return at
+from .packed import concat_ranges
 
 
 def _winnow_segments(hashes: np.ndarray, starts: np.ndarray, sizes: np.ndarray, window: int) -> np.ndarray:
@@ -54,7 +48,7 @@ def _winnow_segments(hashes: np.ndarray, starts: np.ndarray, sizes: np.ndarray, 
     picks = np.empty(0, dtype=np.int64)
     if long.any():
         minima = leftmost_minima(hashes, window)  # of every window that starts at 0 .. n - window
-        picks = unique_sorted(minima[_ranges(starts[long], sizes[long] - window + 1)])
+        picks = unique_sorted(minima[concat_ranges(starts[long], sizes[long] - window + 1)])
     short = (sizes > 0) & ~long
     if short.any():  # the minimum of all (few documents: a loop)
         segments = zip(starts[short].tolist(), sizes[short].tolist(), strict=True)
@@ -137,7 +131,7 @@ def minhash_many(docs: list[Tokens], params: FingerprintParams) -> list[BandKeys
     has = count > 0
     if windows:
         shingles = kgram_hashes(np.concatenate([t.abstract for t in docs]), shingle)
-        at = _ranges(starts[has], m[has])  # the shingles of documents with windows
+        at = concat_ranges(starts[has], m[has])  # the shingles of documents with windows
         doc = np.repeat(has.nonzero()[0], m[has])
         group = (is_first.cumsum()[at] - 1 - line_start[doc]) // lines  # a shingle's window
         whole = group < count[doc]  # in a window of whole lines
