@@ -64,12 +64,17 @@ class WholeKeys:
         return held
 
 
+def key_runs(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first record of each run of equal sorted ``keys``, and the run's length."""
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return first, np.diff(np.r_[first, len(keys)])
+
+
 def counts_of(keys: np.ndarray) -> tuple[int, int, int]:
     """(singles, groups, posts) of sorted stored ``keys``."""
     if not len(keys):
         return 0, 0, 0
-    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    count = np.diff(np.r_[first, len(keys)])
+    _, count = key_runs(keys)
     shared = count > 1
     return int((~shared).sum()), int(shared.sum()), int(count[shared].sum())
 
@@ -110,8 +115,7 @@ class GroupedWriter:
     def _write(self, keys: np.ndarray, cols: dict[str, np.ndarray]) -> None:
         if not len(keys):
             return
-        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        count = np.diff(np.r_[first, len(keys)])
+        first, count = key_runs(keys)
         single = np.repeat(count == 1, count)
         self._writers["singles"].add(keys[single], {f: v[single] for f, v in cols.items()})
         shared = count > 1

@@ -22,7 +22,7 @@ import numpy as np
 from stacklens.errors import IndexCorruptError
 
 from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
-from .grouped import GroupedTable, GroupedWriter, WholeKeys, counts_of, open_grouped
+from .grouped import GroupedTable, GroupedWriter, WholeKeys, counts_of, key_runs, open_grouped
 from .grouped import files as grouped_files
 from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
 from .packed import KEY_BITS, Layout, PackedTable, PackedWriter, bits_for, concat_ranges, plan
@@ -108,8 +108,7 @@ class KeyFilesWriter:
     def _count(self, keys: np.ndarray, at: np.ndarray) -> None:
         if not len(keys):
             return
-        first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        count = np.diff(np.r_[first, len(keys)])
+        first, count = key_runs(keys)
         common = count > self.min_postings
         if not common.any():
             return
