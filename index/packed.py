@@ -255,16 +255,22 @@ class PackedTable:
     def field(self, name: str, idx: np.ndarray) -> np.ndarray:
         """Values (uint64) of field ``name`` of records ``idx``."""
         at, width = self._offsets[name]
+        value = self._read(np.asarray(idx, dtype=np.int64), at)
+        value &= np.uint64((1 << width) - 1)
+        return value
+
+    def _read(self, idx: np.ndarray, at: int) -> np.ndarray:
+        """Per record of ``idx`` (int64), the 64 bits from bit ``at`` of the record on, shifted
+        down to bit 0 (the high bits are whatever follows: callers mask)."""
         # In int64, in place: the byte offset indexes without a cast and the shift is a view
         # (non-negative), 7 passes over the records instead of 10 (a query reads a few
         # thousand records in some 40 calls).
-        bit = np.asarray(idx, dtype=np.int64) * self._record_bits
+        bit = idx * self._record_bits
         bit += at
-        value: np.ndarray = self._words[bit >> 3]
+        word: np.ndarray = self._words[bit >> 3]
         bit &= 7
-        value >>= bit.view(np.uint64)
-        value &= np.uint64((1 << width) - 1)
-        return value
+        word >>= bit.view(np.uint64)
+        return word
 
     def fields(self, names: Sequence[str], idx: np.ndarray) -> list[np.ndarray]:
         """Values (uint64) of each field of ``names`` of records ``idx``."""
@@ -277,11 +283,7 @@ class PackedTable:
         # bits) come from one gather of the records' words, each then shifted out of it: the
         # gather is most of a read's time (the records are scattered over the table), and a
         # lookup read three fields of 2,000 postings in three.
-        bit = idx * self._record_bits
-        bit += first
-        word: np.ndarray = self._words[bit >> 3]
-        bit &= 7
-        word >>= bit.view(np.uint64)
+        word = self._read(idx, first)
         out = []
         for at, width in spans:
             value = word >> np.uint64(at - first) if at > first else word.copy()
