@@ -421,7 +421,7 @@ class EmbeddedIndex:
             if repeated:
                 a = a.reshape(len(searched), -1)[inverse].ravel()
                 runs = runs.reshape(len(searched), -1)[inverse].ravel()
-            owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
+                owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
