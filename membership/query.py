@@ -38,6 +38,13 @@ _COMPLETED_DOCS = 4  # documents whose postings of sampled keys are read (most r
 _STRUCTURE_EVIDENCE = 4.0
 _STRUCTURE_EVIDENCE_SPREAD = 6.0
 
+
+def _rarity_needed(spread: bool, window: int) -> float:
+    """The rarities a renamed-only chain's hits must sum to (`_STRUCTURE_EVIDENCE`), at this
+    winnowing window: what `Matcher._score_chain` asks and `_hopeless` bounds."""
+    return (_STRUCTURE_EVIDENCE_SPREAD if spread else _STRUCTURE_EVIDENCE) * 12 / (window + 1)
+
+
 # Separators carry no evidence of shared structure: a list of names is all commas.
 _SEPARATORS = ", . ( ) [ ] { } : ;"
 _PUNCTUATION = np.array([token_id(t) for t in _SEPARATORS.split()], dtype=np.uint64)
@@ -484,8 +491,7 @@ class Matcher:
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         # Of those, the documents that no chain can make a match are not chained (the same
         # matches): 63 % of the documents chained for the 500 gigabyte probes, 40 % of their hits.
-        min_rarity = _STRUCTURE_EVIDENCE * 12 / (p.window + 1)
-        viable = viable[~_hopeless(exact, rarity, starts, min_rarity)[viable]]
+        viable = viable[~_hopeless(exact, rarity, starts, _rarity_needed(False, p.window))[viable]]
         prefix_list = prefix.tolist()
         shape = _Shape(tokens, qa)
         argmins = _window_argmins(qa, p.window)
@@ -647,9 +653,8 @@ class Matcher:
             # rare (about four hits found in no other file), and mostly code rather than prose
             # or name lists, which abstract to the same few shapes in unrelated files.
             spread = any(d != diagonal[0] for d in diagonal)
-            needed = _STRUCTURE_EVIDENCE_SPREAD if spread else _STRUCTURE_EVIDENCE
             # Summed by numpy (its pairwise order), as the threshold was tuned.
-            if float(rarity[idx].sum()) < needed * 12 / (self.store.params.window + 1):
+            if float(rarity[idx].sum()) < _rarity_needed(spread, self.store.params.window):
                 return None
             specific = shape.specific(q_start, q_end) / (q_end - q_start)
             if specific < self.settings.min_structure:
