@@ -54,15 +54,14 @@ def decode(
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """The rows of all ``blobs``: each row's file reference and the columns, as int64. With
     ``first_in`` (sorted int64), only the rows whose first column (the key) is one of its values."""
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    refs, _, columns = decode_joined(b"".join(blobs), lengths, n_columns, first_in)
+    refs, _, columns = decode_chunks(blobs, n_columns, first_in)
     return refs, columns
 
 
-def decode_joined(
-    buf: bytes, lengths: np.ndarray, n_columns: int, first_in: np.ndarray | None = None
+def decode_chunks(
+    blobs: Sequence[bytes], n_columns: int, first_in: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """As `decode`, of the blobs laid end to end in ``buf``, with which blob each row is from.
+    """As `decode`, with which blob each row is from.
 
     Vectorised over the blobs: one gather of the headers, then one per column and byte width
     (a frombuffer per chunk and column took 0.85 ms a lookup, this 0.58 ms, on the 200 queries
@@ -70,9 +69,10 @@ def decode_joined(
     keeps a few rows of the chunks it fetches (165-724 of 20-47 k on the slowest queries of
     that bench), so with ``first_in`` the other columns are read for those rows only."""
     empty = np.empty(0, dtype=np.int64)
-    if not len(lengths):
+    if not blobs:
         return empty, empty, [empty for _ in range(n_columns)]
-    at = _Layout(buf, lengths, n_columns)
+    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
+    at = _Layout(b"".join(blobs), lengths, n_columns)
     first = at.column(0)
     if first_in is None:
         blob = np.repeat(np.arange(len(lengths)), at.n)

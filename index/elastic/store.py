@@ -138,13 +138,11 @@ class ElasticIndex:
         if len(self._records) > 200_000:  # bounded: a long-lived service sees many files
             self._records.clear()
         blobs = [binascii.a2b_base64(h["fields"]["c"][0]) for h in hits]
-        lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
         # Rows carry the key's low 32 bits (see `packing`): each takes the query key it matches.
         low = keys.view(np.uint64) & packing.LOW32
         order = np.argsort(low, kind="stable")
         low_sorted = low[order].astype(np.int64)
-        joined = b"".join(blobs)
-        docs, blob, cols = packing.decode_joined(joined, lengths, self._columns[index], first_in=low_sorted)
+        docs, blob, cols = packing.decode_chunks(blobs, self._columns[index], first_in=low_sorted)
         # The records of the files with postings of the query, from any of their chunks (equal).
         refs, first = np.unique(docs, return_index=True)
         for ref, b in zip(refs.tolist(), blob[first].tolist(), strict=True):
