@@ -4,6 +4,7 @@ the start and end lines that format 3 stored in it (bridges and multi-line token
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,19 @@ def test_a_record_round_trips_long_lines_multi_line_tokens_and_flagged_postings(
     assert lines.bridge_span(3) == 2 and lines.bridge_span(40) == 6
     with pytest.raises(ValueError):
         lines.bridge_span(4)
+
+
+def test_a_record_without_lists_and_a_damaged_one() -> None:
+    # Most records list no overflow, multi-line token or flagged posting: decoded without them.
+    line = np.array([1, 1, 2, 4, 4, 4], dtype=np.int64)
+    lines = decode_lines(encode_lines(line, line, np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    assert lines.cum.tolist() == [2, 3, 3, 6] and lines.cum.dtype == np.int64
+    assert [lines.line(t) for t in range(len(line))] == line.tolist()
+    assert len(lines.multi_tok) == len(lines.bridge_pos) == len(lines.spans) == 0
+    raw = zlib.decompress(encode_lines(line, line, np.array([2]), np.array([1])))
+    for damaged in (raw[:-1], raw + b"\x01", raw[:10]):
+        with pytest.raises(ValueError):
+            decode_lines(zlib.compress(damaged))
 
 
 def test_the_one_token_forms_agree_with_the_array_forms() -> None:
