@@ -239,6 +239,8 @@ def _fingerprint_fields(conc: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray,
 def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray]:
     if not parts:
         return [np.empty(0, dtype=np.int64)] * n
+    if len(parts) == 1:  # one segment's (new arrays): cast where needed, not copied twice
+        return [np.asarray(c, dtype=np.int64) for c in parts[0]]
     return [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(n)]
 
 
