@@ -318,9 +318,15 @@ def _files_per_key(found: FingerprintHits, sampled: np.ndarray, sampled_files: n
     a store that keeps none gives the postings, an upper bound). A k-gram repeated all over one
     file (a table, a run of similar blocks, a licence header repeated) is still one file."""
     # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
-    order = lexorder(found.qi, found.doc)
-    qi, doc = found.qi[order], found.doc[order]
-    first = np.concatenate(([True], (qi[1:] != qi[:-1]) | (doc[1:] != doc[:-1])))
+    # The embedded index gives a key's postings together and in document order (one segment's):
+    # equal pairs are then next to each other already, and sorting them is spared.
+    qi, doc = found.qi, found.doc
+    new_key = qi[1:] != qi[:-1]
+    if not ((qi[1:] >= qi[:-1]) & (new_key | (doc[1:] >= doc[:-1]))).all():
+        order = lexorder(qi, doc)
+        qi, doc = qi[order], doc[order]
+        new_key = qi[1:] != qi[:-1]
+    first = np.concatenate(([True], new_key | (doc[1:] != doc[:-1])))
     files = np.bincount(qi[first], minlength=len(sampled))
     files[sampled] = sampled_files
     return files

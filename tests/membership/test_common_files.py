@@ -82,3 +82,28 @@ def test_an_index_without_the_files_table_counts_postings_as_before(
         assert all(seg.files is None for seg in idx.segments) and idx.verify() == []
         matches = Matcher(idx).check(HEADER)
         assert matches and {m.occurrences for m in matches} == {FILES * REPEATS}
+
+
+@pytest.mark.parametrize("order", ["by key and document", "by key", "none"])
+def test_files_per_key_count_distinct_documents_in_any_order(order: str) -> None:
+    # The embedded index gives each key's postings together, in document order, and the count
+    # skips sorting them then; hits in another order (another store's) are sorted first.
+    from index.protocol import FingerprintHits
+    from membership.query import _files_per_key
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n, keys = int(rng.integers(1, 80)), int(rng.integers(1, 12))
+        qi = rng.integers(0, keys, n)
+        doc = rng.integers(0, 6, n) | (rng.integers(0, 2, n) << 32)  # two segments' references
+        if order != "none":
+            by = np.lexsort((doc, qi)) if order == "by key and document" else np.argsort(qi, kind="stable")
+            qi, doc = qi[by], doc[by]
+        zero = np.zeros(n, dtype=np.int64)
+        found = FingerprintHits(qi=qi, doc=doc, pos=zero, line=zero, meta=zero, df=zero)
+        sampled = rng.random(keys) < 0.3
+        sampled_files = rng.integers(1, 50, int(sampled.sum()))
+        pairs = set(zip(qi.tolist(), doc.tolist(), strict=True))
+        expected = np.array([sum(q == k for q, _ in pairs) for k in range(keys)])
+        expected[sampled] = sampled_files
+        assert _files_per_key(found, sampled, sampled_files).tolist() == expected.tolist()
