@@ -25,6 +25,7 @@ import numpy as np
 from stacklens.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 
 from .config import FingerprintParams
+from .distinct import distinct, distinct_first_inverse, distinct_inverse
 from .grouped import GroupedTable
 from .manifest import check_shape
 from .packed import KEY_BITS, PackedTable, concat_ranges, key_of
@@ -336,7 +337,7 @@ class EmbeddedIndex:
         # A query repeats k-grams (a fifth of a long snippet's keys, typically): each distinct
         # key is searched once, and its range kept for the lookups that follow (sorted, so
         # that `_known_ranges` finds them without sorting).
-        distinct, which = np.unique(np.asarray(keys, dtype=np.uint64), return_inverse=True)
+        distinct, which = distinct_inverse(np.asarray(keys, dtype=np.uint64))
         ranges = []
         for si, seg in enumerate(self.segments):
             packed = getattr(seg, table)
@@ -393,7 +394,7 @@ class EmbeddedIndex:
         parts = []
         known = self._known_ranges(keys)
         for si, seg in enumerate(self.segments):
-            local = np.unique(docs[(docs >> 32) == si] & 0xFFFFFFFF)
+            local = distinct(docs[(docs >> 32) == si] & 0xFFFFFFFF)
             local = local[local < seg.num_docs]  # a reference to no document has no postings
             if len(local) == 0:
                 continue
@@ -411,7 +412,7 @@ class EmbeddedIndex:
             # A query repeats k-grams (its bridges repeat its k-grams' keys too): 30 % of the keys
             # that the completions of the gigabyte probes ranked 5-60 searched. Each range is
             # searched once, and its runs are repeated for the keys that share it.
-            _, first, inverse = np.unique(lo[keyed], return_index=True, return_inverse=True)
+            first, inverse = distinct_first_inverse(lo[keyed])
             repeated = len(first) < len(keyed)
             searched = keyed[first] if repeated else keyed  # (by range, when some repeat)
             owner, doc = np.repeat(searched, len(local)), np.tile(local, len(searched))

@@ -17,6 +17,7 @@ from functools import cached_property, partial
 
 import numpy as np
 
+from index.distinct import distinct_counts
 from index.fingerprint import code_stream, kgram_hashes, minhash_bands, structure_hashes
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
 from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines, key_files
@@ -271,7 +272,7 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     band = diag // width
     band -= band.min() if len(band) else 0
     stride = int(band.max()) + 2 if len(band) else 1
-    keys, counts = np.unique(group * stride + band, return_counts=True)
+    keys, counts = distinct_counts(group * stride + band)
     # The keys are sorted and distinct: a band's neighbour, if it has hits, is the next key
     # (and in the same group, as the stride leaves a band free above the highest).
     pair = counts.copy()
@@ -574,7 +575,7 @@ class Matcher:
         hit_sampled = sampled[found.qi]
         if not hit_sampled.any() or hit_sampled.all():
             return found
-        docs, counts = np.unique(found.doc[~hit_sampled], return_counts=True)
+        docs, counts = distinct_counts(found.doc[~hit_sampled])
         docs = docs[np.argsort(-counts, kind="stable")][: min(self._max_docs, _COMPLETED_DOCS)]
         common = np.flatnonzero(sampled)
         extra = self.store.lookup_in_documents(keys[common], docs)
