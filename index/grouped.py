@@ -205,7 +205,7 @@ class GroupedTable:
         keys = np.asarray(keys, dtype=np.uint64)
         lo, single = self.singles.find(keys)
         hi = lo + single
-        rest = np.flatnonzero(~single)
+        rest = (~single).nonzero()[0]
         if len(rest) and self.m:
             group, grouped = self.groups.find(keys[rest])
             found, group = rest[grouped], group[grouped]

@@ -59,7 +59,8 @@ def key_of(hashes: np.ndarray, key_bits: int = KEY_BITS) -> np.ndarray:
 
 def concat_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The indices of the ranges ``[starts[i], starts[i] + counts[i])``, laid end to end."""
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    at: np.ndarray = (starts - counts.cumsum() + counts).repeat(counts) + np.arange(int(counts.sum()))
+    return at
 
 
 def bits_for(max_value: int) -> int:
@@ -330,7 +331,7 @@ class PackedTable:
         lo, stop, suffix = self._first_at(keys)
         # Most query keys are not in the table: their range is empty at lo, and only the keys
         # found at lo are bisected again, from the record after it.
-        found = np.flatnonzero(lo < stop)
+        found = (lo < stop).nonzero()[0]
         found = found[self.field("suffix", lo[found]) == suffix[found]]
         hi = lo.copy()
         hi[found] = self._bisect(lo[found] + 1, stop[found], suffix[found], right=True)
@@ -372,7 +373,7 @@ class PackedTable:
         """Per key, the records of its bucket ``[start, stop)`` below its ``suffix`` and at most
         it, counted from every record of the bucket (`_SCAN_READS`): its range ``[lo, hi)``."""
         n = stop - start
-        owner = np.repeat(np.arange(len(start)), n)
+        owner = np.arange(len(start)).repeat(n)
         value = self.field("suffix", concat_ranges(start, n))
         target = suffix[owner]
         # Counts of at most a bucket's records: exact in float64.

@@ -79,13 +79,13 @@ def gather_ranges(
         # Generic queries touch thousands of postings; the rarest keys carry the attribution,
         # so the most common ones are cut to a sample until the query fits its budget.
         by_rarity = np.argsort(df, kind="stable")
-        fits = int(np.searchsorted(np.cumsum(counts[by_rarity]), POSTINGS_BUDGET, side="right"))
+        fits = int(counts[by_rarity].cumsum().searchsorted(POSTINGS_BUDGET, side="right"))
         cut = by_rarity[fits:]
         counts[cut] = np.minimum(counts[cut], COMMON_SAMPLE)
         total = int(counts.sum())
     if total == 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), df
-    return concat_ranges(lo, counts), np.repeat(np.arange(len(lo)), counts), df
+    return concat_ranges(lo, counts), np.arange(len(lo)).repeat(counts), df
 
 
 _FANOUT = 16  # probes per range and round of `first_at_least`: 4 rounds for 4,000 postings
@@ -105,7 +105,7 @@ def first_at_least(
     instead of one a halving."""
     lo, hi = lo.astype(np.int64), hi.astype(np.int64)
     target = np.asarray(target, dtype=np.uint64)
-    active = np.flatnonzero(lo < hi)
+    active = (lo < hi).nonzero()[0]
     while len(active):
         start, stop = lo[active], hi[active]
         # Probes at start + (width * j) // fanout; a fanout of width + 1 probes every record.
@@ -177,12 +177,12 @@ def runs_by_reading(
     ranks = np.arange(len(lo), dtype=np.uint64)
     # A target is at most 2^width (one past any value), so rank << width plus it is at most the
     # next range's first key: a search for it stops at the end of its own range.
-    keyed = (np.repeat(ranks, n) << shift) + value
-    base = np.repeat(ranks, per) << shift
+    keyed = (ranks.repeat(n) << shift) + value
+    base = ranks.repeat(per) << shift
     first = np.searchsorted(keyed, base + np.asarray(start, dtype=np.uint64))
     last = np.searchsorted(keyed, base + np.asarray(end, dtype=np.uint64))
-    offset = np.repeat(np.cumsum(n) - n, per)
-    a: np.ndarray = np.repeat(lo, per) + (first - offset)
+    offset = (n.cumsum() - n).repeat(per)
+    a: np.ndarray = lo.repeat(per) + (first - offset)
     return a, last - first
 
 
@@ -195,15 +195,15 @@ def segment_files(seg: Segment, keys: np.ndarray, lo: np.ndarray, hi: np.ndarray
     if seg.files is None:
         return n
     out: np.ndarray = n.copy()
-    short = np.flatnonzero((n > 1) & (n <= seg.files_min))
+    short = ((n > 1) & (n <= seg.files_min)).nonzero()[0]
     if len(short):
-        owner = np.repeat(short, n[short])
+        owner = short.repeat(n[short])
         doc = seg.doc_pos("fp", concat_ranges(lo[short], n[short]))[0]
         # A key's postings are in document order: a new document where the document changes.
         new = np.concatenate(([True], (owner[1:] != owner[:-1]) | (doc[1:] != doc[:-1])))
         out[short] = np.bincount(owner[new], minlength=len(n))[short]
     stored, files = seg.files
-    common = np.flatnonzero(n > seg.files_min)
+    common = (n > seg.files_min).nonzero()[0]
     if len(common) and len(stored):
         at = np.minimum(np.searchsorted(stored, keys[common]), len(stored) - 1)
         found = stored[at] == keys[common]
@@ -408,14 +408,14 @@ class EmbeddedIndex:
             # reading it (a licence header's key has thousands of postings), and for the first
             # token number of the next document (`runs_by_search`); or, where the keys' ranges
             # are short (keys that the budget sampled), by reading them whole (`runs_by_reading`).
-            keyed = np.flatnonzero(n)
+            keyed = n.nonzero()[0]
             # A query repeats k-grams (its bridges repeat its k-grams' keys too): 30 % of the keys
             # that the completions of the gigabyte probes ranked 5-60 searched. Each range is
             # searched once, and its runs are repeated for the keys that share it.
             first, inverse = distinct_first_inverse(lo[keyed])
             repeated = len(first) < len(keyed)
             searched = keyed[first] if repeated else keyed  # (by range, when some repeat)
-            owner, doc = np.repeat(searched, len(local)), np.tile(local, len(searched))
+            owner, doc = searched.repeat(len(local)), np.tile(local, len(searched))
             start, end = seg.starts[doc], seg.starts[doc + 1]
             if int(n[searched].sum()) <= _READ_WHOLE and len(searched) < 2**_RANK_BITS:
                 a, runs = runs_by_reading(seg.fp, "at", lo[searched], n[searched], start, end)
@@ -424,11 +424,11 @@ class EmbeddedIndex:
             if repeated:
                 a = a.reshape(len(searched), -1)[inverse].ravel()
                 runs = runs.reshape(len(searched), -1)[inverse].ravel()
-                owner, doc = np.repeat(keyed, len(local)), np.tile(local, len(keyed))
+                owner, doc = keyed.repeat(len(local)), np.tile(local, len(keyed))
             if not runs.any():
                 continue
             at = concat_ranges(a, runs)
-            owner, doc = np.repeat(owner, runs), np.repeat(doc, runs)
+            owner, doc = owner.repeat(runs), doc.repeat(runs)
             token, conc, flag = seg.fp.fields(_FP_FIELDS, at)
             pos = token.astype(np.int64) - seg.starts[doc]
             qi, ref, pos, conc, flag = _live(seg, si, doc, pos, owner, conc, flag)

@@ -41,7 +41,7 @@ class TokenDocs:
         doc: np.ndarray = self._grid[at >> self.shift].astype(np.int64)
         for _ in range(_STEPS):
             doc += starts[doc + 1] <= at
-        short = np.flatnonzero(starts[doc + 1] <= at)
+        short = (starts[doc + 1] <= at).nonzero()[0]
         if len(short):  # a run of documents shorter than a grid step (rare)
             doc[short] = np.searchsorted(starts, at[short], side="right") - 1
         return doc

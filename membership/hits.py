@@ -37,14 +37,14 @@ def lexorder(*keys: np.ndarray) -> np.ndarray:
 def _median_diagonals(doc_start: np.ndarray, doc_end: np.ndarray, diag: np.ndarray) -> np.ndarray:
     """Per document ``[doc_start, doc_end)`` of ``diag``, its ``len // 2``-th smallest value."""
     sizes = doc_end - doc_start
-    at = np.repeat(doc_start - np.cumsum(sizes) + sizes, sizes) + np.arange(int(sizes.sum()))
+    at = (doc_start - sizes.cumsum() + sizes).repeat(sizes) + np.arange(int(sizes.sum()))
     lo = int(diag.min())
     width = (int(diag.max()) - lo).bit_length()
-    packed = (np.repeat(np.arange(len(sizes), dtype=np.uint64), sizes) << np.uint64(width)) | (
+    packed = (np.arange(len(sizes), dtype=np.uint64).repeat(sizes) << np.uint64(width)) | (
         diag[at] - lo
     ).astype(np.uint64)
     packed.sort()
-    mid = np.cumsum(sizes) - sizes + sizes // 2
+    mid = sizes.cumsum() - sizes + sizes // 2
     median: np.ndarray = (packed[mid] & np.uint64((1 << width) - 1)).astype(np.int64) + lo
     return median
 
@@ -65,24 +65,24 @@ def nearest_repeats(
     d, q, p = doc[order], qi[order], pos[order]
     n = len(order)
     first = np.concatenate(([True], (d[1:] != d[:-1]) | (q[1:] != q[:-1])))
-    starts = np.flatnonzero(first)
-    ends = np.append(starts[1:], n)
-    long = np.flatnonzero(ends - starts > most)
+    starts = first.nonzero()[0]
+    ends = np.concatenate((starts[1:], [n]))
+    long = (ends - starts > most).nonzero()[0]
     if len(long) == 0:
         return order
-    doc_start = np.flatnonzero(np.concatenate(([True], d[1:] != d[:-1])))
-    doc_end = np.append(doc_start[1:], n)
+    doc_start = np.concatenate(([True], d[1:] != d[:-1])).nonzero()[0]
+    doc_end = np.concatenate((doc_start[1:], [n]))
     run_doc = np.searchsorted(doc_start, starts[long], side="right") - 1
     # Its documents, and which of them each run is in: the runs come in document order, so
     # as np.unique's (sorted, and its inverse) without its sort.
     new = np.concatenate(([True], run_doc[1:] != run_doc[:-1]))
-    wanted, run_doc = run_doc[new], np.cumsum(new) - 1
+    wanted, run_doc = run_doc[new], new.cumsum() - 1
     median = _median_diagonals(doc_start[wanted], doc_end[wanted], p - q)
     s, e = starts[long], ends[long]
     target = q[s] + median[run_doc]  # the source position on the median diagonal
     # First position of each run at or after its target: one search over (run, position),
     # which ``order`` sorts.
-    run_of = np.cumsum(first) - 1
+    run_of = first.cumsum() - 1
     cap = (int(p.max()) + 1).bit_length()
     key = (run_of.astype(np.uint64) << np.uint64(cap)) | p.astype(np.uint64)
     clipped = np.minimum(np.maximum(target, 0), (1 << cap) - 1)  # np.clip, without its overhead
@@ -100,9 +100,9 @@ def nearest_repeats(
     m = len(s)
     delta = np.bincount(
         np.concatenate([s, e, left + 1, right]),
-        weights=np.repeat(np.array([-1.0, 1.0, 1.0, -1.0]), m),
+        weights=np.array([-1.0, 1.0, 1.0, -1.0]).repeat(m),
         minlength=n + 1,
     )
-    keep = np.cumsum(delta[:n]) > -0.5
+    keep = delta[:n].cumsum() > -0.5
     kept: np.ndarray = order[keep]
     return kept

@@ -106,7 +106,7 @@ class _Shape:
     def _specific_prefix(self) -> list[int]:
         abstract = self._tokens.abstract
         specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
-        prefix: list[int] = np.concatenate(([0], np.cumsum(specific))).tolist()
+        prefix: list[int] = np.concatenate(([0], specific.cumsum())).tolist()
         return prefix
 
     @cached_property
@@ -278,7 +278,7 @@ def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width:
     pair = counts.copy()
     pair[:-1] += np.where(keys[1:] == keys[:-1] + 1, counts[1:], 0)
     owner = keys // stride
-    first = np.flatnonzero(np.concatenate(([True], owner[1:] != owner[:-1])))
+    first = np.concatenate(([True], owner[1:] != owner[:-1])).nonzero()[0]
     best = np.zeros(n_groups, dtype=np.int64)
     if len(first):
         best[owner[first]] = np.maximum.reduceat(pair, first)  # groups come in order: no ufunc.at
@@ -309,7 +309,7 @@ def _effective_positions(at: np.ndarray, sampled: np.ndarray, n: int) -> np.ndar
         inside & (state[np.maximum(prev, 0)] == 2) & (state[np.minimum(nxt, n - 1)] == 2)
     )
     c = common.astype(np.int64)
-    effective: np.ndarray = ar - np.cumsum(c) + c
+    effective: np.ndarray = ar - c.cumsum() + c
     return effective
 
 
@@ -466,8 +466,8 @@ class Matcher:
         rarity = 1.0 / np.maximum(hits.df, 1)
         eff = eff_at[hits.qi]
         docs = hits.doc
-        starts = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
-        ends = np.append(starts[1:], len(docs))
+        starts = np.concatenate(([True], docs[1:] != docs[:-1])).nonzero()[0]
+        ends = np.concatenate((starts[1:], [len(docs)]))
         # Cheap bounds first: a document whose hits span too little query text, even all
         # chained together, cannot give a match; chaining (Python) runs only on the rest, the
         # documents with the most hits first.
@@ -486,7 +486,7 @@ class Matcher:
             - prefix[np.maximum(first_q - reach_, 0)]
         )
         support = _diagonal_support(
-            np.repeat(np.arange(len(starts)), ends - starts),
+            np.arange(len(starts)).repeat(ends - starts),
             hits.pos - hits.qi,
             len(starts),
             self._max_drift,
@@ -494,7 +494,7 @@ class Matcher:
         # Documents whose hits all lie in the context before the focus cannot give a wanted
         # match (generic code before the cursor would otherwise fill the chaining budget).
         reach = last_q + p.kgram > focus
-        viable = np.flatnonzero((support >= 2) & (span_chars >= self.settings.min_chars) & reach)
+        viable = ((support >= 2) & (span_chars >= self.settings.min_chars) & reach).nonzero()[0]
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         # Of those, the documents that no chain can make a match are not chained (the same
         # matches): 63 % of the documents chained for the 500 gigabyte probes, 40 % of their hits.
@@ -577,7 +577,7 @@ class Matcher:
             return found
         docs, counts = distinct_counts(found.doc[~hit_sampled])
         docs = docs[np.argsort(-counts, kind="stable")][: min(self._max_docs, _COMPLETED_DOCS)]
-        common = np.flatnonzero(sampled)
+        common = sampled.nonzero()[0]
         extra = self.store.lookup_in_documents(keys[common], docs)
         if len(extra.qi) == 0:
             return found
