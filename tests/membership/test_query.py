@@ -5,6 +5,7 @@ import keyword
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -212,3 +213,15 @@ def test_a_short_copy_without_a_language_is_found_and_covered(matcher: Matcher) 
     qs = top.query_span
     copied_from = pasted.index("def insort_right(")
     assert qs.start_char <= copied_from and qs.end_char >= len(pasted) - 1
+
+
+def test_window_argmins_are_each_windows_leftmost_smallest() -> None:
+    # Few distinct hashes, so windows hold ties: the leftmost of them, as winnowing keeps.
+    from membership.query import _window_argmins
+
+    rng = np.random.default_rng(3)
+    for n in [*range(0, 30), 200]:
+        hashes = rng.integers(0, 6, n).astype(np.uint64)
+        expected = [int(np.argmin(hashes))] if 0 < n < 11 else []
+        expected += [j + int(np.argmin(hashes[j : j + 11])) for j in range(n - 10)]
+        assert _window_argmins(hashes, 11) == expected
