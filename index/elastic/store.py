@@ -21,7 +21,6 @@ coordination.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import logging
 import threading
@@ -165,12 +164,12 @@ class ElasticIndex:
         hits = r.get("hits", {}).get("hits", [])
         if len(self._records) > 200_000:  # bounded: a long-lived service sees many files
             self._records.clear()
-        blobs = [binascii.a2b_base64(h["fields"]["c"][0]) for h in hits]
+        texts = [h["fields"]["c"][0] for h in hits]  # base64
         # Rows carry the key's low 32 bits (see `packing`): each takes the query key it matches.
         low = keys.view(np.uint64) & packing.LOW32
         order = np.argsort(low, kind="stable")
         low_sorted = low[order].astype(np.int64)
-        docs, blob, cols = packing.decode_chunks(blobs, self._columns[index], first_in=low_sorted)
+        docs, blob, cols = packing.decode_texts(texts, self._columns[index], first_in=low_sorted)
         # The records of the files with postings of the query, from any of their chunks (equal).
         refs, first = np.unique(docs, return_index=True)
         for ref, b in zip(refs.tolist(), blob[first].tolist(), strict=True):
