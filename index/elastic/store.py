@@ -9,7 +9,8 @@ file, whose distinct keys are indexed (``k``), whose rows (key, position, line..
 doc value packed in columns (``c``, `packing`) and which carries the file's record (``r``),
 so reporting a match needs no request of its own. A lookup is usually one request: a ``terms``
 query on the query's keys fetching up to FIRST_FETCH chunks, from which the rows of the query's
-keys are kept. When more chunks
+keys are kept; a query's fingerprint and band lookups go together in one ``_msearch``
+(`ElasticIndex.lookup_with_bands`). When more chunks
 hold them, a ``filters`` aggregation counts each key's chunks (boilerplate keys, in more than
 ``max_postings`` chunks, are dropped without being fetched) and the rest are fetched in requests
 of known size. Postings are then gathered exactly as the embedded store does, so ``Matcher``
