@@ -48,7 +48,8 @@ import index.store
 import membership.query
 from index.config import FingerprintParams
 from index.packed import KEY_BITS
-from index.store import EmbeddedIndex, IndexWriter
+from index.store import EmbeddedIndex
+from index.writer import IndexWriter
 from membership.query import Matcher
 from membership.settings import QuerySettings
 

@@ -44,7 +44,8 @@ from index.linetable import encode_lines
 from index.normalize import tokenize
 from index.packed import KEY_BITS, key_of
 from index.segment import CONC_BITS, FIELDS, doc_starts
-from index.store import EmbeddedIndex, IndexWriter
+from index.store import EmbeddedIndex
+from index.writer import IndexWriter
 from membership.query import Matcher
 from membership.settings import QuerySettings
 

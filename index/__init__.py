@@ -2,7 +2,8 @@
 
 from .config import BuildLimits, FingerprintParams
 from .protocol import IndexStore
-from .store import EmbeddedIndex, IndexWriter
+from .store import EmbeddedIndex
+from .writer import IndexWriter
 
 __all__ = [
     "BuildLimits",

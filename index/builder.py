@@ -29,7 +29,8 @@ from .packed import key_of
 from .segment import CONC_BITS, MAX_POS
 from .skiplist import update_skip_list
 from .sources import SkipStats, SourceFile
-from .store import EmbeddedIndex, IndexWriter
+from .store import EmbeddedIndex
+from .writer import IndexWriter
 
 # A query searches every segment's tables, so after a build the segments are merged into one:
 # always while the index is small enough that rewriting it costs seconds (a 223 MB corpus:

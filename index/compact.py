@@ -18,7 +18,8 @@ from .content import compact_content
 from .merge import MergeInput, merged_table
 from .segment import FIELDS, Segment, doc_starts
 from .skiplist import merge_skip_lists
-from .store import EmbeddedIndex, IndexWriter
+from .store import EmbeddedIndex
+from .writer import IndexWriter
 
 
 def segment_documents(seg: Segment) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -51,6 +52,16 @@ class IndexStore(Protocol):
     def describe(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+class LooksUpBoth(Protocol):
+    """A store that can look up a query's fingerprints and its bands together (Elasticsearch:
+    one request for both): the band hits come as a function, called only when the query needs
+    them (no exact match). A store without it is asked for its bands only then."""
+
+    def lookup_with_bands(
+        self, keys: np.ndarray, band_keys: np.ndarray, max_postings: int
+    ) -> tuple[FingerprintHits, Callable[[], BandHits]]: ...
 
 
 def concrete_mask(store: IndexStore) -> int:

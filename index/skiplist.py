@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .skip import Skipped
-from .store import write_lock
+from .writer import write_lock
 
 SKIPPED = "skipped.jsonl"
 MAX_ROWS = 100_000

@@ -1,54 +1,26 @@
-"""The embedded on-disk index: a manifest naming immutable segments.
-
-Writes are atomic: a segment is written under a temporary name, fsynced and renamed, then a new
-manifest replaces the old one with ``os.replace``. A build killed at any point leaves the previous
-manifest, and so the previous index, intact; the next build skips what was already committed.
-A file lock serialises manifest updates, so ``--shard i/N`` workers can fill one index at once.
+"""The embedded on-disk index: a manifest naming immutable segments, read by `EmbeddedIndex`
+(written by `index.writer.IndexWriter`), and how a lookup reads the postings of its keys.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import shutil
 import threading
-import time
-import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stacklens.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+from stacklens.errors import IndexCorruptError, IndexNotFoundError
 
 from .config import FingerprintParams
 from .distinct import distinct, distinct_first_inverse, distinct_inverse
 from .grouped import GroupedTable
-from .manifest import check_shape
-from .packed import KEY_BITS, PackedTable, concat_ranges, key_of
+from .manifest import manifest_key_bits, read_manifest
+from .packed import PackedTable, concat_ranges, key_of
 from .protocol import BandHits, FingerprintHits
-from .segment import CONC_BITS, Segment, TableSource, fsync_path, write_segment
-
-FORMAT = "stacklens-index"
-# 2: comments are indexed and one tokenisation serves every language (2026-12): a version-1
-# index holds other fingerprints and would silently miss.
-# 3: bit-packed postings under a bucket directory, 48-bit keys (were 32; 2026-12).
-# 4: lines in a per-document line table instead of every posting, document and position as one
-# token number (2026-12).
-# 5: a fingerprint key held by more than one posting stored once (index/grouped.py), 46-bit
-# keys (2026-12).
-FORMAT_VERSION = 5
-_WHY_REBUILD = {
-    1: "the fingerprints changed",
-    2: "the tables are packed and keys have 48 bits instead of 32",
-    3: "the postings are smaller: lines moved to a line table, document and position became one number",
-    4: "a key shared by several postings is stored once, and keys have 46 bits",
-}
-MANIFEST = "manifest.json"
-
+from .segment import CONC_BITS, Segment
 
 POSTINGS_BUDGET = 2048  # postings one query may read from one table of one segment
 # Postings read of a key that more than ``max_postings`` documents share. Such a key (a licence
@@ -245,40 +217,6 @@ def _columns(parts: Sequence[tuple[np.ndarray, ...]], n: int) -> list[np.ndarray
     return [np.concatenate([p[i] for p in parts]).astype(np.int64) for i in range(n)]
 
 
-def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((path / MANIFEST).read_text())
-    except FileNotFoundError:
-        raise IndexNotFoundError(
-            f"no index at {path}: build one with `code-search build --index {path} SOURCE...`"
-        ) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise IndexCorruptError(
-            f"the manifest of the index at {path} is damaged ({exc}); rebuild the index"
-        ) from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IndexCorruptError(f"{path} does not hold a stacklens index")
-    check_shape(manifest, path, FORMAT_VERSION)
-    if manifest.get("version") != FORMAT_VERSION:
-        version = manifest.get("version")
-        why = _WHY_REBUILD.get(version, "it was written by another stacklens")  # type: ignore[arg-type]
-        raise IndexCorruptError(
-            f"the index at {path} has format version {version}, this stacklens "
-            f"reads version {FORMAT_VERSION}; rebuild it: `code-search build --index NEW_PATH SOURCE...` "
-            f"with the same sources ({why}, so it cannot be upgraded in place)"
-        )
-    return manifest
-
-
-def manifest_key_bits(manifest: dict[str, Any], path: Path) -> int:
-    bits = manifest.get("key_bits", KEY_BITS)
-    if not isinstance(bits, int) or not 8 <= bits <= 64:
-        raise IndexCorruptError(
-            f"the manifest of the index at {path} is damaged (key_bits {bits!r}); rebuild the index"
-        )
-    return bits
-
-
 class EmbeddedIndex:
     """A read-only view of an on-disk index as of the manifest read at open."""
 
@@ -288,7 +226,7 @@ class EmbeddedIndex:
             raise IndexNotFoundError(
                 f"no index at {self.path}: build one with `code-search build --index {self.path} SOURCE...`"
             )
-        self.manifest = _read_manifest(self.path)
+        self.manifest = read_manifest(self.path)
         self.key_bits = manifest_key_bits(self.manifest, self.path)
         try:
             self.params = FingerprintParams(**self.manifest["params"])
@@ -475,139 +413,3 @@ class EmbeddedIndex:
         for seg in self.segments:
             bad.extend(seg.verify())
         return bad
-
-
-@contextlib.contextmanager
-def write_lock(path: Path, wait_s: float = 600.0) -> Iterator[None]:
-    """Exclusive lock on the index's manifest, shared by all builders of this index."""
-    path.mkdir(parents=True, exist_ok=True)
-    with (path / ".lock").open("a") as f:
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise IndexBusyError(
-                        f"another process is writing the index at {path}; wait for it to finish"
-                    ) from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class IndexWriter:
-    """Adds segments to an index (creating it if needed) and commits them atomically."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        params: FingerprintParams | None = None,
-        key_bits: int = KEY_BITS,
-    ) -> None:
-        """``key_bits``: of a new index only (an existing one keeps its own); fewer than 46 are
-        for benchmarks that compare with the 32-bit keys of format 2."""
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._clean_stale_tmp()
-        self.key_bits = key_bits
-        with write_lock(self.path):
-            if (self.path / MANIFEST).exists():
-                manifest = _read_manifest(self.path)
-                self.key_bits = manifest_key_bits(manifest, self.path)
-                existing = FingerprintParams(**manifest["params"])
-                if params is not None and params != existing:
-                    raise IndexCorruptError(
-                        f"the index at {self.path} was built with other fingerprint parameters "
-                        f"({existing.model_dump()}); build into a new path"
-                    )
-                self.params = existing
-            else:
-                self.params = params or FingerprintParams()
-                self._write_manifest(self._new_manifest())
-
-    def _new_manifest(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "params": self.params.model_dump(),
-            "key_bits": self.key_bits,
-            "segments": [],
-            "deleted": {},
-            "created": time.time(),
-        }
-
-    def _clean_stale_tmp(self) -> None:
-        for tmp in self.path.glob(".tmp-*"):
-            try:
-                pid = int(tmp.name.split("-")[1])
-            except (IndexError, ValueError):
-                pid = -1
-            if pid != os.getpid() and not _pid_alive(pid):
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        manifest["updated"] = time.time()
-        tmp = self.path / f"{MANIFEST}.{os.getpid()}.tmp"
-        try:
-            with tmp.open("w") as f:
-                json.dump(manifest, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path / MANIFEST)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a full disk stays full while it is there
-            raise
-        fsync_path(self.path)
-
-    def commit_segment(
-        self,
-        tables: Mapping[str, TableSource],
-        docs: list[dict[str, Any]],
-        lines: Iterable[bytes],
-        starts: np.ndarray,
-        delete: dict[str, list[int]] | None = None,
-        replace: list[str] | None = None,
-    ) -> str:
-        """Write one segment and publish it (and any deletions) in a new manifest. ``tables``,
-        ``lines``, ``starts``: as `write_segment`, keys as ``key_of(hashes, self.key_bits)``."""
-        name = f"seg-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        tmp = self.path / f".tmp-{os.getpid()}-{name}"
-        try:
-            info = write_segment(tmp, tables, docs, lines, starts, self.key_bits) if docs else None
-            with write_lock(self.path):
-                manifest = _read_manifest(self.path)
-                if info is not None:
-                    os.rename(tmp, self.path / name)
-                    manifest["segments"].append({"name": name, **info})
-                for seg_name, ids in (delete or {}).items():
-                    merged = set(manifest["deleted"].get(seg_name, [])) | set(ids)
-                    manifest["deleted"][seg_name] = sorted(merged)
-                for old in replace or []:
-                    manifest["segments"] = [s for s in manifest["segments"] if s["name"] != old]
-                    manifest["deleted"].pop(old, None)
-                self._write_manifest(manifest)
-        except BaseException:
-            # A commit that failed (a full disk, most often) gives back the space it took: no
-            # manifest names its segment, so nothing else would ever remove it.
-            shutil.rmtree(tmp, ignore_errors=True)
-            with contextlib.suppress(OSError):
-                if name not in (self.path / MANIFEST).read_text():
-                    shutil.rmtree(self.path / name, ignore_errors=True)
-            raise
-        for old in replace or []:
-            shutil.rmtree(self.path / old, ignore_errors=True)
-        return name

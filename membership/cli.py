@@ -135,9 +135,13 @@ def _batch(checker: Checker, args: argparse.Namespace, settings: QuerySettings) 
             row_id: Any = None
             try:
                 row = json.loads(line)
+                if isinstance(row, dict):
+                    row_id = row.get("id")  # echoed on an error row too, so it can be matched up
                 if not isinstance(row, dict) or not isinstance(row.get("query"), str):
                     raise InputError('expected {"id": ..., "query": "..."}')
-                row_id = row.get("id")
+                for key in ("lang", "path"):
+                    if not isinstance(row.get(key), str | None):
+                        raise InputError(f'"{key}" must be a string or null')
                 text = decode_query(row["query"].encode("utf-8", "surrogatepass"), settings.max_query_bytes)
                 matches = checker.check(text, lang=row.get("lang") or args.lang, path=row.get("path"))
                 out: dict[str, Any] = {"id": row_id, "matches": [m.model_dump() for m in matches]}

@@ -14,13 +14,30 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
+from typing import cast
 
 import numpy as np
 
 from index.distinct import distinct_counts
-from index.fingerprint import code_stream, kgram_hashes, leftmost_minima, minhash_bands, structure_hashes
+from index.fingerprint import (
+    BandKeys,
+    code_stream,
+    kgram_hashes,
+    leftmost_minima,
+    minhash_bands,
+    structure_hashes,
+)
 from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import FingerprintHits, IndexStore, band_lines, concrete_mask, hit_lines, key_files
+from index.protocol import (
+    BandHits,
+    FingerprintHits,
+    IndexStore,
+    LooksUpBoth,
+    band_lines,
+    concrete_mask,
+    hit_lines,
+    key_files,
+)
 from stacklens.errors import InputError
 
 from .hits import lexorder, nearest_repeats
@@ -379,6 +396,32 @@ def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
     return argmins
 
 
+class _NearLookup:
+    """A query's MinHash bands (computed when first needed) and their hits: looked up with the
+    fingerprints where the store does both in one request (`index.protocol.LooksUpBoth`),
+    else on their own, only when the query finds no exact match; not at all unless ``wanted``."""
+
+    def __init__(self, store: IndexStore, tokens: Tokens, max_postings: int, wanted: bool) -> None:
+        self.store, self.tokens, self.max_postings, self.wanted = store, tokens, max_postings, wanted
+        self._hits: Callable[[], BandHits] | None = None
+
+    @cached_property
+    def bands(self) -> BandKeys:
+        return minhash_bands(self.tokens, self.store.params, stride=1)
+
+    def fingerprints(self, keys: np.ndarray) -> FingerprintHits:
+        if not self.wanted or not hasattr(self.store, "lookup_with_bands"):
+            return self.store.lookup_fingerprints(keys, self.max_postings)
+        both = cast(LooksUpBoth, self.store)
+        found, self._hits = both.lookup_with_bands(keys, self.bands.keys, self.max_postings)
+        return found
+
+    def hits(self) -> BandHits:
+        if self._hits is None:
+            return self.store.lookup_bands(self.bands.keys, self.max_postings)
+        return self._hits()
+
+
 class Matcher:
     """Runs membership queries against one index store."""
 
@@ -409,13 +452,14 @@ class Matcher:
         tokens = tokenize(text)
         # Index of the first token that ends after focus_start: a candidate must reach it.
         focus = int(np.searchsorted(tokens.end, focus_start, "right")) if focus_start > 0 else 0
-        found = self._exact(tokens, focus)
-        if not found and self.settings.near_duplicates:
-            found = self._near(tokens)
+        near = _NearLookup(self.store, tokens, self.settings.max_postings, self.settings.near_duplicates)
+        found = self._exact(tokens, focus, near)
+        if not found and near.wanted:
+            found = self._near(tokens, near)
         found = [c for c in found if c.q_end > focus]
         return self._render(tokens, found)
 
-    def _exact(self, tokens: Tokens, focus: int = 0) -> list[_Candidate]:
+    def _exact(self, tokens: Tokens, focus: int, near: _NearLookup) -> list[_Candidate]:
         p = self.store.params
         qa = structure_hashes(tokens, p.kgram)
         if len(qa) == 0:
@@ -430,7 +474,7 @@ class Matcher:
             keys = np.concatenate([qa, cs.structure[bridges]])
             at = np.concatenate([at, cs.first[bridges]])
             qc = np.concatenate([qc, cs.concrete_at(bridges) & np.uint64(0xFFFF)])
-        found = self.store.lookup_fingerprints(keys, self.settings.max_postings)
+        found = near.fingerprints(keys)
         if len(found.qi) < 2:
             return []
         # Positions of k-grams that hundreds of files share (licence headers, boilerplate) do
@@ -707,12 +751,12 @@ class Matcher:
             hit_end=hit_end,
         )
 
-    def _near(self, tokens: Tokens) -> list[_Candidate]:
+    def _near(self, tokens: Tokens, near: _NearLookup) -> list[_Candidate]:
         p = self.store.params
-        bands = minhash_bands(tokens, p, stride=1)
+        bands = near.bands
         if len(bands.keys) == 0:
             return []
-        hits = self.store.lookup_bands(bands.keys, self.settings.max_postings)
+        hits = near.hits()
         if len(hits.qi) < 2:
             return []
         win = bands.window[hits.qi]

@@ -18,7 +18,7 @@ import sysconfig
 import textwrap
 from pathlib import Path
 
-from index.store import FORMAT_VERSION
+from index.manifest import FORMAT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".stacklens" / "demo"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pytest
 from es_corpus import STDLIB
@@ -102,6 +104,12 @@ def test_only_the_rows_of_the_wanted_keys_are_decoded(
     assert [g.tolist() for g in got] == [c[keep].tolist() for c in cols]
     _, blob, _ = packing.decode_chunks(blobs, 3, first_in=wanted)
     assert (blob == got_refs + 5).all()  # blob i is file i - 5's
+    # The same from the chunks in base64, as Elasticsearch returns them (chunks of more than
+    # 128 rows have their key column past the part decoded first).
+    texts = [base64.b64encode(b).decode("ascii") for b in blobs]
+    text_refs, text_blob, text_cols = packing.decode_texts(texts, 3, first_in=wanted)
+    assert text_refs.tolist() == got_refs.tolist() and text_blob.tolist() == blob.tolist()
+    assert [c.tolist() for c in text_cols] == [g.tolist() for g in got]
 
 
 def test_a_truncated_chunk_asks_for_a_rebuild() -> None:
@@ -109,6 +117,9 @@ def test_a_truncated_chunk_asks_for_a_rebuild() -> None:
     for cut in (5, 20, len(blob) - 1):
         with pytest.raises(IndexCorruptError, match="rebuild"):
             packing.decode([blob, blob[:cut]], 2)
+        texts = [base64.b64encode(b).decode("ascii") for b in (blob, blob[:cut])]
+        with pytest.raises(IndexCorruptError, match="rebuild"):
+            packing.decode_texts(texts, 2, np.arange(3))
 
 
 def test_a_chunk_of_another_layout_asks_for_a_rebuild() -> None:

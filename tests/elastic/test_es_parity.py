@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from es_corpus import NEGATIVE_PACKAGES, STDLIB
 
@@ -20,9 +22,12 @@ import index.elastic.store as es_store
 from index.builder import build
 from index.config import BuildLimits
 from index.elastic import ElasticIndex, build_elastic
+from index.fingerprint import minhash_bands, structure_hashes
+from index.normalize import tokenize
 from index.sources import open_source
 from index.store import EmbeddedIndex
 from membership import Match, Matcher
+from stacklens.errors import BackendError
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +160,46 @@ def test_same_matches_when_lookups_count_and_split(
             differ.append((i, kind, [m.describe() for m in want], [m.describe() for m in got]))
     assert differ == [], f"{len(differ)} queries differ, e.g. {differ[:3]}"
     assert len(counted) > 20, "the counting path ran"
+
+
+def test_fingerprints_and_bands_are_looked_up_in_one_request(
+    stores: Any, parity_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query that finds no exact copy looks up its bands too: Elasticsearch gets both lookups
+    in one ``_msearch`` and answers them as it answers each alone."""
+    embedded, elastic = stores
+    negatives = [text for kind, text in _queries(parity_corpus) if kind == "negative"]
+    negatives = [t for t in negatives if len(minhash_bands(tokenize(t), elastic.params, stride=1).keys)]
+    paths: list[str] = []
+    perform = elastic.es.perform_request
+
+    def counted(method: str, path: str, **kwargs: Any) -> Any:
+        paths.append(path)
+        return perform(method, path, **kwargs)
+
+    monkeypatch.setattr(elastic.es, "perform_request", counted)
+    remote = Matcher(elastic)
+    for text in negatives[:5]:
+        paths.clear()
+        assert remote.check(text, path="q.py") == Matcher(embedded).check(text, path="q.py") == []
+        assert paths == ["/_msearch"]
+    # Both answered as each alone, on a copy from the corpus (it has fingerprint and band hits).
+    tokens = tokenize((parity_corpus / "json_decoder.py").read_text()[1500:4000])
+    keys = structure_hashes(tokens, elastic.params.kgram)
+    band_keys = minhash_bands(tokens, elastic.params, stride=1).keys
+    found, bands = elastic.lookup_with_bands(keys, band_keys, 512)
+    for got, want in [
+        (found, elastic.lookup_fingerprints(keys, 512)),
+        (bands(), elastic.lookup_bands(band_keys, 512)),
+    ]:
+        for field in fields(want):
+            assert np.array_equal(getattr(got, field.name), getattr(want, field.name)), field.name
+    assert len(found.qi) and len(bands().qi), "not vacuous"
+
+
+def test_an_error_in_one_of_the_joint_lookups_is_reported(es_url: str, stores: Any) -> None:
+    with ElasticIndex(es_url, "parity") as elastic:
+        elastic.mh_index = "parity-missing"
+        keys = np.array([1, 2, 3], dtype=np.uint64)
+        with pytest.raises(BackendError, match="answered 404 to a lookup"):
+            elastic.lookup_with_bands(keys, keys, 512)

@@ -120,7 +120,9 @@ def test_stored_keys_fill_the_buckets_evenly() -> None:
     [(2, "48 bits"), (3, "line table"), (4, "stored once")],  # each older format names what changed
 )
 def test_an_index_of_an_older_format_must_be_rebuilt(tmp_path: Path, version: int, why: str) -> None:
-    from index.store import FORMAT_VERSION, EmbeddedIndex, IndexWriter
+    from index.manifest import FORMAT_VERSION
+    from index.store import EmbeddedIndex
+    from index.writer import IndexWriter
 
     IndexWriter(tmp_path / "idx")
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())

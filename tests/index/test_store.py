@@ -14,7 +14,8 @@ from index.builder import build, parse_shard
 from index.compact import compact_index
 from index.config import BuildLimits, FingerprintParams
 from index.sources import DirectorySource
-from index.store import EmbeddedIndex, IndexWriter
+from index.store import EmbeddedIndex
+from index.writer import IndexWriter
 from membership.query import Matcher
 from stacklens.errors import IndexCorruptError, IndexNotFoundError, InputError
 from tests.conftest import CORPUS_FILES, STDLIB

@@ -78,14 +78,18 @@ def test_batch_mode_keeps_order_and_reports_bad_rows(cli_index: Path, tmp_path: 
         "{this is not json",
         json.dumps({"id": "c", "query": ""}),
         json.dumps({"id": "d", "query": copied_snippet(), "path": "x.py"}),
+        json.dumps({"id": "e", "query": 5}),
+        json.dumps({"id": "f", "query": "x = 1", "lang": 5}),
     ]
     batch = tmp_path / "q.jsonl"
     batch.write_text("\n".join(rows) + "\n")
     res = run("query", "--index", str(cli_index), "--batch", str(batch))
     out = [json.loads(line) for line in res.stdout.splitlines()]
-    assert [o["id"] for o in out] == ["a", 2, None, "c", "d"]
+    # a row that is an object keeps its id on an error, so the caller can match it up
+    assert [o["id"] for o in out] == ["a", 2, None, "c", "d", "e", "f"]
     assert out[0]["matches"] and not out[1]["matches"] and out[4]["matches"]
     assert "error" in out[2] and "empty" in out[3]["error"]
+    assert "query" in out[5]["error"] and '"lang" must be a string' in out[6]["error"]
     assert res.returncode == 2  # some rows were unusable
     assert "q.jsonl:3" in res.stderr
 
