@@ -20,7 +20,7 @@ def _changes(ordered: np.ndarray) -> np.ndarray:
     return new
 
 
-def distinct(values: np.ndarray) -> np.ndarray:
+def distinct_values(values: np.ndarray) -> np.ndarray:
     """``np.unique(values)`` of a 1-d array."""
     ordered = np.sort(values)
     out: np.ndarray = ordered[_changes(ordered)]

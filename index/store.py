@@ -15,7 +15,7 @@ import numpy as np
 from stacklens.errors import IndexCorruptError, IndexNotFoundError
 
 from .config import FingerprintParams
-from .distinct import distinct, distinct_first_inverse, distinct_inverse
+from .distinct import distinct_first_inverse, distinct_inverse, distinct_values
 from .grouped import GroupedTable
 from .manifest import manifest_key_bits, read_manifest
 from .packed import PackedTable, concat_ranges, key_of
@@ -332,7 +332,7 @@ class EmbeddedIndex:
         parts = []
         known = self._known_ranges(keys)
         for si, seg in enumerate(self.segments):
-            local = distinct(docs[(docs >> 32) == si] & 0xFFFFFFFF)
+            local = distinct_values(docs[(docs >> 32) == si] & 0xFFFFFFFF)
             local = local[local < seg.num_docs]  # a reference to no document has no postings
             if len(local) == 0:
                 continue

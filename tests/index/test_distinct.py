@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.distinct import distinct, distinct_counts, distinct_first_inverse, distinct_inverse
+from index.distinct import distinct_counts, distinct_first_inverse, distinct_inverse, distinct_values
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -18,7 +18,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 def test_as_np_unique(values: list[int], dtype: type) -> None:
     # Few distinct values among many: repeats, the first of several equal, empty arrays.
     a = np.asarray(values, dtype=dtype) * dtype(2**40 + 1)  # wide values, not only small ones
-    assert _same(distinct(a), np.unique(a))
+    assert _same(distinct_values(a), np.unique(a))
     keys, inverse = distinct_inverse(a)
     expected_keys, expected_inverse = np.unique(a, return_inverse=True)
     assert _same(keys, expected_keys) and _same(inverse, expected_inverse.astype(np.intp))
