@@ -10,8 +10,8 @@ Each setting is comma-separated ``name=value`` pairs:
   qconc           bits of the concrete hash the query compares, on the 8-bit build: the same
                   answers as a build that keeps that many (the stored hash is its low bits),
                   whose size is the 8-bit build's less (8 - qconc) bits a fingerprint posting
-  evidence, spread  membership.query._STRUCTURE_EVIDENCE(_SPREAD) (renamed-copy rarity rule)
-  q.NAME          any other constant of membership.query (a number)
+  evidence, spread  membership.renamed.STRUCTURE_EVIDENCE(_SPREAD) (renamed-copy rarity rule)
+  q.NAME          any other constant of membership.query or membership.renamed (a number)
   min_coverage, min_chars, max_postings   QuerySettings fields
 
 Only the product is scored, with a file name (tokenisation ignores it, so the answers without
@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path, PurePath
+from types import ModuleType
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,6 +47,7 @@ import index.merge
 import index.segment
 import index.store
 import membership.query
+import membership.renamed
 from index.config import FingerprintParams
 from index.packed import KEY_BITS
 from index.store import EmbeddedIndex
@@ -54,7 +56,7 @@ from membership.query import Matcher
 from membership.settings import QuerySettings
 
 BUILD_KEYS = ("kgram", "window", "conc", "keybits")
-QUERY_CONSTANTS = {"evidence": "_STRUCTURE_EVIDENCE", "spread": "_STRUCTURE_EVIDENCE_SPREAD"}
+QUERY_CONSTANTS = {"evidence": "STRUCTURE_EVIDENCE", "spread": "STRUCTURE_EVIDENCE_SPREAD"}
 SETTINGS_KEYS = ("min_coverage", "min_chars", "max_postings")
 CONC_MODULES = (index.segment, index.builder, index.merge, index.store)
 
@@ -94,13 +96,22 @@ def build_index(corpora: list[LangCorpus], path: Path, s: dict[str, float]) -> d
     return info
 
 
+def _owner(constant: str) -> ModuleType:
+    """The module whose query constant ``constant`` is (the renamed rule's or the matcher's)."""
+    for module in (membership.renamed, membership.query):
+        if hasattr(module, constant):
+            return module
+    raise SystemExit(f"bench_density: no constant {constant!r} in membership.query or membership.renamed")
+
+
 def score(path: Path, s: dict[str, float], scorer: quality.Scorer, cases: dict[str, Any]) -> dict[str, Any]:
     """Attributed, located and detected per language and kind (and pooled: ``all``)."""
     patches = {c: s[n] for n, c in QUERY_CONSTANTS.items() if n in s}
     patches.update({n[2:]: int(v) if v.is_integer() else v for n, v in s.items() if n.startswith("q.")})
-    saved = {c: getattr(membership.query, c) for c in patches}
+    owners = {c: _owner(c) for c in patches}
+    saved = {c: getattr(owners[c], c) for c in patches}
     for constant, value in patches.items():
-        setattr(membership.query, constant, value)
+        setattr(owners[constant], constant, value)
     fields = {n: (int(s[n]) if n != "min_coverage" else s[n]) for n in SETTINGS_KEYS if n in s}
     store = EmbeddedIndex(path)
     # As a store of this build's CONC_BITS would read it (the module's is back at 8 here).
@@ -116,7 +127,7 @@ def score(path: Path, s: dict[str, float], scorer: quality.Scorer, cases: dict[s
                 per.setdefault(lang, {}).setdefault(case.kind, []).append(scorer.ours(case, "path", name))
     finally:
         for constant, value in saved.items():
-            setattr(membership.query, constant, value)
+            setattr(owners[constant], constant, value)
         store.close()
     rows: dict[str, Any] = {
         lang: {kind: {"n": len(o), **quality._tally(o)} for kind, o in kinds.items()}

@@ -9,63 +9,28 @@ chain is long enough, MinHash band keys of line windows find near copies with sc
 
 from __future__ import annotations
 
-import bisect
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property, partial
-from typing import cast
 
 import numpy as np
 
 from index.distinct import distinct_counts
-from index.fingerprint import (
-    BandKeys,
-    code_stream,
-    kgram_hashes,
-    leftmost_minima,
-    minhash_bands,
-    structure_hashes,
-)
-from index.normalize import PLACEHOLDER_ID, Tokens, token_id, tokenize
-from index.protocol import (
-    BandHits,
-    FingerprintHits,
-    IndexStore,
-    LooksUpBoth,
-    band_lines,
-    concrete_mask,
-    hit_lines,
-    key_files,
-)
+from index.fingerprint import code_stream, kgram_hashes, leftmost_minima, structure_hashes
+from index.normalize import Tokens, tokenize
+from index.protocol import FingerprintHits, IndexStore, concrete_mask, hit_lines, key_files
 from stacklens.errors import InputError
 
+from .candidate import Candidate, render
+from .chains import chain_hits, diagonal_support, link_chains
+from .common_keys import effective_positions, files_per_key, sampled_keys
 from .hits import lexorder, nearest_repeats
-from .match import Match, QuerySpan, Source, SourceSpan
+from .match import Match
+from .near import NearLookup, near_candidates
+from .renamed import Shape, hopeless, rarity_needed
 from .settings import QuerySettings
 
 _MAX_REPEATS = 4  # occurrences of one k-gram per document considered
-_MAX_ACTIVE = 24  # chains a new hit may extend (the most recent ones)
 _CHAINS_PER_DOC = 4  # chains of one document that are scored
 _COMPLETED_DOCS = 4  # documents whose postings of sampled keys are read (most rare hits first)
-# Sum over a renamed-only chain's hits of 1 / files holding its key, at a winnowing window of 11
-# (fewer as a wider window keeps fewer k-grams): four hits found in no other file, six when the
-# hits lie on more than one diagonal. On the seven-language benchmark (3,220 cases) this refuses
-# 16 of 33 false positives (renamed-looking look-alikes within one project: glibc's syscall
-# wrappers, rxjs's operators) for 12 of 2,520 right answers; three hits refused 0 of them.
-_STRUCTURE_EVIDENCE = 4.0
-_STRUCTURE_EVIDENCE_SPREAD = 6.0
-
-
-def _rarity_needed(spread: bool, window: int) -> float:
-    """The rarities a renamed-only chain's hits must sum to (`_STRUCTURE_EVIDENCE`), at this
-    winnowing window: what `Matcher._score_chain` asks and `_hopeless` bounds."""
-    return (_STRUCTURE_EVIDENCE_SPREAD if spread else _STRUCTURE_EVIDENCE) * 12 / (window + 1)
-
-
-# Separators carry no evidence of shared structure: a list of names is all commas.
-_SEPARATORS = ", . ( ) [ ] { } : ;"
-_PUNCTUATION = np.array([token_id(t) for t in _SEPARATORS.split()], dtype=np.uint64)
 
 
 def decode_query(data: bytes, max_bytes: int) -> str:
@@ -86,306 +51,6 @@ def decode_query(data: bytes, max_bytes: int) -> str:
     return text
 
 
-@dataclass
-class _Candidate:
-    doc: int
-    q_start: int  # token index
-    q_end: int  # token index, exclusive
-    # The source lines (first, last), resolved from the store for the matches reported only
-    # (the embedded store keeps them in a line table, not in the postings).
-    src_lines: Callable[[], tuple[int, int]]
-    kind: str
-    score: float
-    chars: int
-    occurrences: int = 1  # corpus files holding the matched code, at most (its rarest k-gram's)
-    hit_start: int = -1  # token range its hits cover (inside [q_start, q_end)); -1: the same
-    hit_end: int = -1
-
-    @property
-    def weight(self) -> float:
-        # A verbatim source outranks a near one of about its length (near-identical files such
-        # as generated codecs differ in a name or two), but a near chain that explains clearly
-        # more of the query (the file an edited or comment-stripped copy came from) outranks a
-        # short verbatim fragment that its near-identical siblings share. bench_membership: the
-        # square beats both the 8th power (edited attribution 0.910 -> 0.935, comment-stripped
-        # 0.975 -> 0.980) and the plain score.
-        return self.chars * self.score**2
-
-
-class _Shape:
-    """Per-query counts over token ranges for the structure-only checks, computed once on first
-    use instead of once per chain."""
-
-    def __init__(self, tokens: Tokens, structure: np.ndarray) -> None:
-        self._tokens, self._structure = tokens, structure
-
-    @cached_property
-    def _specific_prefix(self) -> list[int]:
-        abstract = self._tokens.abstract
-        specific = (abstract != PLACEHOLDER_ID) & ~np.isin(abstract, _PUNCTUATION)
-        prefix: list[int] = np.concatenate(([0], specific.cumsum())).tolist()
-        return prefix
-
-    @cached_property
-    def _previous_same(self) -> np.ndarray:
-        """Index of the previous k-gram with the same structure hash, or -1."""
-        order = np.argsort(self._structure, kind="stable")
-        same = self._structure[order[1:]] == self._structure[order[:-1]]
-        prev = np.full(len(order), -1, dtype=np.int64)
-        prev[order[1:][same]] = order[:-1][same]
-        return prev
-
-    def specific(self, i: int, j: int) -> int:
-        """Tokens in ``[i, j)`` that are neither placeholders nor separators."""
-        return self._specific_prefix[j] - self._specific_prefix[i]
-
-    def distinct(self, i: int, j: int) -> int:
-        """Distinct structure hashes among the k-grams ``[i, j)``: those first seen there."""
-        return int((self._previous_same[i:j] < i).sum())
-
-
-def _chains(q: np.ndarray, s: np.ndarray, e: np.ndarray, max_gap: int, max_drift: int) -> list[list[int]]:
-    """Group hits (sorted by q) into chains that advance in both texts with a bounded drift.
-    Gaps are measured in ``e``, the query positions with the k-grams that hundreds of files
-    share left out: a licence header between two copied parts is no gap in the evidence."""
-    # Checked one condition at a time: most documents that get here repeat a k-gram (two hits
-    # at one query position) and fail the first. (Differences by slices: np.diff costs 4.2 us
-    # a call here, a slice 1.3.)
-    if len(q) > 1 and (dq := q[1:] - q[:-1]).min() > 0 and (ds := s[1:] - s[:-1]).min() > 0:
-        de = e[1:] - e[:-1]
-        if de.max() <= max_gap and (ds - (dq - de) <= max_gap).all() and (np.abs(ds - dq) <= max_drift).all():
-            return [list(range(len(q)))]  # the usual copy: one clean diagonal
-    chains: list[list[int]] = []
-    # The chains in the order they last grew, so by their last q, each as its last hit (q, s, e,
-    # diagonal s - q, diagonal + e) and its number: a hit (qh, sh, eh) may extend a chain when
-    # both texts advance and sh - qh + eh - max_gap <= diagonal + e (the gap, in ``e``, left by
-    # the step off the diagonal), so the inner loop below compares numbers unpacked at once
-    # instead of indexing three lists (or a list of tails: 0.87 -> 0.7 ms a probe of the band).
-    active: list[tuple[int, int, int, int, int, int]] = []
-    for h, (qh, sh, eh) in enumerate(zip(q.tolist(), s.tolist(), e.tolist(), strict=True)):
-        while active and eh - active[0][2] > max_gap:
-            del active[0]  # out of reach, and so is nothing behind it
-        dh = sh - qh
-        least = dh + eh - max_gap
-        best, best_drift, chosen = -1, max_drift + 1, None
-        for tail in active:
-            lq, ls, _, dc, reach, c = tail
-            if lq >= qh or ls >= sh or reach < least:
-                continue
-            drift = dh - dc if dh > dc else dc - dh
-            if drift < best_drift:
-                best, best_drift, chosen = c, drift, tail
-                if not drift:
-                    break  # on the hit's diagonal: none after it can be nearer (ties go first)
-        if chosen is None:
-            best = len(chains)
-            chains.append([h])
-        else:
-            chains[best].append(h)
-            active.remove(chosen)  # the one with its number: no other tail equals it
-        active.append((qh, sh, eh, dh, dh + eh, best))
-        if len(active) > _MAX_ACTIVE:
-            del active[0]  # the chain that has waited longest
-    return chains
-
-
-def _link(
-    chains: list[list[int]], q: list[int], s: list[int], e: list[int], max_gap: int, max_skip: int
-) -> list[list[int]]:
-    """Join chains that follow each other in the query while the source skips ahead by up to
-    ``max_skip`` tokens: a copy with its comments stripped (or lines deleted) skips doc comments
-    of the source, far longer than the drift that edits leave. Done on whole chains, not hits, so
-    that a repeat of a k-gram further down the source cannot pull a copy off its diagonal."""
-    if len(chains) < 2:
-        return chains
-    if len(chains) >= _LINK_BY_DIAGONAL:
-        return _link_by_diagonal(chains, q, s, e, max_gap, max_skip)
-    groups: list[list[int]] = []
-    ends: list[tuple[int, int, int]] = []  # last (q, diagonal s - q, e) of each group
-    reachable: list[int] = []  # groups whose end is within max_gap of the chains to come
-    for chain in sorted(chains, key=lambda c: q[c[0]]):
-        fq, fe = q[chain[0]], e[chain[0]]
-        fd, reach = s[chain[0]] - fq, fe - max_gap
-        best, best_skip = -1, max_skip + 1
-        pruned = False
-        for g in reachable:
-            lq, ld, le = ends[g]
-            if le < reach:
-                pruned = True  # chains come by first q (and e grows with q): out of reach for good
-                continue
-            # Both advance, the source no less: the skip is the step between the diagonals.
-            if lq < fq and 0 <= fd - ld < best_skip:
-                best, best_skip = g, fd - ld
-                if not best_skip:
-                    # No skip: none after it can skip less (ties go first). The groups after
-                    # it that are out of reach stay so, and are pruned on a later chain.
-                    break
-        if pruned:  # rebuilt only then: a font table's hundreds of chains are mostly in reach
-            reachable = [g for g in reachable if ends[g][2] >= reach]
-        last = chain[-1]
-        if best < 0:
-            best = len(groups)
-            groups.append(list(chain))
-            ends.append((q[last], s[last] - q[last], e[last]))
-            reachable.append(best)
-        else:
-            groups[best].extend(chain)
-            ends[best] = (q[last], s[last] - q[last], e[last])
-    return groups
-
-
-# Chains from which `_link` finds a chain's group by its diagonal (`_link_by_diagonal`) rather
-# than trying every group in reach: linking the 500 gigabyte probes' documents, best of 9,
-# 48-127 chains 3.2 -> 2.1 ms all told, 128 or more (a font table's 337) 3.0 -> 1.3; fewer
-# than 48, the bisections cost more than they spare (under 16: 5.7 -> 6.4 ms).
-_LINK_BY_DIAGONAL = 48
-
-
-def _link_by_diagonal(
-    chains: list[list[int]], q: list[int], s: list[int], e: list[int], max_gap: int, max_skip: int
-) -> list[list[int]]:
-    """`_link`, the same groups, for many chains: the groups are kept sorted by the diagonal of
-    their end (then by number), so a chain finds the group it joins, the one in reach whose end
-    lies on the highest diagonal at or below its first hit's (the least skip; of several, the
-    first made), by stepping down from its own diagonal, not by trying every group in reach."""
-    groups: list[list[int]] = []
-    ends: list[tuple[int, int]] = []  # last (q, e) of each group
-    by_diagonal: list[tuple[int, int]] = []  # (diagonal of its end, number) of the groups in reach
-    for chain in sorted(chains, key=lambda c: q[c[0]]):
-        fq = q[chain[0]]
-        fd, reach = s[chain[0]] - fq, e[chain[0]] - max_gap
-        lowest, best, found = fd - max_skip, -1, None
-        j = bisect.bisect_right(by_diagonal, (fd, len(groups)))
-        while j:
-            j -= 1
-            ld, g = by_diagonal[j]
-            if ld < lowest or (found is not None and ld != found):
-                break
-            lq, le = ends[g]
-            if le < reach:
-                del by_diagonal[j]  # out of reach for good: chains come by first q, e grows with q
-            elif lq < fq:
-                best, found = g, ld  # and on down its diagonal: a group made before it goes first
-        last = chain[-1]
-        if best < 0:
-            best = len(groups)
-            groups.append(list(chain))
-            ends.append((q[last], e[last]))
-        else:
-            groups[best].extend(chain)
-            ends[best] = (q[last], e[last])
-            del by_diagonal[bisect.bisect_left(by_diagonal, (found, best))]
-        bisect.insort(by_diagonal, (s[last] - q[last], best))
-    return groups
-
-
-def _diagonal_support(group: np.ndarray, diag: np.ndarray, n_groups: int, width: int) -> np.ndarray:
-    """Per group, the most hits lying on nearby diagonals (two adjacent bands of ``width``).
-
-    A copy puts its hits on one diagonal (shifted a little by edits); shared idioms scatter
-    theirs. Counting in numpy spares the chaining loop the hundreds of scattered documents
-    a generic query touches.
-    """
-    band = diag // width
-    band -= band.min() if len(band) else 0
-    stride = int(band.max()) + 2 if len(band) else 1
-    keys, counts = distinct_counts(group * stride + band)
-    # The keys are sorted and distinct: a band's neighbour, if it has hits, is the next key
-    # (and in the same group, as the stride leaves a band free above the highest).
-    pair = counts.copy()
-    pair[:-1] += np.where(keys[1:] == keys[:-1] + 1, counts[1:], 0)
-    owner = keys // stride
-    first = np.concatenate(([True], owner[1:] != owner[:-1])).nonzero()[0]
-    best = np.zeros(n_groups, dtype=np.int64)
-    if len(first):
-        best[owner[first]] = np.maximum.reduceat(pair, first)  # groups come in order: no ufunc.at
-    return best
-
-
-def _sampled_keys(found: FingerprintHits, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per query key: whether the store read only a sample of its postings (hundreds of files
-    share it, or it did not fit the budget), and how many postings it has."""
-    df = np.zeros(n_keys, dtype=np.int64)
-    df[found.qi] = found.df
-    return np.bincount(found.qi, minlength=n_keys) < df, df
-
-
-def _effective_positions(at: np.ndarray, sampled: np.ndarray, n: int) -> np.ndarray:
-    """Query positions with the common stretches left out. ``at`` holds the position of every
-    hit, ``sampled`` whether its key is common (``_sampled_keys``); a stretch between two common
-    keys with no other key in it is common too (the index keeps one k-gram in a window, so
-    most positions of a licence header have no key at all)."""
-    state = np.zeros(n, dtype=np.int8)  # 0: no key, 2: common, 1: a key read in full
-    state[at[sampled]] = 2
-    state[at[~sampled]] = 1
-    ar = np.arange(n)
-    prev = np.maximum.accumulate(np.where(state > 0, ar, -1))
-    nxt = np.minimum.accumulate(np.where(state > 0, ar, n)[::-1])[::-1]
-    inside = (prev >= 0) & (nxt < n)
-    common = (state == 2) | (
-        inside & (state[np.maximum(prev, 0)] == 2) & (state[np.minimum(nxt, n - 1)] == 2)
-    )
-    c = common.astype(np.int64)
-    effective: np.ndarray = ar - c.cumsum() + c
-    return effective
-
-
-def _files_per_key(found: FingerprintHits, sampled: np.ndarray, sampled_files: np.ndarray) -> np.ndarray:
-    """How many files hold each query key: distinct documents where all its postings were read,
-    ``sampled_files`` where only a sample was (the store's count, `index.protocol.key_files`;
-    a store that keeps none gives the postings, an upper bound). A k-gram repeated all over one
-    file (a table, a run of similar blocks, a licence header repeated) is still one file."""
-    # Distinct (key, document) pairs; document references are any int64 (Elasticsearch's too).
-    # The embedded index gives a key's postings together and in document order (one segment's):
-    # equal pairs are then next to each other already, and sorting them is spared.
-    qi, doc = found.qi, found.doc
-    new_key = qi[1:] != qi[:-1]
-    if not ((qi[1:] >= qi[:-1]) & (new_key | (doc[1:] >= doc[:-1]))).all():
-        order = lexorder(qi, doc)
-        qi, doc = qi[order], doc[order]
-        new_key = qi[1:] != qi[:-1]
-    first = np.concatenate(([True], new_key | (doc[1:] != doc[:-1])))
-    files = np.bincount(qi[first], minlength=len(sampled))
-    files[sampled] = sampled_files
-    return files
-
-
-def _hopeless(exact: np.ndarray, rarity: np.ndarray, starts: np.ndarray, min_rarity: float) -> np.ndarray:
-    """Per document (its hits from ``starts``, with ``exact`` and positive ``rarity`` per hit),
-    whether no chain of its hits can pass `Matcher._score_chain`'s evidence tests. A chain of
-    two hits counts only when both are verbatim; one of three or more with at most one verbatim
-    hit is mostly renamed, so its rarities must sum to ``min_rarity`` (the smaller of the two
-    thresholds) or more. A document with at most one verbatim hit whose rarities all together
-    sum to less cannot give either. The sum is compared with a margin: a chain's float sum (in
-    numpy's order) of fewer positive terms is then below the threshold whatever the order."""
-    verbatim = np.add.reduceat(exact.astype(np.int64), starts)
-    total = np.add.reduceat(rarity, starts)
-    hopeless: np.ndarray = (verbatim <= 1) & (total < min_rarity * (1 - 1e-6))
-    return hopeless
-
-
-def _trim_reaches(chosen: list[_Candidate], tokens: Tokens) -> None:
-    """Where what a match inferred past its hits (``Matcher._extent``) reaches over another
-    match's hits, the hits win: two files copied one after the other are two spans, not one."""
-    if len(chosen) < 2:
-        return
-    for c in chosen:
-        if c.hit_start < 0:
-            continue
-        for o in chosen:
-            if o is c or o.hit_start < 0 or o.doc == c.doc:
-                continue
-            if o.hit_end <= c.hit_start < o.q_end:
-                o.q_end = max(o.hit_end, min(o.q_end, c.hit_start))
-            if c.hit_end <= o.hit_start < c.q_end:
-                c.q_end = max(c.hit_end, min(c.q_end, o.hit_start))
-            if o.hit_start >= c.hit_end and c.q_end > o.q_start:
-                o.q_start = max(o.q_start, c.q_end)
-            if c.hit_start >= o.hit_end and o.q_end > c.q_start:
-                c.q_start = max(c.q_start, o.q_end)
-        c.chars = tokens.norm_chars(c.q_start, c.q_end)
-
-
 def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
     """For every window of ``window`` hashes, the position of its smallest (as ``winnow``, by
     its `leftmost_minima`: an argmin over a sliding window view cost 46 us for a query's 420
@@ -394,32 +59,6 @@ def _window_argmins(hashes: np.ndarray, window: int) -> list[int]:
         return [int(np.argmin(hashes))] if len(hashes) else []
     argmins: list[int] = leftmost_minima(hashes, window).tolist()
     return argmins
-
-
-class _NearLookup:
-    """A query's MinHash bands (computed when first needed) and their hits: looked up with the
-    fingerprints where the store does both in one request (`index.protocol.LooksUpBoth`),
-    else on their own, only when the query finds no exact match; not at all unless ``wanted``."""
-
-    def __init__(self, store: IndexStore, tokens: Tokens, max_postings: int, wanted: bool) -> None:
-        self.store, self.tokens, self.max_postings, self.wanted = store, tokens, max_postings, wanted
-        self._hits: Callable[[], BandHits] | None = None
-
-    @cached_property
-    def bands(self) -> BandKeys:
-        return minhash_bands(self.tokens, self.store.params, stride=1)
-
-    def fingerprints(self, keys: np.ndarray) -> FingerprintHits:
-        if not self.wanted or not hasattr(self.store, "lookup_with_bands"):
-            return self.store.lookup_fingerprints(keys, self.max_postings)
-        both = cast(LooksUpBoth, self.store)
-        found, self._hits = both.lookup_with_bands(keys, self.bands.keys, self.max_postings)
-        return found
-
-    def hits(self) -> BandHits:
-        if self._hits is None:
-            return self.store.lookup_bands(self.bands.keys, self.max_postings)
-        return self._hits()
 
 
 class Matcher:
@@ -452,14 +91,14 @@ class Matcher:
         tokens = tokenize(text)
         # Index of the first token that ends after focus_start: a candidate must reach it.
         focus = int(np.searchsorted(tokens.end, focus_start, "right")) if focus_start > 0 else 0
-        near = _NearLookup(self.store, tokens, self.settings.max_postings, self.settings.near_duplicates)
+        near = NearLookup(self.store, tokens, self.settings.max_postings, self.settings.near_duplicates)
         found = self._exact(tokens, focus, near)
         if not found and near.wanted:
-            found = self._near(tokens, near)
+            found = near_candidates(self.store, tokens, near, self.settings.min_chars)
         found = [c for c in found if c.q_end > focus]
-        return self._render(tokens, found)
+        return render(self.store, tokens, found, self.settings.max_matches)
 
-    def _exact(self, tokens: Tokens, focus: int, near: _NearLookup) -> list[_Candidate]:
+    def _exact(self, tokens: Tokens, focus: int, near: NearLookup) -> list[Candidate]:
         p = self.store.params
         qa = structure_hashes(tokens, p.kgram)
         if len(qa) == 0:
@@ -479,9 +118,9 @@ class Matcher:
             return []
         # Positions of k-grams that hundreds of files share (licence headers, boilerplate) do
         # not count as gaps or as uncovered text: ``eff`` is a position without them.
-        sampled, df = _sampled_keys(found, len(keys))
-        eff_at = _effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
-        files = _files_per_key(found, sampled, key_files(self.store, keys[sampled], df[sampled]))
+        sampled, df = sampled_keys(found, len(keys))
+        eff_at = effective_positions(at[found.qi], sampled[found.qi], len(tokens) + 1)
+        files = files_per_key(found, sampled, key_files(self.store, keys[sampled], df[sampled]))
         found = self._complete_samples(found, keys, sampled, df)
         at_hit = at[found.qi]
         order = lexorder(found.doc, at_hit, found.pos)
@@ -530,7 +169,7 @@ class Matcher:
             prefix[np.minimum(last_q + p.kgram + reach_, len(tokens))]
             - prefix[np.maximum(first_q - reach_, 0)]
         )
-        support = _diagonal_support(
+        support = diagonal_support(
             np.arange(len(starts)).repeat(ends - starts),
             hits.pos - hits.qi,
             len(starts),
@@ -543,13 +182,13 @@ class Matcher:
         viable = viable[np.argsort(-(ends - starts)[viable], kind="stable")][: self._max_docs]
         # Of those, the documents that no chain can make a match are not chained (the same
         # matches): 63 % of the documents chained for the 500 gigabyte probes, 40 % of their hits.
-        viable = viable[~_hopeless(exact, rarity, starts, _rarity_needed(False, p.window))[viable]]
+        viable = viable[~hopeless(exact, rarity, starts, rarity_needed(False, p.window))[viable]]
         prefix_list = prefix.tolist()
-        shape = _Shape(tokens, qa)
+        shape = Shape(tokens, qa)
         argmins = _window_argmins(qa, p.window)
         line_list = tokens.line.tolist()
         n_tok = len(tokens)
-        out: list[_Candidate] = []
+        out: list[Candidate] = []
         chained: dict[tuple[bytes, bytes], list[list[int]]] = {}
         for g in viable:
             first, stop = int(starts[g]), int(ends[g])
@@ -562,8 +201,8 @@ class Matcher:
             signature = (q.tobytes(), s.tobytes())
             chains = chained.get(signature)
             if chains is None:
-                chains = chained[signature] = _link(
-                    _chains(q, s, e, self._max_gap, self._max_drift),
+                chains = chained[signature] = link_chains(
+                    chain_hits(q, s, e, self._max_gap, self._max_drift),
                     q_list,
                     s_list,
                     e_list,
@@ -614,7 +253,7 @@ class Matcher:
         self, found: FingerprintHits, keys: np.ndarray, sampled: np.ndarray, df: np.ndarray
     ) -> FingerprintHits:
         """``found`` plus the postings that the store left out of its sample of common keys
-        (``sampled``, ``df``: as ``_sampled_keys``), for the documents that the query's rarer
+        (``sampled``, ``df``: as ``sampled_keys``), for the documents that the query's rarer
         keys point at. A file that starts with the licence header hundreds of files share, then
         a line of its own, is found whole."""
         hit_sampled = sampled[found.qi]
@@ -679,13 +318,13 @@ class Matcher:
     def _score_chain(
         self,
         tokens: Tokens,
-        shape: _Shape,
+        shape: Shape,
         doc: int,
         chain: tuple[int, list[int]],
         extent: tuple[int, int, int, float],
         hits: FingerprintHits,
         evidence: tuple[list[bool], np.ndarray, list[int], list[int], list[int]],
-    ) -> _Candidate | None:
+    ) -> Candidate | None:
         """The candidate for one chain whose ``extent`` (token start, end, normalised chars, the
         share of its span its hits cover, in positions without common stretches) is at least
         ``min_chars``, or None. ``chain``: the document's first hit in ``hits`` and the chain's
@@ -706,7 +345,7 @@ class Matcher:
             # or name lists, which abstract to the same few shapes in unrelated files.
             spread = any(d != diagonal[0] for d in diagonal)
             # Summed by numpy (its pairwise order), as the threshold was tuned.
-            if float(rarity[idx].sum()) < _rarity_needed(spread, self.store.params.window):
+            if float(rarity[idx].sum()) < rarity_needed(spread, self.store.params.window):
                 return None
             specific = shape.specific(q_start, q_end) / (q_end - q_start)
             if specific < self.settings.min_structure:
@@ -738,7 +377,7 @@ class Matcher:
             start, end = hit_lines(self.store, hits, first, last)
             return max(1, start - before), end + after
 
-        return _Candidate(
+        return Candidate(
             doc=doc,
             q_start=q_start,
             q_end=q_end,
@@ -750,80 +389,3 @@ class Matcher:
             hit_start=hit_start,
             hit_end=hit_end,
         )
-
-    def _near(self, tokens: Tokens, near: _NearLookup) -> list[_Candidate]:
-        p = self.store.params
-        bands = near.bands
-        if len(bands.keys) == 0:
-            return []
-        hits = near.hits()
-        if len(hits.qi) < 2:
-            return []
-        win = bands.window[hits.qi]
-        out: list[_Candidate] = []
-        for doc in np.unique(hits.doc):
-            sel = hits.doc == doc
-            # A window counts when at least two of its bands agree: one band alone fires for
-            # loosely similar boilerplate far too often.
-            wins, per_win = np.unique(win[sel], return_counts=True)
-            windows = wins[per_win >= min(2, p.minhash_bands)]
-            if len(windows) == 0:
-                continue
-            q_start = min(bands.ranges[w][0] for w in windows)
-            q_end = max(bands.ranges[w][1] for w in windows)
-            chars = tokens.norm_chars(q_start, q_end)
-            if chars < self.settings.min_chars:
-                continue
-            strong = sel & np.isin(win, windows)
-            band_share = strong.sum() / (len(windows) * p.minhash_bands)
-            out.append(
-                _Candidate(
-                    doc=int(doc),
-                    q_start=q_start,
-                    q_end=q_end,
-                    src_lines=partial(band_lines, self.store, hits, strong),
-                    kind="near",
-                    score=round(float(min(0.9, 0.5 + 0.4 * band_share)), 4),
-                    chars=chars,
-                )
-            )
-        return out
-
-    def _render(self, tokens: Tokens, found: list[_Candidate]) -> list[Match]:
-        found.sort(key=lambda c: (-c.weight, c.doc, c.q_start))
-        chosen: list[_Candidate] = []
-        for c in found:
-            # The same document matching overlapping query text twice is one match (repeats).
-            if any(o.doc == c.doc and o.q_start < c.q_end and c.q_start < o.q_end for o in chosen):
-                continue
-            chosen.append(c)
-            if len(chosen) >= self.settings.max_matches:
-                break
-        _trim_reaches(chosen, tokens)
-        matches = []
-        for c in chosen:
-            src_start, src_end = c.src_lines()
-            doc = self.store.document(c.doc)
-            matches.append(
-                Match(
-                    kind=c.kind,
-                    score=c.score,
-                    source=Source(
-                        repo=doc.get("repo"),
-                        path=doc["path"],
-                        license=doc.get("license"),
-                        url=doc.get("url"),
-                        sha=doc.get("sha"),
-                    ),
-                    source_span=SourceSpan(start_line=src_start, end_line=max(src_start, src_end)),
-                    query_span=QuerySpan(
-                        start_line=int(tokens.line[c.q_start]),
-                        end_line=int(tokens.end_line[c.q_end - 1]),
-                        start_char=int(tokens.start[c.q_start]),
-                        end_char=int(tokens.end[c.q_end - 1]),
-                    ),
-                    matched_chars=c.chars,
-                    occurrences=c.occurrences,
-                )
-            )
-        return matches

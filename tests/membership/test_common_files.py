@@ -89,7 +89,7 @@ def test_files_per_key_count_distinct_documents_in_any_order(order: str) -> None
     # The embedded index gives each key's postings together, in document order, and the count
     # skips sorting them then; hits in another order (another store's) are sorted first.
     from index.protocol import FingerprintHits
-    from membership.query import _files_per_key
+    from membership.common_keys import files_per_key
 
     rng = np.random.default_rng(11)
     for _ in range(300):
@@ -106,4 +106,4 @@ def test_files_per_key_count_distinct_documents_in_any_order(order: str) -> None
         pairs = set(zip(qi.tolist(), doc.tolist(), strict=True))
         expected = np.array([sum(q == k for q, _ in pairs) for k in range(keys)])
         expected[sampled] = sampled_files
-        assert _files_per_key(found, sampled, sampled_files).tolist() == expected.tolist()
+        assert files_per_key(found, sampled, sampled_files).tolist() == expected.tolist()

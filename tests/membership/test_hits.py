@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from membership.hits import lexorder, nearest_repeats
-from membership.query import _STRUCTURE_EVIDENCE, _hopeless
+from membership.renamed import STRUCTURE_EVIDENCE, hopeless
 
 
 def _reference_repeats(
@@ -113,14 +113,14 @@ def _could_pass(exact: np.ndarray, rarity: np.ndarray, chain: tuple[int, ...], m
 def test_a_hopeless_document_has_no_chain_that_passes(
     sizes: list[int], files: list[int], verbatim: list[bool], window: int
 ) -> None:
-    """`_hopeless` may leave a document out of chaining only when no chain of its hits (any
+    """`hopeless` may leave a document out of chaining only when no chain of its hits (any
     subset of two or more) could pass: its verbatim hits and rarities say so."""
     n = sum(sizes)
     exact = np.asarray(verbatim[:n])
     rarity = 1.0 / np.asarray(files[:n], dtype=np.int64)  # as in Matcher._exact: 1 / files
     starts = np.cumsum([0, *sizes[:-1]])
-    min_rarity = _STRUCTURE_EVIDENCE * 12 / (window + 1)
-    hopeless = _hopeless(exact, rarity, starts, min_rarity)
+    min_rarity = STRUCTURE_EVIDENCE * 12 / (window + 1)
+    skipped = hopeless(exact, rarity, starts, min_rarity)
     for d, (a, size) in enumerate(zip(starts, sizes, strict=True)):
         hits = range(a, a + size)
         passing = [
@@ -129,7 +129,7 @@ def test_a_hopeless_document_has_no_chain_that_passes(
             for c in itertools.combinations(hits, k)
             if _could_pass(exact, rarity, c, min_rarity)
         ]
-        assert not (hopeless[d] and passing), (d, passing[:1])
+        assert not (skipped[d] and passing), (d, passing[:1])
         # And it is left out whenever the whole document is below both bounds.
         if exact[a : a + size].sum() <= 1 and rarity[a : a + size].sum() < min_rarity - 1e-9:
-            assert hopeless[d]
+            assert skipped[d]

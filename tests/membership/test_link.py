@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from membership import query
-from membership.query import _chains, _effective_positions, _link, _link_by_diagonal
+from membership import chains as chaining
+from membership.chains import chain_hits, link_by_diagonal, link_chains
+from membership.common_keys import effective_positions
 
 
 @settings(max_examples=200, deadline=None)
@@ -30,16 +31,16 @@ def test_linking_by_diagonal_makes_the_groups_that_trying_every_group_makes(
     s = np.maximum(q + rng.choice(rng.integers(0, spread, diagonals), n) + rng.integers(-5, 6, n), 0)
     order = np.lexsort((s, q))
     q, s = q[order], s[order]
-    e = _effective_positions(q, rng.random(n) < 0.2, 301)[q]
+    e = effective_positions(q, rng.random(n) < 0.2, 301)[q]
     gap, drift, skip = 50, 44, 440
-    chains = _chains(q, s, e, gap, drift)
+    chains = chain_hits(q, s, e, gap, drift)
     args = (q.tolist(), s.tolist(), e.tolist(), gap, skip)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(query, "_LINK_BY_DIAGONAL", 10**9)
-        every = _link([list(c) for c in chains], *args)
-    assert _link_by_diagonal([list(c) for c in chains], *args) == every
+        mp.setattr(chaining, "LINK_BY_DIAGONAL", 10**9)
+        every = link_chains([list(c) for c in chains], *args)
+    assert link_by_diagonal([list(c) for c in chains], *args) == every
     # And many chains take it.
-    assert _link([list(c) for c in chains], *args) == every
+    assert link_chains([list(c) for c in chains], *args) == every
 
 
 @pytest.mark.parametrize("by_diagonal", [False, True])
@@ -47,5 +48,5 @@ def test_of_groups_ending_on_one_diagonal_the_first_made_is_joined(by_diagonal: 
     # Two groups end at query position 0 on diagonal 100; the chain at 5 on it joins the first.
     q, s, e = [0, 0, 5, 9], [100, 100, 105, 180], [0, 0, 5, 9]
     chains = [[0], [1], [2], [3]]
-    link = _link_by_diagonal if by_diagonal else _link
+    link = link_by_diagonal if by_diagonal else link_chains
     assert link(chains, q, s, e, 50, 440) == [[0, 2, 3], [1]]

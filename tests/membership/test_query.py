@@ -187,17 +187,17 @@ def test_per_query_shape_counts_equal_the_direct_ones(text: str, bounds: tuple[f
 
     from index.fingerprint import structure_hashes
     from index.normalize import PLACEHOLDER_ID, tokenize
-    from membership.query import _PUNCTUATION, _Shape
+    from membership.renamed import PUNCTUATION, Shape
 
     tokens = tokenize(text, "python")
     structure = structure_hashes(tokens, 3)
     if len(structure) < 2:
         return
     i, j = sorted(int(b * len(structure)) for b in bounds)
-    shape = _Shape(tokens, structure)
+    shape = Shape(tokens, structure)
     assert shape.distinct(i, j) == len(np.unique(structure[i:j]))
     span = tokens.abstract[i:j]
-    assert shape.specific(i, j) == int(((span != PLACEHOLDER_ID) & ~np.isin(span, _PUNCTUATION)).sum())
+    assert shape.specific(i, j) == int(((span != PLACEHOLDER_ID) & ~np.isin(span, PUNCTUATION)).sum())
 
 
 def test_a_short_copy_without_a_language_is_found_and_covered(matcher: Matcher) -> None:
