@@ -17,8 +17,26 @@ SLOW = "    import time\n    time.sleep(0.4)\n    return 1\n"
 TEST = "\n\ndef check(candidate):\n    assert candidate() == 1\n"
 
 
-def _bench(tmp_path: Path) -> Path:
-    tasks = [{"prompt": "def f():\n", "canonical_solution": SLOW, "test": TEST} for _ in range(TASKS)]
+def _gated(gate: Path) -> str:
+    """A solution that waits for ``gate`` to exist (at most 20 s), then returns 1."""
+    return (
+        "    import os, time\n"
+        "    for _ in range(400):\n"
+        f"        if os.path.exists({str(gate)!r}):\n"
+        "            break\n"
+        "        time.sleep(0.05)\n"
+        "    return 1\n"
+    )
+
+
+def _bench(tmp_path: Path, gate: Path) -> Path:
+    # Tasks run in order, one at a time (--jobs 1): the first three take 0.4 s, the others wait
+    # for the gate, which the test opens only to resume. With all sixteen at 0.4 s, one CI run
+    # on the loaded machine saw the run finish (exit 0, 16 records) before the Ctrl-C landed.
+    tasks = [
+        {"prompt": "def f():\n", "canonical_solution": SLOW if i < 3 else _gated(gate), "test": TEST}
+        for i in range(TASKS)
+    ]
     return write_tasks(tmp_path / "slow.jsonl", tasks)
 
 
@@ -29,7 +47,8 @@ def _command(bench: Path, out: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_interrupted_run_reports_what_is_done_and_resumes(tmp_path: Path) -> None:
-    bench, out = _bench(tmp_path), tmp_path / "out"
+    gate = tmp_path / "gate"
+    bench, out = _bench(tmp_path, gate), tmp_path / "out"
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.Popen(_command(bench, out), cwd=root, env=env, stderr=subprocess.PIPE, text=True)
@@ -45,11 +64,12 @@ def test_interrupted_run_reports_what_is_done_and_resumes(tmp_path: Path) -> Non
     partial = report(out)
     assert partial["complete"] is False
     done = len(records(out))
-    assert 3 <= done < TASKS
+    assert done == 3  # the fourth waits for the gate
     assert partial["settings"]["oracle"]["tasks"] == done
     assert "incomplete run" in (out / "report.md").read_text()
 
     # The same command again: only the rest is run.
+    gate.touch()
     assert run_eval("--benchmark", str(bench), "--oracle", "--out", str(out), "--jobs", "2") == 0
     rows = records(out)
     assert len(rows) == TASKS and len({r["task_id"] for r in rows}) == TASKS
