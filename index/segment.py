@@ -22,7 +22,7 @@ import numpy as np
 
 from stacklens.errors import IndexCorruptError
 
-from .doctable import DOCS_FILE, OFFSETS_FILE, DocTable, write_doc_table
+from .doctable import BLOCK_DOCS, DOCS_FILE, LEGACY_BLOCK_DOCS, OFFSETS_FILE, DocTable, write_doc_table
 from .grouped import GroupedTable, GroupedWriter, WholeKeys, counts_of, key_runs, open_grouped
 from .grouped import files as grouped_files
 from .linetable import LINES_FILE, LINES_OFFSETS_FILE, LineTable, write_line_table
@@ -231,12 +231,13 @@ def write_segment(
             if callable(source)
             else _write_table(directory, name, *source, key_bits, starts)
         )
-    n_docs = write_doc_table(directory, docs)
+    n_docs = write_doc_table(directory, docs, BLOCK_DOCS)
     if write_line_table(directory, lines) != n_docs or len(starts) != n_docs + 1:
         raise ValueError("a segment needs one line table record and one start per document")
     np.save(directory / STARTS_FILE, np.asarray(starts, dtype=np.uint64))
     info: dict[str, Any] = {
         "docs": n_docs,
+        "doc_block": BLOCK_DOCS,
         "fingerprints": records["fp"],
         "band_keys": records["mh"],
         "layouts": layouts,
@@ -297,7 +298,13 @@ class Segment:
         self.key_bits = self.fp.layout.key_bits
         if self.mh.layout.key_bits != self.key_bits:
             raise IndexCorruptError(f"index segment {directory} is inconsistent; rebuild the index")
-        self._docs = DocTable(directory, info["docs"])
+        # A segment written before the block size was recorded has blocks of 64.
+        block_docs = info.get("doc_block", LEGACY_BLOCK_DOCS)
+        if not isinstance(block_docs, int):
+            raise IndexCorruptError(
+                f"index segment {directory} lists no document block size; rebuild the index"
+            )
+        self._docs = DocTable(directory, info["docs"], block_docs)
         self.lines = LineTable(directory, info["docs"])
         self.starts = np.asarray(np.load(directory / STARTS_FILE), dtype=np.int64)
         if len(self.starts) != self.num_docs + 1:

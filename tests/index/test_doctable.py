@@ -21,18 +21,18 @@ def _docs(n: int) -> list[dict[str, object]]:
 
 def test_every_record_in_any_order(tmp_path: Path) -> None:
     docs = _docs(3 * BLOCK_DOCS + 5)
-    assert write_doc_table(tmp_path, docs) == len(docs)
+    assert write_doc_table(tmp_path, docs, BLOCK_DOCS) == len(docs)
     for seed in range(3):
-        table = DocTable(tmp_path, len(docs))
+        table = DocTable(tmp_path, len(docs), BLOCK_DOCS)
         for i in np.random.default_rng(seed).permutation(len(docs)):
             assert table.doc(int(i)) == docs[i]
-    assert list(DocTable(tmp_path, len(docs))) == docs
+    assert list(DocTable(tmp_path, len(docs), BLOCK_DOCS)) == docs
 
 
 def test_a_record_decodes_its_block_as_far_as_it(tmp_path: Path) -> None:
     docs = [{"path": f"{i}.py", "pad": "x" * 300} for i in range(BLOCK_DOCS)]
-    write_doc_table(tmp_path, docs)
-    table = DocTable(tmp_path, len(docs))
+    write_doc_table(tmp_path, docs, BLOCK_DOCS)
+    table = DocTable(tmp_path, len(docs), BLOCK_DOCS)
     assert table.doc(1) == docs[1]
     assert len(table._cache[0].lines) < BLOCK_DOCS // 2
     assert table.doc(BLOCK_DOCS - 1) == docs[-1] and table._cache[0].done
@@ -57,11 +57,11 @@ def _rewrite(tmp_path: Path, blocks: list[bytes]) -> None:
 )
 def test_a_damaged_block_says_so(tmp_path: Path, damage: object) -> None:
     docs = [{"path": f"{i}.py"} for i in range(BLOCK_DOCS)]
-    write_doc_table(tmp_path, docs)
+    write_doc_table(tmp_path, docs, BLOCK_DOCS)
     whole = (tmp_path / DOCS_FILE).read_bytes()
     assert callable(damage)
     _rewrite(tmp_path, [damage(whole)])
-    table = DocTable(tmp_path, len(docs))
+    table = DocTable(tmp_path, len(docs), BLOCK_DOCS)
     with pytest.raises(IndexCorruptError, match="is damaged"):
         for i in range(BLOCK_DOCS):  # the last record at the latest
             table.doc(i)
