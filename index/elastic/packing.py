@@ -60,49 +60,40 @@ def encode(ref: int, columns: Sequence[np.ndarray]) -> bytes:
     return b"".join(head + body)
 
 
-def decode(
-    blobs: Sequence[bytes], n_columns: int, first_in: np.ndarray | None = None
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The rows of all ``blobs``: each row's file reference and the columns, as int64. With
-    ``first_in`` (sorted int64), only the rows whose first column (the key) is one of its values."""
-    refs, _, columns = decode_chunks(blobs, n_columns, first_in)
+def decode(blobs: Sequence[bytes], n_columns: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Every row of ``blobs``: each row's file reference and the columns, as int64."""
+    refs, _, columns = decode_chunks(blobs, n_columns)
     return refs, columns
 
 
-def decode_chunks(
-    blobs: Sequence[bytes], n_columns: int, first_in: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """As `decode`, with which blob each row is from.
-
-    Vectorised over the blobs: one gather of the headers, then one per column and byte width
-    (a frombuffer per chunk and column took 0.85 ms a lookup, this 0.58 ms, on the 200 queries
-    of bench_elastic.py's 24 MB store, 31 chunks a lookup on average; rows identical). A lookup
-    keeps a few rows of the chunks it fetches (165-724 of 20-47 k on the slowest queries of
-    that bench), so with ``first_in`` the other columns are read for those rows only."""
+def decode_chunks(blobs: Sequence[bytes], n_columns: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """As `decode`, with which blob each row is from. Vectorised over the blobs: one gather of
+    the headers, then one per column and byte width. A lookup decodes the base64 texts
+    Elasticsearch returns, and only the rows it keeps (`decode_texts`)."""
     empty = np.empty(0, dtype=np.int64)
     if not blobs:
         return empty, empty, [empty for _ in range(n_columns)]
-    lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=len(blobs))
-    at = _Layout(b"".join(blobs), lengths, n_columns)
-    first = at.column(0)
-    if first_in is None:
-        blob = np.repeat(np.arange(len(lengths)), at.n)
-        return at.refs[blob], blob, [first, *(at.column(c) for c in range(1, n_columns))]
-    rows = _wanted_rows(first, first_in)
-    blob = np.searchsorted(at.row_start, rows, side="right") - 1
-    return at.refs[blob], blob, [first[rows], *(at.values_at(c, blob, rows) for c in range(1, n_columns))]
+    at = _layout(blobs, n_columns)
+    blob = np.repeat(np.arange(len(blobs)), at.n)
+    return at.refs[blob], blob, [at.column(c) for c in range(n_columns)]
+
+
+def _layout(blobs: Sequence[bytes], n_columns: int, sizes: np.ndarray | None = None) -> _Layout:
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    return _Layout(b"".join(blobs), lengths, n_columns, sizes)
 
 
 def decode_texts(
     texts: Sequence[str], n_columns: int, first_in: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """As `decode_chunks` with ``first_in`` of the chunks ``texts`` encode in base64 (as
-    Elasticsearch returns binary doc values), decoding only what it reads: the headers and
-    the key column of each text, and of the other columns the values of the rows kept, from
-    the text's characters. A lookup keeps 1-5 % of the rows it fetches, and the other columns
-    are 40-60 % of a chunk: on the 6 slowest queries of bench_elastic's 24 MB store (168-385
-    chunks) decoding took 12.4-13.7 instead of 14.6-17.6 ms summed, a2b_base64 of the
-    385-chunk response 0.9-1.4 instead of 1.8-2.6 ms."""
+    """As `decode_chunks` of the chunks ``texts`` encode in base64 (as Elasticsearch returns
+    binary doc values), for the rows whose first column (the key) is one of ``first_in`` (sorted
+    int64) only, decoding only what it reads: the headers and the key column of each text, and
+    of the other columns the values of the rows kept, from the text's characters. A lookup
+    keeps 1-5 % of the rows it fetches (165-724 of 20-47 k on bench_elastic's slowest
+    queries), and the other columns are 40-60 % of a chunk: on the 6 slowest queries of
+    bench_elastic's 24 MB store (168-385 chunks) decoding took 12.4-13.7 instead of 14.6-17.6
+    ms summed, a2b_base64 of the 385-chunk response 0.9-1.4 instead of 1.8-2.6 ms."""
     empty = np.empty(0, dtype=np.int64)
     if not texts:
         return empty, empty, [empty for _ in range(n_columns)]
@@ -118,16 +109,12 @@ def decode_texts(
         - (chars[np.maximum(ends - 2, 0)] == 61)
     )
     blobs = [binascii.a2b_base64(t[:prefix]) for t in texts]
-    at = _Layout(
-        b"".join(blobs), np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)), n_columns, sizes
-    )
+    at = _layout(blobs, n_columns, sizes)
     short = np.flatnonzero(at.local[:, 0] + at.n * at.widths[:, 0] > at.lengths)
     if len(short):  # a key column past the prefix (a chunk of more than 128 postings): decoded whole
         for i in short.tolist():
             blobs[i] = binascii.a2b_base64(texts[i])
-        at = _Layout(
-            b"".join(blobs), np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)), n_columns, sizes
-        )
+        at = _layout(blobs, n_columns, sizes)
     first = at.column(0)
     rows = _wanted_rows(first, first_in)
     blob = np.searchsorted(at.row_start, rows, side="right") - 1
@@ -216,15 +203,4 @@ class _Layout:
             rows = concat_ranges(self.row_start[sel], counts)
             shift = np.repeat(self.offsets[sel, c] - self.row_start[sel] * width, counts)
             values[rows] = self._words(width)[shift + rows * width] + np.repeat(self.bases[sel, c], counts)
-        return values
-
-    def values_at(self, c: int, blob: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Column ``c`` of the ``rows`` (global row numbers) of the blobs ``blob``."""
-        width = self.widths[blob, c]
-        at = self.offsets[blob, c] + (rows - self.row_start[blob]) * width
-        values: np.ndarray = self.bases[blob, c].copy()
-        for w in _WIDTH:
-            sel = np.flatnonzero(width == w)
-            if len(sel):
-                values[sel] += self._words(w)[at[sel]]
         return values

@@ -95,21 +95,17 @@ def test_only_the_rows_of_the_wanted_keys_are_decoded(
             keys = (keys & np.uint64(0xFFFF_0000)) | np.uint64(0x1234)
         other = rng.integers(0, span, n, dtype=np.uint64) + np.uint64(1000 if span < 1 << 32 else 0)
         blobs.append(packing.encode(i - 5, [keys, np.minimum(other, 2**32 - 1), keys >> np.uint64(20)]))
-    refs, cols = packing.decode(blobs, 3)
+    refs, blob, cols = packing.decode_chunks(blobs, 3)
+    assert (blob == refs + 5).all()  # blob i is file i - 5's
     pool = np.r_[cols[0], rng.integers(0, 2**32, 20)]
     wanted = np.sort(rng.choice(pool, min(n_wanted, len(pool)), replace=False)).astype(np.int64)
     keep = np.isin(cols[0], wanted)
-    got_refs, got = packing.decode(blobs, 3, first_in=wanted)
-    assert got_refs.tolist() == refs[keep].tolist()
-    assert [g.tolist() for g in got] == [c[keep].tolist() for c in cols]
-    _, blob, _ = packing.decode_chunks(blobs, 3, first_in=wanted)
-    assert (blob == got_refs + 5).all()  # blob i is file i - 5's
-    # The same from the chunks in base64, as Elasticsearch returns them (chunks of more than
-    # 128 rows have their key column past the part decoded first).
+    # From the chunks in base64, as Elasticsearch returns them (chunks of more than 128 rows
+    # have their key column past the part decoded first).
     texts = [base64.b64encode(b).decode("ascii") for b in blobs]
     text_refs, text_blob, text_cols = packing.decode_texts(texts, 3, first_in=wanted)
-    assert text_refs.tolist() == got_refs.tolist() and text_blob.tolist() == blob.tolist()
-    assert [c.tolist() for c in text_cols] == [g.tolist() for g in got]
+    assert text_refs.tolist() == refs[keep].tolist() and text_blob.tolist() == blob[keep].tolist()
+    assert [c.tolist() for c in text_cols] == [c[keep].tolist() for c in cols]
 
 
 def test_a_truncated_chunk_asks_for_a_rebuild() -> None:
